@@ -1,0 +1,167 @@
+"""The composition root: settings and clients, created once, lazily, and handed to the core.
+
+Blueprints call :func:`services`; tests and the CLI build their own :class:`Services` (or call
+:func:`reset` after changing the environment), so nothing needs patching.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from .settings import Settings, StorageTarget
+
+AZURITE = (
+    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+    "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+    "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
+)
+
+# Event Grid waits 30 s for an answer.  With these figures one storage call gives up after at
+# most 3 attempts x 6 s read timeout + ~3.5 s of backoff, so a failed write raises (and Event
+# Grid redelivers) before the delivery itself times out.
+EVENT_PROFILE = {"retry_total": 2, "initial_backoff": 0.5, "increment_base": 2, "jitter": 0.5,
+                 "connection_timeout": 3, "read_timeout": 6}
+# The sweep, transcripts and the CLI have minutes, not seconds: be patient with throttling.
+BATCH_PROFILE = {"retry_total": 6, "initial_backoff": 1, "increment_base": 3, "jitter": 1,
+                 "connection_timeout": 10, "read_timeout": 60}
+
+
+def _connection_string(target: StorageTarget) -> str | None:
+    if target.connection_string == "UseDevelopmentStorage=true":
+        return AZURITE
+    return target.connection_string
+
+
+def _client_options(profile: Mapping[str, Any]) -> dict[str, Any]:
+    from azure.storage.blob import ExponentialRetry
+
+    retry = ExponentialRetry(
+        initial_backoff=profile["initial_backoff"],
+        increment_base=profile["increment_base"],
+        retry_total=profile["retry_total"],
+        random_jitter_range=profile["jitter"],
+    )
+    return {"retry_policy": retry, "connection_timeout": profile["connection_timeout"],
+            "read_timeout": profile["read_timeout"]}
+
+
+class Services:
+    """Settings and clients for one process; every attribute is built on first use."""
+
+    def __init__(self, settings: Settings | None = None, env: Mapping[str, str] | None = None,
+                 profile: Mapping[str, Any] = EVENT_PROFILE, credential: Any = None):
+        self._settings = settings
+        self._env = env
+        self._profile = profile
+        self._credential = credential
+        self._lock = threading.RLock()
+        self._cache: dict[str, Any] = {}
+
+    def _once(self, name: str, build):
+        value = self._cache.get(name)
+        if value is None:
+            with self._lock:
+                value = self._cache.get(name)
+                if value is None:
+                    value = build()
+                    self._cache[name] = value
+        return value
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            with self._lock:
+                if self._settings is None:
+                    self._settings = Settings.from_env(self._env)
+        return self._settings
+
+    @property
+    def credential(self) -> Any:
+        def build():
+            if self._credential is not None:
+                return self._credential
+            from azure.identity import DefaultAzureCredential
+
+            return DefaultAzureCredential()
+
+        return self._once("credential", build)
+
+    @property
+    def blob_service(self) -> Any:
+        def build():
+            from azure.storage.blob import BlobServiceClient
+
+            target = self.settings.storage
+            options = _client_options(self._profile)
+            conn = _connection_string(target)
+            if conn:
+                return BlobServiceClient.from_connection_string(conn, **options)
+            return BlobServiceClient(target.blob_service_uri, credential=self.credential, **options)
+
+        return self._once("blob_service", build)
+
+    @property
+    def queue_service(self) -> Any:
+        def build():
+            from azure.storage.queue import QueueServiceClient
+
+            target = self.settings.storage
+            options = _client_options(self._profile)
+            conn = _connection_string(target)
+            if conn:
+                return QueueServiceClient.from_connection_string(conn, **options)
+            if not target.queue_service_uri:
+                from .settings import STORAGE, SettingError
+
+                raise SettingError(f"{STORAGE}__queueServiceUri", "not set (the sweep enqueues threads)")
+            return QueueServiceClient(target.queue_service_uri, credential=self.credential, **options)
+
+        return self._once("queue_service", build)
+
+    @property
+    def store(self):
+        from .store import ArchiveStore
+
+        return self._once("store", lambda: ArchiveStore(self.blob_service.get_container_client(self.settings.container)))
+
+    @property
+    def rejected_store(self):
+        from .store import ArchiveStore
+
+        return self._once(
+            "rejected_store",
+            lambda: ArchiveStore(self.blob_service.get_container_client(self.settings.rejected_container)),
+        )
+
+    def close(self) -> None:
+        for name in ("blob_service", "queue_service"):
+            client = self._cache.pop(name, None)
+            if client is not None:
+                client.close()
+        self._cache.clear()
+
+
+_default: Services | None = None
+_default_lock = threading.Lock()
+
+
+def services() -> Services:
+    """The process-wide services of the Functions app, from the environment."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Services(env=os.environ)
+    return _default
+
+
+def reset() -> None:
+    """Forget the process-wide services (after the environment changed)."""
+    global _default
+    with _default_lock:
+        old, _default = _default, None
+    if old is not None:
+        old.close()

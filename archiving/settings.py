@@ -1,0 +1,216 @@
+"""Every setting the archiver reads, in one place.
+
+Settings come from the process environment (app settings in Azure, ``Values`` of
+``local.settings.json`` under ``func start``).  They are read and validated on first use, never
+at import time: an exception while the host indexes the app shows only as "0 functions loaded".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class SettingError(RuntimeError):
+    """A setting is missing or invalid; the message names it."""
+
+    def __init__(self, name: str, problem: str):
+        super().__init__(f"setting {name}: {problem}")
+        self.name = name
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    name: str
+    default: str | None  # None: required (or one of `alternatives` must be set)
+    doc: str
+    # Names that can stand in for this one (identity-based connections).
+    alternatives: tuple[str, ...] = ()
+    # Also read by the Functions host in binding expressions (%NAME%): it must be set as an
+    # app setting, a code default is not enough.
+    binding: bool = False
+
+
+STORAGE = "ArchiveStorage"
+
+SPECS: tuple[SettingSpec, ...] = (
+    SettingSpec(
+        STORAGE,
+        None,
+        "Archive storage account: a connection string, or use the identity-based "
+        "ArchiveStorage__blobServiceUri and ArchiveStorage__queueServiceUri.",
+        alternatives=(f"{STORAGE}__blobServiceUri", f"{STORAGE}__queueServiceUri"),
+        binding=True,
+    ),
+    SettingSpec("ARCHIVE_CONTAINER", "chat-archive", "Container of the archive (created if missing)."),
+    SettingSpec(
+        "ARCHIVE_REJECTED_CONTAINER",
+        "chat-archive-rejected",
+        "Container for malformed events, each kept with the reason.",
+        binding=True,
+    ),
+    SettingSpec(
+        "ARCHIVE_HASH_KEY",
+        None,
+        "Secret key of the HMAC-SHA256 that hashes user ids (sender_hash, index tags). "
+        "Keep it stable: changing it changes every hash.",
+    ),
+    SettingSpec("SWEEP_SCHEDULE", "0 0 * * * *", "NCRONTAB schedule of the inactive-thread sweep.", binding=True),
+    SettingSpec("SWEEP_QUEUE", "archive-threads", "Queue between the sweep and archive_thread.", binding=True),
+    SettingSpec("INACTIVE_AFTER_MINUTES", "1440", "A thread is inactive after this many minutes without a message."),
+    SettingSpec("TRANSCRIPT_FORMATS", "json,csv", "Transcript formats to write: json, csv or both."),
+    SettingSpec(
+        "DELETE_THREAD_AFTER_ARCHIVE",
+        "false",
+        "Delete a thread in ACS once its transcript is committed and verified.",
+    ),
+    SettingSpec(
+        "ACS_CONNECTION_STRING",
+        "",
+        "ACS connection string (access key). Leave empty to use ACS_ENDPOINT with a managed identity.",
+        alternatives=("ACS_ENDPOINT",),
+    ),
+    SettingSpec("ACS_ENDPOINT", "", "ACS endpoint, used with DefaultAzureCredential when no connection string is set."),
+    SettingSpec("ARCHIVER_USER_ID", "", "The archiver's own ACS user id; it must be a participant of every thread to sweep."),
+)
+
+SPEC_BY_NAME = {s.name: s for s in SPECS}
+
+_CONTAINER_RE = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_QUEUE_RE = _CONTAINER_RE
+FORMATS = ("json", "csv")
+
+
+@dataclass(frozen=True)
+class StorageTarget:
+    """Where the archive lives: a connection string or identity-based service URIs."""
+
+    connection_string: str | None = None
+    blob_service_uri: str | None = None
+    queue_service_uri: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage: StorageTarget
+    hash_key: bytes = field(repr=False)
+    container: str = "chat-archive"
+    rejected_container: str = "chat-archive-rejected"
+    sweep_queue: str = "archive-threads"
+    inactive_after_minutes: int = 1440
+    transcript_formats: tuple[str, ...] = FORMATS
+    delete_thread_after_archive: bool = False
+    acs_connection_string: str | None = field(default=None, repr=False)
+    acs_endpoint: str | None = None
+    archiver_user_id: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str:
+            value = env.get(name)
+            if value is None or value.strip() == "":
+                default = SPEC_BY_NAME[name].default
+                return "" if default is None else default
+            return value.strip()
+
+        return cls(
+            storage=_storage(env),
+            hash_key=_required(get, "ARCHIVE_HASH_KEY").encode("utf-8"),
+            container=_name(get, "ARCHIVE_CONTAINER", _CONTAINER_RE),
+            rejected_container=_name(get, "ARCHIVE_REJECTED_CONTAINER", _CONTAINER_RE),
+            sweep_queue=_name(get, "SWEEP_QUEUE", _QUEUE_RE),
+            inactive_after_minutes=_positive_int(get, "INACTIVE_AFTER_MINUTES"),
+            transcript_formats=_formats(get, "TRANSCRIPT_FORMATS"),
+            delete_thread_after_archive=_bool(get, "DELETE_THREAD_AFTER_ARCHIVE"),
+            acs_connection_string=get("ACS_CONNECTION_STRING") or None,
+            acs_endpoint=get("ACS_ENDPOINT") or None,
+            archiver_user_id=get("ARCHIVER_USER_ID") or None,
+        )
+
+    def require_acs(self) -> None:
+        """The sweep needs ACS access; the real-time path does not."""
+        if not (self.acs_connection_string or self.acs_endpoint):
+            raise SettingError("ACS_CONNECTION_STRING", "not set (nor ACS_ENDPOINT for a managed identity)")
+        if not self.archiver_user_id:
+            raise SettingError("ARCHIVER_USER_ID", "not set (create one with `python -m archiving identity create`)")
+
+
+def _storage(env: Mapping[str, str]) -> StorageTarget:
+    conn = (env.get(STORAGE) or "").strip()
+    blob_uri = (env.get(f"{STORAGE}__blobServiceUri") or "").strip()
+    queue_uri = (env.get(f"{STORAGE}__queueServiceUri") or "").strip()
+    if conn:
+        if conn != "UseDevelopmentStorage=true" and "=" not in conn:
+            raise SettingError(STORAGE, "is not a storage connection string")
+        return StorageTarget(connection_string=conn)
+    if blob_uri:
+        for name, uri in ((f"{STORAGE}__blobServiceUri", blob_uri), (f"{STORAGE}__queueServiceUri", queue_uri)):
+            if uri and not uri.startswith("https://"):
+                raise SettingError(name, "must be an https:// service URI")
+        return StorageTarget(blob_service_uri=blob_uri, queue_service_uri=queue_uri or None)
+    raise SettingError(STORAGE, f"not set (nor {STORAGE}__blobServiceUri for a managed identity)")
+
+
+def _required(get, name: str) -> str:
+    value = get(name)
+    if not value:
+        raise SettingError(name, "not set")
+    return value
+
+
+def _name(get, name: str, pattern: re.Pattern[str]) -> str:
+    value = get(name)
+    if not pattern.match(value):
+        raise SettingError(name, f"{value!r} is not a valid name (3-63 lowercase letters, digits and single hyphens)")
+    return value
+
+
+def _positive_int(get, name: str) -> int:
+    value = get(name)
+    try:
+        number = int(value)
+    except ValueError:
+        raise SettingError(name, f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise SettingError(name, f"{value!r} must be at least 1")
+    return number
+
+
+def _bool(get, name: str) -> bool:
+    value = get(name).lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise SettingError(name, f"{value!r} is not true or false")
+
+
+def _formats(get, name: str) -> tuple[str, ...]:
+    items = tuple(dict.fromkeys(p.strip().lower() for p in get(name).split(",") if p.strip()))
+    bad = [p for p in items if p not in FORMATS]
+    if bad or not items:
+        raise SettingError(name, f"{get(name)!r}: choose from {', '.join(FORMATS)}")
+    return items
+
+
+def load_local_settings(path: str | os.PathLike[str] = "local.settings.json") -> dict[str, str]:
+    """The environment, under the ``Values`` of local.settings.json if the file exists.
+
+    The CLI uses this so that it sees what ``func start`` sees; real environment variables win.
+    """
+    values: dict[str, str] = {}
+    p = Path(path)
+    if p.is_file():
+        try:
+            doc = json.loads(p.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise SettingError(str(p), f"is not valid JSON: {exc}") from None
+        values.update({k: str(v) for k, v in (doc.get("Values") or {}).items()})
+    values.update(os.environ)
+    return values

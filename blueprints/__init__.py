@@ -1,0 +1,1 @@
+"""One Functions blueprint per trigger; the only modules that import azure.functions."""

@@ -1,0 +1,41 @@
+"""``archive_chat_event``: Event Grid (Event Grid schema) -> one immutable record per change."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from archiving.archiver import REJECTED, archive_event, rejection_json
+from archiving.bootstrap import services
+
+bp = func.Blueprint()
+
+
+def event_as_dict(event: func.EventGridEvent) -> dict:
+    """The event as Event Grid delivered it (Event Grid schema), for parsing and for rejections."""
+    event_time = event.event_time
+    return {
+        "id": event.id,
+        "topic": event.topic,
+        "subject": event.subject,
+        "eventType": event.event_type,
+        "eventTime": event_time.isoformat() if event_time is not None else None,
+        "dataVersion": event.data_version,
+        "data": event.get_json(),
+    }
+
+
+@bp.function_name("archive_chat_event")
+@bp.event_grid_trigger(arg_name="event")
+@bp.blob_output(
+    arg_name="rejected",
+    # The host names the blob; a name computed at run time would need the SDK.
+    path="%ARCHIVE_REJECTED_CONTAINER%/{DateTime}-{rand-guid}.json",
+    connection="ArchiveStorage",
+    data_type="string",
+)
+def archive_chat_event(event: func.EventGridEvent, rejected: func.Out[str]) -> None:
+    svc = services()
+    outcome = archive_event(event_as_dict(event), svc.store, svc.settings.hash_key)
+    if outcome.status == REJECTED:
+        # Kept with its reason; returning normally stops Event Grid from redelivering it.
+        rejected.set(rejection_json(outcome))
