@@ -20,10 +20,10 @@ AZURITE = (
 )
 
 # Event Grid waits 30 s for an answer.  With these figures one storage call gives up after at
-# most 3 attempts x 6 s read timeout + ~3.5 s of backoff, so a failed write raises (and Event
+# most 3 attempts x 5 s read timeout + ~3.5 s of backoff, so a failed write raises (and Event
 # Grid redelivers) before the delivery itself times out.
 EVENT_PROFILE = {"retry_total": 2, "initial_backoff": 0.5, "increment_base": 2, "jitter": 0.5,
-                 "connection_timeout": 3, "read_timeout": 6}
+                 "connection_timeout": 3, "read_timeout": 5}
 # The sweep, transcripts and the CLI have minutes, not seconds: be patient with throttling.
 BATCH_PROFILE = {"retry_total": 6, "initial_backoff": 1, "increment_base": 3, "jitter": 1,
                  "connection_timeout": 10, "read_timeout": 60}

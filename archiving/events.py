@@ -64,10 +64,10 @@ class Envelope:
 
     @classmethod
     def from_mapping(cls, raw: Any) -> "Envelope":
-        """Event Grid schema or CloudEvents 1.0, told apart by ``specversion``."""
+        """Event Grid schema or CloudEvents 1.0 (``specversion``, or ``type`` without ``eventType``)."""
         if not isinstance(raw, Mapping):
             raise InvalidEvent(f"event is a {type(raw).__name__}, expected a JSON object")
-        cloud = "specversion" in raw
+        cloud = "specversion" in raw or ("eventType" not in raw and "type" in raw)
         event_id = raw.get("id")
         event_type = raw.get("type" if cloud else "eventType")
         if not isinstance(event_id, str) or not event_id:

@@ -119,9 +119,13 @@ class Settings:
                 return "" if default is None else default
             return value.strip()
 
+        hash_key = _required(get, "ARCHIVE_HASH_KEY")
+        if hash_key.startswith("@Microsoft.KeyVault("):
+            # App Service passes the reference through as text when it cannot resolve it.
+            raise SettingError("ARCHIVE_HASH_KEY", "is an unresolved Key Vault reference (check the app's access to the vault)")
         return cls(
             storage=_storage(env),
-            hash_key=_required(get, "ARCHIVE_HASH_KEY").encode("utf-8"),
+            hash_key=hash_key.encode("utf-8"),
             container=_name(get, "ARCHIVE_CONTAINER", _CONTAINER_RE),
             rejected_container=_name(get, "ARCHIVE_REJECTED_CONTAINER", _CONTAINER_RE),
             sweep_queue=_name(get, "SWEEP_QUEUE", _QUEUE_RE),

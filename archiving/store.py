@@ -97,12 +97,12 @@ class ArchiveStore:
         return codec.loads(codec.decompress(data))
 
     def list_names(self, prefix: str) -> Iterator[str]:
-        for blob in self.container.list_blobs(name_starts_with=prefix):
+        for blob in _missing_is_empty(self.container.list_blobs(name_starts_with=prefix)):
             yield blob.name
 
     def list_prefixes(self, prefix: str) -> Iterator[str]:
         """Immediate "folders" below prefix (names ending in /)."""
-        for item in self.container.walk_blobs(name_starts_with=prefix, delimiter="/"):
+        for item in _missing_is_empty(self.container.walk_blobs(name_starts_with=prefix, delimiter="/")):
             if item.name.endswith("/"):
                 yield item.name
 
@@ -115,3 +115,14 @@ class ArchiveStore:
         for yyyymm in self.months():
             names.extend(self.list_names(keys.thread_prefix(yyyymm, thread_id)))
         return names
+
+
+def _missing_is_empty(items: Iterator[Any]) -> Iterator[Any]:
+    """A container that does not exist yet lists as empty."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        yield from items
+    except ResourceNotFoundError as exc:
+        if getattr(exc, "error_code", None) != "ContainerNotFound":
+            raise

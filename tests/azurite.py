@@ -49,7 +49,7 @@ class Azurite:
     def start(self) -> "Azurite":
         args = [
             find_azurite(), "--silent", "--disableTelemetry", "--skipApiVersionCheck", "--loose",
-            "--inMemoryPersistence", "--location", self.workdir,
+            "--inMemoryPersistence",
             "--blobHost", "127.0.0.1", "--blobPort", str(self.blob_port),
             "--queueHost", "127.0.0.1", "--queuePort", str(self.queue_port),
             "--tableHost", "127.0.0.1", "--tablePort", str(self.table_port),

@@ -58,3 +58,19 @@ def load_vector(relative: str):
 
 def vector_files(schema: str) -> list[Path]:
     return sorted((VECTORS / "eventgrid" / schema).glob("*.json"))
+
+
+@pytest.fixture(scope="session")
+def app_functions():
+    """function_app.app as the host indexes it (get_functions() may be called once per app object)."""
+    import function_app
+
+    return {fn.get_function_name(): fn for fn in function_app.app.get_functions()}
+
+
+@pytest.fixture(scope="session")
+def indexed(app_functions):
+    """The binding metadata the host reads, per function."""
+    from .host import function_json
+
+    return {name: function_json(fn) for name, fn in app_functions.items()}

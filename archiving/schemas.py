@@ -1,0 +1,38 @@
+"""The JSON Schemas of the archive's documents (one per kind), shipped with the package."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+SCHEMA_DIR = Path(__file__).with_name("schemas")
+KINDS = ("message", "thread", "transcript", "rejection")
+
+
+@lru_cache(maxsize=None)
+def schema(kind: str) -> dict[str, Any]:
+    return json.loads((SCHEMA_DIR / f"{kind}.schema.json").read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=None)
+def validator(kind: str):
+    """A jsonschema validator with the sibling schemas registered, so $refs between them resolve."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    registry = Registry().with_resources(
+        (schema(k)["$id"], Resource.from_contents(schema(k))) for k in KINDS if (SCHEMA_DIR / f"{k}.schema.json").exists()
+    )
+    return Draft202012Validator(schema(kind), registry=registry)
+
+
+def errors(document: Any) -> list[str]:
+    """What is wrong with an archive document, by its ``kind`` (or as a rejection)."""
+    kind = document.get("kind") if isinstance(document, dict) else None
+    if kind not in ("message", "thread", "transcript"):
+        kind = "rejection" if isinstance(document, dict) and "reason" in document else None
+    if kind is None:
+        return ["not an archive document (no known kind)"]
+    return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in validator(kind).iter_errors(document)]

@@ -1,0 +1,330 @@
+// ACS chat archiver: Azure Functions (Flex Consumption, Python 3.11) + archive storage + Event Grid.
+//
+// Deploy (see docs/deployment.md):
+//   az deployment group create -g <rg> -f infra/main.bicep -p acsResourceId=<id> archiveHashKey=<secret>
+//   (publish the code), then the same command again with -p deployEventSubscription=true.
+// `azd up` does the same through azure.yaml and infra/hooks/postdeploy.sh.
+targetScope = 'resourceGroup'
+
+// ---------------------------------------------------------------------------------------------
+// Parameters
+// ---------------------------------------------------------------------------------------------
+
+@minLength(1)
+@maxLength(40)
+@description('Environment name (azd AZURE_ENV_NAME): seeds the resource names and the azd-env-name tag.')
+param environmentName string
+
+@description('Region of every regional resource (the system topic of ACS is global).')
+param location string = resourceGroup().location
+
+@description('Resource id of the EXISTING Azure Communication Services resource whose chat events are archived.')
+param acsResourceId string
+
+@description('Name of the Event Grid system topic of the ACS resource. An ACS resource can have only one system topic: if it has one already, give its name here (it is updated, with a system-assigned identity added). Empty: a new name.')
+param eventGridSystemTopicName string = ''
+
+@description('Built-in role the app gets on the ACS resource so that it can issue its archiver token with its managed identity. Default: Communication and Email Service Owner. Replace with a custom role (Microsoft.Communication/CommunicationServices/read and write) for a narrower grant.')
+param acsRoleDefinitionId string = '09976791-48a7-449e-bb21-39d1a415f350'
+
+@description('ACS user id of the archiver (python -m archiving identity create). Empty until created: the sweep refuses to run without it.')
+param archiverUserId string = ''
+
+@secure()
+@description('HMAC key of the user-id hashes. Given: stored as the Key Vault secret. Empty: the secret is left as it is (every later deployment). Keep it stable: a new key changes every hash.')
+param archiveHashKey string = ''
+
+@description('Create the Event Grid subscription to archive_chat_event. Event Grid checks that the function exists: turn this on only once the code is published.')
+param deployEventSubscription bool = false
+
+@allowed([
+  'thread'
+  'user'
+  'both'
+])
+@description('Which chat events to subscribe to: thread-level (once per thread, the default), user-level (once per recipient), or both.')
+param chatEventLevel string = 'thread'
+
+@minValue(1)
+@maxValue(30)
+@description('Event Grid delivery attempts before an event is dead-lettered.')
+param maxDeliveryAttempts int = 30
+
+@minValue(1)
+@maxValue(1440)
+@description('Event time-to-live in minutes before an undelivered event is dead-lettered.')
+param eventTimeToLiveInMinutes int = 1440
+
+// App settings (names exactly as the code reads them; see archiving/settings.py).
+@description('ARCHIVE_CONTAINER: container of the archive.')
+param archiveContainerName string = 'chat-archive'
+
+@description('ARCHIVE_REJECTED_CONTAINER: container of malformed events.')
+param rejectedContainerName string = 'chat-archive-rejected'
+
+@description('Container where Event Grid dead-letters events it could not deliver.')
+param deadLetterContainerName string = 'chat-archive-deadletter'
+
+@description('SWEEP_QUEUE: queue between the sweep and archive_thread.')
+param sweepQueueName string = 'archive-threads'
+
+@description('SWEEP_SCHEDULE: NCRONTAB schedule of the inactive-thread sweep.')
+param sweepSchedule string = '0 0 * * * *'
+
+@description('INACTIVE_AFTER_MINUTES: a thread is inactive after this many minutes without a message.')
+param inactiveAfterMinutes int = 1440
+
+@description('TRANSCRIPT_FORMATS: json, csv or both.')
+param transcriptFormats string = 'json,csv'
+
+@description('DELETE_THREAD_AFTER_ARCHIVE: delete the thread in ACS once its transcript is committed.')
+param deleteThreadAfterArchive bool = false
+
+// Archive storage: tiers, retention, immutability.
+@allowed([
+  'Standard_LRS'
+  'Standard_GRS'
+  'Standard_RAGRS'
+])
+@description('Replication of the archive account (the archive tier needs LRS, GRS or RA-GRS).')
+param archiveStorageSku string = 'Standard_GRS'
+
+@minValue(1)
+@description('Days after creation before a record moves to the cool tier.')
+param coolAfterDays int = 30
+
+@minValue(0)
+@description('Days after creation before a record moves to the cold tier (0: skip the cold tier).')
+param coldAfterDays int = 90
+
+@minValue(0)
+@description('Days after creation before a record moves to the archive tier (0: never; archived blobs must be rehydrated before they can be read).')
+param archiveAfterDays int = 180
+
+@minValue(1)
+@description('Retention: days after creation before a record (and its previous versions) is deleted. Must be at least immutabilityDays.')
+param retentionDays int = 2555
+
+@minValue(1)
+@maxValue(365)
+@description('Soft-delete retention of deleted blobs and containers, in days.')
+param softDeleteDays int = 30
+
+@description('Enable version-level immutability (WORM) on the archive account. Irreversible on the account once deployed.')
+param enableImmutability bool = false
+
+@minValue(1)
+@maxValue(146000)
+@description('Time-based retention of every blob version, in days, when enableImmutability is on.')
+param immutabilityDays int = 2555
+
+@allowed([
+  'Unlocked'
+  'Locked'
+])
+@description('State of the default immutability policy. Create it Unlocked (Azure refuses to create a Locked policy); once verified, re-deploy with Locked: a locked policy can be extended but never shortened or removed.')
+param immutabilityPolicyState string = 'Unlocked'
+
+// Function app scale.
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 100
+
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Zone-redundant Flex Consumption plan (only in the regions that offer it).')
+param planZoneRedundant bool = false
+
+@description('Object id of a person or group that may read the archive (Storage Blob Data Reader), e.g. to check a deployment. azd passes the signed-in user. Empty: none.')
+param readerPrincipalId string = ''
+
+// ---------------------------------------------------------------------------------------------
+// Names
+// ---------------------------------------------------------------------------------------------
+
+var token = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
+var tags = {
+  'azd-env-name': environmentName
+}
+var functionAppName = 'func-archiver-${token}'
+var hostStorageName = take('stfn${token}', 24)
+var archiveStorageName = take('starc${token}', 24)
+var keyVaultName = take('kv-arc-${token}', 24)
+var hashKeySecretName = 'archive-hash-key'
+var deploymentContainerName = 'app-package-${take(token, 12)}'
+
+var acsSubscriptionId = split(acsResourceId, '/')[2]
+var acsResourceGroupName = split(acsResourceId, '/')[4]
+var acsName = last(split(acsResourceId, '/'))
+
+resource acs 'Microsoft.Communication/communicationServices@2023-04-01' existing = {
+  name: acsName
+  scope: resourceGroup(acsSubscriptionId, acsResourceGroupName)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resources
+// ---------------------------------------------------------------------------------------------
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    location: location
+    tags: tags
+    logAnalyticsName: 'log-archiver-${token}'
+    applicationInsightsName: 'appi-archiver-${token}'
+  }
+}
+
+module hostStorage 'modules/host-storage.bicep' = {
+  name: 'host-storage'
+  params: {
+    location: location
+    tags: tags
+    name: hostStorageName
+    deploymentContainerName: deploymentContainerName
+  }
+}
+
+module archiveStorage 'modules/archive-storage.bicep' = {
+  name: 'archive-storage'
+  params: {
+    location: location
+    tags: tags
+    name: archiveStorageName
+    skuName: archiveStorageSku
+    archiveContainerName: archiveContainerName
+    rejectedContainerName: rejectedContainerName
+    deadLetterContainerName: deadLetterContainerName
+    queueNames: [
+      sweepQueueName
+      '${sweepQueueName}-poison'
+    ]
+    coolAfterDays: coolAfterDays
+    coldAfterDays: coldAfterDays
+    archiveAfterDays: archiveAfterDays
+    retentionDays: retentionDays
+    softDeleteDays: softDeleteDays
+    enableImmutability: enableImmutability
+    immutabilityDays: immutabilityDays
+    immutabilityPolicyState: immutabilityPolicyState
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+  }
+}
+
+module keyVault 'modules/key-vault.bicep' = {
+  name: 'key-vault'
+  params: {
+    location: location
+    tags: tags
+    name: keyVaultName
+    secretName: hashKeySecretName
+    secretValue: archiveHashKey
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+  }
+}
+
+module functionApp 'modules/function-app.bicep' = {
+  name: 'function-app'
+  params: {
+    location: location
+    tags: tags
+    name: functionAppName
+    planName: 'plan-archiver-${token}'
+    hostStorageName: hostStorage.outputs.name
+    deploymentContainerUrl: '${hostStorage.outputs.blobEndpoint}${deploymentContainerName}'
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    archiveBlobEndpoint: archiveStorage.outputs.blobEndpoint
+    archiveQueueEndpoint: archiveStorage.outputs.queueEndpoint
+    keyVaultName: keyVault.outputs.name
+    hashKeySecretName: hashKeySecretName
+    archiveContainerName: archiveContainerName
+    rejectedContainerName: rejectedContainerName
+    sweepQueueName: sweepQueueName
+    sweepSchedule: sweepSchedule
+    inactiveAfterMinutes: inactiveAfterMinutes
+    transcriptFormats: transcriptFormats
+    deleteThreadAfterArchive: deleteThreadAfterArchive
+    acsEndpoint: 'https://${acs.properties.hostName}'
+    archiverUserId: archiverUserId
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    zoneRedundant: planZoneRedundant
+  }
+}
+
+// What the app's identity may do, resource by resource (least privilege).
+module appAccess 'modules/app-access.bicep' = {
+  name: 'app-access'
+  params: {
+    principalId: functionApp.outputs.principalId
+    hostStorageName: hostStorage.outputs.name
+    archiveStorageName: archiveStorage.outputs.name
+    queueNames: [
+      sweepQueueName
+      '${sweepQueueName}-poison'
+    ]
+    keyVaultName: keyVault.outputs.name
+    hashKeySecretName: hashKeySecretName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    readerPrincipalId: readerPrincipalId
+  }
+}
+
+// Event Grid system topic on the existing ACS resource (in its own resource group), and the
+// app's role on ACS.
+module acsEvents 'modules/acs-events.bicep' = {
+  name: 'acs-events'
+  scope: resourceGroup(acsSubscriptionId, acsResourceGroupName)
+  params: {
+    acsName: acsName
+    topicName: empty(eventGridSystemTopicName) ? 'evgt-acs-archiver-${token}' : eventGridSystemTopicName
+    tags: tags
+    appPrincipalId: functionApp.outputs.principalId
+    acsRoleDefinitionId: acsRoleDefinitionId
+  }
+}
+
+// The topic's identity may write dead-lettered events to the dead-letter container, and nothing else.
+module deadLetterAccess 'modules/dead-letter-access.bicep' = {
+  name: 'dead-letter-access'
+  params: {
+    storageAccountName: archiveStorage.outputs.name
+    containerName: deadLetterContainerName
+    principalId: acsEvents.outputs.topicPrincipalId
+  }
+}
+
+module eventSubscription 'modules/event-subscription.bicep' = if (deployEventSubscription) {
+  name: 'event-subscription'
+  scope: resourceGroup(acsSubscriptionId, acsResourceGroupName)
+  params: {
+    topicName: acsEvents.outputs.topicName
+    functionResourceId: '${functionApp.outputs.id}/functions/archive_chat_event'
+    chatEventLevel: chatEventLevel
+    maxDeliveryAttempts: maxDeliveryAttempts
+    eventTimeToLiveInMinutes: eventTimeToLiveInMinutes
+    deadLetterStorageAccountId: archiveStorage.outputs.id
+    deadLetterContainerName: deadLetterContainerName
+  }
+  dependsOn: [
+    deadLetterAccess
+    appAccess
+  ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outputs (azd stores them in the environment; the postdeploy hook and the docs use them)
+// ---------------------------------------------------------------------------------------------
+
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output AZURE_ARCHIVE_STORAGE_ACCOUNT string = archiveStorage.outputs.name
+output AZURE_ARCHIVE_CONTAINER string = archiveContainerName
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output AZURE_EVENTGRID_SYSTEM_TOPIC string = acsEvents.outputs.topicName
+output AZURE_EVENT_SUBSCRIPTION_DEPLOYED bool = deployEventSubscription
