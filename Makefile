@@ -8,7 +8,7 @@ DEMO_BLOB_PORT ?= 10000
 DEMO_QUEUE_PORT ?= 10001
 THREAD := 19:3f2504e0d4f14c7a9b1c6e2a5d7f8a90@thread.v2
 
-.PHONY: install test test-long demo azurite bench clean
+.PHONY: install browser test test-long demo azurite bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,12 @@ $(AZURITE):
 
 install: $(VENV)/.installed $(AZURITE)
 
+## Debian's Chromium, for the test that opens the HTML export in a real headless browser.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 ## The whole test suite (starts its own Azurite and ACS test server on free loopback ports).
-test: install
+test: install browser
 	$(PY) -m pytest -q
 
 ## The long reliability runs at full size (see docs/reliability.md).

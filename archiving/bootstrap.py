@@ -52,11 +52,13 @@ class Services:
     """Settings and clients for one process; every attribute is built on first use."""
 
     def __init__(self, settings: Settings | None = None, env: Mapping[str, str] | None = None,
-                 profile: Mapping[str, Any] = EVENT_PROFILE, credential: Any = None):
+                 profile: Mapping[str, Any] = EVENT_PROFILE, credential: Any = None,
+                 acs_options: Mapping[str, Any] | None = None):
         self._settings = settings
         self._env = env
         self._profile = profile
         self._credential = credential
+        self._acs_options = dict(acs_options or {})  # e.g. connection_verify for a test server
         self._lock = threading.RLock()
         self._cache: dict[str, Any] = {}
 
@@ -136,7 +138,17 @@ class Services:
             lambda: ArchiveStore(self.blob_service.get_container_client(self.settings.rejected_container)),
         )
 
+    @property
+    def acs(self):
+        """ACS access as the archiver's user (the sweep and reconcile need it; events do not)."""
+        from .acs import AcsAccess
+
+        return self._once("acs", lambda: AcsAccess(self.settings, self._credential, self._acs_options))
+
     def close(self) -> None:
+        acs = self._cache.pop("acs", None)
+        if acs is not None:
+            acs.close()
         for name in ("blob_service", "queue_service"):
             client = self._cache.pop(name, None)
             if client is not None:

@@ -98,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--history", action="store_true", help="list every version of each message")
     p.set_defaults(func=cmd_show)
+
+    from .cli_sweep import register as register_sweep
+
+    register_sweep(sub)
     return parser
 
 
