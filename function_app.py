@@ -3,6 +3,9 @@
 import azure.functions as func
 
 from blueprints.chat_events import bp as chat_events
+from blueprints.sweep import bp as sweep
+from blueprints.thread_archive import bp as thread_archive
 
 app = func.FunctionApp()
-app.register_functions(chat_events)
+for blueprint in (chat_events, sweep, thread_archive):
+    app.register_functions(blueprint)

@@ -1,7 +1,79 @@
-"""CLI commands of the sweep side: ``sweep`` and ``identity`` (filled in by the sweep issue)."""
+"""CLI commands of the sweep side: ``sweep --once`` (backfill) and ``identity create``."""
 
 from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _services(args):
+    from .bootstrap import BATCH_PROFILE, Services
+    from .settings import load_local_settings
+
+    return Services(env=load_local_settings(args.settings), profile=BATCH_PROFILE)
+
+
+def cmd_sweep(args) -> int:
+    from tqdm import tqdm
+
+    from .cli import FINDINGS, OK
+    from .sweep import select_threads
+    from .transcripts import archive_thread
+
+    svc = _services(args)
+    selected, stats = select_threads(svc)
+    print(f"{stats.listed} threads listed: {stats.selected} to archive, {stats.archived_already} archived already, "
+          f"{stats.active} active, {stats.deleted} deleted, {stats.no_messages} without messages")
+    if args.dry_run:
+        for item in selected:
+            print(f"{item.thread_id}\t{item.last_message_at.isoformat()}")
+        return OK
+    failed = 0
+    with tqdm(total=len(selected), unit="thread", disable=args.quiet or None, file=sys.stderr) as bar:
+        for item in selected:
+            try:
+                result = archive_thread(item.thread_id, svc, item.last_message_at)
+                bar.set_postfix_str(f"{result.message_count} messages")
+            except Exception as exc:  # noqa: BLE001 - one thread's failure must not stop the backfill
+                failed += 1
+                print(f"failed: {item.thread_id}: {type(exc).__name__}", file=sys.stderr)
+            bar.update(1)
+    print(f"{len(selected) - failed} threads archived, {failed} failed")
+    return FINDINGS if failed else OK
+
+
+def cmd_identity_create(args) -> int:
+    from .acs import AcsAccess
+    from .cli import OK
+    from .settings import Settings, load_local_settings
+
+    env = load_local_settings(args.settings)
+    settings = Settings.from_env({**env, "ARCHIVER_USER_ID": env.get("ARCHIVER_USER_ID") or "(new)"})
+    user = AcsAccess(settings).identity_client().create_user()
+    print(user.properties["id"])
+    print("Set it as ARCHIVER_USER_ID and add this user to every thread to be archived.", file=sys.stderr)
+    return OK
 
 
 def register(sub) -> None:
     """Add this module's subcommands to the CLI's subparsers."""
+    p = sub.add_parser(
+        "sweep", help="select inactive threads and write their transcripts inline (backfill)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run the sweep's selection (threads of ARCHIVER_USER_ID, not deleted, quiet for "
+                    "INACTIVE_AFTER_MINUTES, without a transcript for their last activity) and archive each "
+                    "selected thread inline, as archive_thread does. Safe to repeat.",
+        epilog="examples:\n  python -m archiving sweep --once --dry-run\n  python -m archiving sweep --once",
+    )
+    p.add_argument("--once", action="store_true", required=True, help="one pass, then exit")
+    p.add_argument("--dry-run", action="store_true", help="list what would be archived, write nothing")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("identity", help="the archiver's ACS identity",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="example:\n  python -m archiving identity create")
+    isub = p.add_subparsers(dest="identity_command", required=True, metavar="ACTION")
+    c = isub.add_parser("create", help="create the archiver's ACS user and print its id",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        epilog="example:\n  python -m archiving identity create")
+    c.set_defaults(func=cmd_identity_create)

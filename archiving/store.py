@@ -92,6 +92,9 @@ class ArchiveStore:
         downloader = self.container.download_blob(key)
         return downloader.readall(), dict(downloader.properties.metadata or {})
 
+    def exists(self, key: str) -> bool:
+        return self.container.get_blob_client(key).exists()
+
     def read_document(self, key: str) -> Any:
         data, _ = self.read_raw(key)
         return codec.loads(codec.decompress(data))

@@ -1,0 +1,20 @@
+"""``archive_thread``: a queue trigger that writes one thread's transcripts."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from archiving.bootstrap import services
+from archiving.sweep import ThreadToArchive
+from archiving.transcripts import archive_thread as write_transcripts
+
+bp = func.Blueprint()
+
+
+@bp.function_name("archive_thread")
+@bp.queue_trigger(arg_name="msg", queue_name="%SWEEP_QUEUE%", connection="ArchiveStorage")
+def archive_thread(msg: func.QueueMessage) -> None:
+    # Errors raise: the queue delivers again, and after maxDequeueCount (host.json) the message
+    # lands in <SWEEP_QUEUE>-poison, where it is kept for a re-drive.
+    item = ThreadToArchive.from_message(msg.get_body().decode("utf-8"))
+    write_transcripts(item.thread_id, services(), item.last_message_at)
