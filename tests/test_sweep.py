@@ -285,3 +285,43 @@ def test_missing_acs_setting_is_named(app_functions, archive_env):
 
     with pytest.raises(SettingError, match="ACS_CONNECTION_STRING"):
         run_timer(app_functions)
+
+
+# -- the command line ----------------------------------------------------------------------------------
+
+
+def test_cli_sweep_once_and_identity(acs, sweep_env, svc, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    tid = quiet_thread(acs, sweep_env["ARCHIVER_USER_ID"], messages=250)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("Archive", "ARCHIVE", "ACS_"))}
+    env.update(sweep_env, PYTHONPATH=str(ROOT), **acs.trust_env())
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "archiving", "--quiet", *args], capture_output=True, text=True,
+                              env=env, cwd=tmp_path, timeout=120)
+
+    dry = cli("sweep", "--once", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "1 to archive" in dry.stdout and tid in dry.stdout
+    assert transcripts_of(svc, tid) == []
+
+    done = cli("sweep", "--once")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "1 threads archived, 0 failed"
+    assert len(transcripts_of(svc, tid)) == 2
+    assert "0 to archive, 1 archived already" in cli("sweep", "--once").stdout
+
+    created = cli("identity", "create")
+    assert created.returncode == 0, created.stderr
+    user = created.stdout.strip()
+    assert user.startswith("8:acs:") and acs.issue_token(user)
+
+    missing = {k: v for k, v in env.items() if k != "ARCHIVER_USER_ID"}
+    result = subprocess.run([sys.executable, "-m", "archiving", "sweep", "--once"], capture_output=True, text=True,
+                            env=missing, cwd=tmp_path, timeout=60)
+    assert result.returncode == 2 and "ARCHIVER_USER_ID" in result.stderr
