@@ -42,6 +42,27 @@ def cmd_sweep(args) -> int:
     return FINDINGS if failed else OK
 
 
+def cmd_redrive(args) -> int:
+    """Move messages from <SWEEP_QUEUE>-poison back to <SWEEP_QUEUE>, content unchanged."""
+    from .cli import OK
+
+    svc = _services(args)
+    name = svc.settings.sweep_queue
+    poison = svc.queue_service.get_queue_client(f"{name}-poison")
+    target = svc.queue_service.get_queue_client(name)
+    moved = 0
+    while args.limit is None or moved < args.limit:
+        batch = list(poison.receive_messages(max_messages=32, visibility_timeout=60))
+        if not batch:
+            break
+        for message in batch:
+            target.send_message(message.content)  # the host wrote it in the queue's encoding: keep it
+            poison.delete_message(message)
+            moved += 1
+    print(f"{moved} messages moved from {name}-poison to {name}")
+    return OK
+
+
 def cmd_identity_create(args) -> int:
     from .acs import AcsAccess
     from .cli import OK
@@ -68,6 +89,16 @@ def register(sub) -> None:
     p.add_argument("--once", action="store_true", required=True, help="one pass, then exit")
     p.add_argument("--dry-run", action="store_true", help="list what would be archived, write nothing")
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser(
+        "redrive", help="move failed threads from the poison queue back to the sweep queue",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="archive_thread gives up on a thread after maxDequeueCount attempts (host.json) and the host "
+                    "moves its message to <SWEEP_QUEUE>-poison. Once the cause is fixed, move them back.",
+        epilog="example:\n  python -m archiving redrive",
+    )
+    p.add_argument("--limit", type=int, default=None, help="move at most this many")
+    p.set_defaults(func=cmd_redrive)
 
     p = sub.add_parser("identity", help="the archiver's ACS identity",
                        formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -325,3 +325,29 @@ def test_cli_sweep_once_and_identity(acs, sweep_env, svc, tmp_path):
     result = subprocess.run([sys.executable, "-m", "archiving", "sweep", "--once"], capture_output=True, text=True,
                             env=missing, cwd=tmp_path, timeout=60)
     assert result.returncode == 2 and "ARCHIVER_USER_ID" in result.stderr
+
+
+def test_redrive_moves_poison_messages_back(sweep_env, azurite, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from azure.storage.queue import QueueClient
+
+    from .conftest import ROOT
+
+    name = sweep_env["SWEEP_QUEUE"]
+    poison = QueueClient.from_connection_string(azurite.connection_string, f"{name}-poison")
+    target = QueueClient.from_connection_string(azurite.connection_string, name)
+    poison.create_queue()
+    target.create_queue()
+    bodies = [base64.b64encode(f'{{"thread_id": "19:{i}@thread.v2"}}'.encode()).decode() for i in range(3)]
+    for body in bodies:
+        poison.send_message(body)
+    env = dict(os.environ, **sweep_env, PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, "-m", "archiving", "--quiet", "redrive"], capture_output=True, text=True,
+                            env=env, cwd=tmp_path, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"3 messages moved from {name}-poison to {name}"
+    assert sorted(m.content for m in target.receive_messages(max_messages=10)) == sorted(bodies)
+    assert list(poison.receive_messages()) == []
