@@ -34,6 +34,7 @@ class AcsAccess:
         self._credential = credential
         self.options = {**CLIENT_OPTIONS, **(client_options or {})}
         self._chat_client = None
+        self._identity = None
         self._lock = threading.Lock()
 
     @property
@@ -54,19 +55,24 @@ class AcsAccess:
             credential = DefaultAzureCredential()
         return CommunicationIdentityClient(self.settings.acs_endpoint, credential, **self.options)
 
-    def issue_token(self) -> str:
+    def issue_token(self):
+        """A fresh ``chat`` token (AccessToken) for the archiver's user."""
         from azure.communication.identity import CommunicationTokenScope, CommunicationUserIdentifier
 
+        if self._identity is None:
+            self._identity = self.identity_client()
         user = CommunicationUserIdentifier(self.settings.archiver_user_id)
-        return self.identity_client().get_token(user, [CommunicationTokenScope.CHAT]).token
+        return self._identity.get_token(user, [CommunicationTokenScope.CHAT])
 
     def chat_client(self):
         with self._lock:
             if self._chat_client is None:
                 from azure.communication.chat import ChatClient, CommunicationTokenCredential
 
-                self._chat_client = ChatClient(self.endpoint, CommunicationTokenCredential(self.issue_token()),
-                                               **self.options)
+                # Issued on first use, and again by the credential when it nears expiry (tokens live
+                # 24 h; a Functions worker may live longer).
+                credential = CommunicationTokenCredential(self.issue_token().token, token_refresher=self.issue_token)
+                self._chat_client = ChatClient(self.endpoint, credential, **self.options)
             return self._chat_client
 
     def thread_client(self, thread_id: str):
