@@ -90,6 +90,13 @@ def transcripts_of(svc, tid):
 # -- bindings ----------------------------------------------------------------------------------------
 
 
+def test_timer_has_a_retry_policy(app_functions):
+    # Function-level retry applies to timers (not to Event Grid or queues, which retry themselves).
+    retry = app_functions["sweep_inactive_threads"].get_settings_dict("retry_policy")
+    assert retry["strategy"] == "exponential_backoff" and int(retry["max_retry_count"]) >= 1
+    assert app_functions["archive_thread"].get_settings_dict("retry_policy") is None
+
+
 def test_bindings_as_the_host_indexes_them(indexed):
     timer = {b["name"]: b for b in indexed["sweep_inactive_threads"]["bindings"]}
     assert timer["timer"]["type"] == "timerTrigger" and timer["timer"]["schedule"] == "%SWEEP_SCHEDULE%"
