@@ -20,8 +20,9 @@ AZURITE = (
 )
 
 # Event Grid waits 30 s for an answer.  With these figures one storage call gives up after at
-# most 3 attempts x 5 s read timeout + ~3.5 s of backoff, so a failed write raises (and Event
-# Grid redelivers) before the delivery itself times out.
+# most 3 attempts x 5 s read timeout + about 7 s of backoff (0.5 s, then 0.5 + 2^2 s, +-0.5 s
+# jitter), so a failed write raises (and Event Grid redelivers) before the delivery times out.
+# A duplicate costs a second call, but only after the first one was answered.
 EVENT_PROFILE = {"retry_total": 2, "initial_backoff": 0.5, "increment_base": 2, "jitter": 0.5,
                  "connection_timeout": 3, "read_timeout": 5}
 # The sweep, transcripts and the CLI have minutes, not seconds: be patient with throttling.
