@@ -76,7 +76,15 @@ def _check_size(raw: Any) -> None:
     try:
         size = len(codec.dumps(raw))
     except (TypeError, ValueError):
-        return  # reported with its own reason once the record is built
+        # orjson refuses it (>64-bit ints, lone surrogates, deep nesting), perhaps in a part the
+        # record leaves out: measure with the standard encoder so that the limit still holds.
+        import json
+
+        try:
+            text = json.dumps(raw, ensure_ascii=False, separators=(",", ":"), default=repr)
+            size = len(text.encode("utf-8", "surrogatepass"))
+        except (RecursionError, ValueError):
+            return  # reported with its own reason once the record is built
     if size > MAX_EVENT_BYTES:
         raise InvalidEvent(f"event is {size} bytes, more than the {MAX_EVENT_BYTES} bytes Event Grid allows")
 
@@ -106,7 +114,16 @@ def rejection_json(outcome: Outcome) -> str:
     """The rejection document as text; survives what orjson refuses (lone surrogates, huge ints)."""
     import json
 
-    return json.dumps(outcome.rejection, ensure_ascii=True, default=repr)
+    try:
+        return json.dumps(outcome.rejection, ensure_ascii=True, default=repr)
+    except RecursionError:
+        # Nested deeper than the encoder follows: keep the reason and what identifies the event.
+        document = dict(outcome.rejection or {})
+        raw = document.get("event")
+        kept = ("id", "eventType", "type", "subject", "topic", "source", "eventTime", "time", "dataVersion")
+        document["event"] = {k: raw[k] for k in kept if isinstance(raw, Mapping) and isinstance(raw.get(k), str)}
+        document["reason"] = f"{document.get('reason', '')} (the event is too deeply nested to keep in full)"
+        return json.dumps(document, ensure_ascii=True, default=repr)
 
 
 def rejection_name(outcome: Outcome, now: datetime | None = None) -> str:

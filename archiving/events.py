@@ -313,6 +313,8 @@ def _nested_id(identifier: Mapping[str, Any]) -> Any:
 def _version(value: Any, fallback: datetime | None) -> str:
     """A decimal string: events send a JSON number or a string of digits."""
     if value is None and fallback is not None:
+        if epoch_ms(fallback) < 0:  # the fallback is a version too: digits only, no sign
+            raise InvalidEvent("version is missing and the change time is before 1970")
         return str(epoch_ms(fallback))
     if isinstance(value, bool):
         raise InvalidEvent("version is a boolean, expected a number")
@@ -336,7 +338,23 @@ def _metadata(value: Any, field: str) -> Mapping[str, Any]:
         return {}
     if not isinstance(value, Mapping):
         raise InvalidEvent(f"{field} is {_describe(value)}, expected an object")
+    _check_finite(value, field)
     return value
+
+
+def _check_finite(value: Any, field: str) -> None:
+    """NaN and Infinity are not JSON: stored, they would read back as null, so the record would not
+    say what came and every redelivery would differ from it (a spurious conflict copy)."""
+    stack = [value]
+    while stack:  # iterative: free-form values may nest deeply
+        item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                raise InvalidEvent(f"{field} contains NaN or Infinity, which JSON cannot carry")
+        elif isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def _opt_str(value: Any) -> str | None:

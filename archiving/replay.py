@@ -1,5 +1,6 @@
 """Reading events from files (Event Grid arrays, single events, CloudEvents, JSON lines,
-Event Grid dead-letter blobs) and archiving them through the same path as the function."""
+Event Grid dead-letter blobs) or from a dead-letter container, and archiving them through the
+same path as the function.  Streamed: one file or blob in memory at a time."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from .codec import sha256_hex
 
 log = logging.getLogger("archiving.replay")
 
+DEAD_LETTERED = "dead-lettered"
+
 
 def parse_events(text: str) -> list[Any]:
     """The events in a file: a JSON array, one JSON object, or one JSON object per line."""
@@ -28,10 +31,10 @@ def parse_events(text: str) -> list[Any]:
                     items.append(json.loads(line))
                 except json.JSONDecodeError as exc:
                     raise ValueError(f"line {number}: not JSON ({exc.msg})") from None
-        return [_normalize(item) for item in items]
+        return items
     if isinstance(doc, list):
-        return [_normalize(item) for item in doc]
-    return [_normalize(doc)]
+        return doc
+    return [doc]
 
 
 def _normalize(item: Any) -> Any:
@@ -55,6 +58,23 @@ def _normalize(item: Any) -> Any:
     return item
 
 
+def unwrap(item: Any) -> tuple[Any, str | None, Any]:
+    """(event, dead-letter reason or None, delivery attempts) of one item of a file or dead-letter blob.
+
+    Event Grid dead letters are the event itself plus ``deadLetterReason``, ``deliveryAttempts``,
+    ``lastDeliveryOutcome``, ``publishTime``, ``lastDeliveryAttemptTime`` (ignored by the envelope
+    reader); items wrapped as ``{"event": {...}, "deadLetterProperties": {...}}`` are unwrapped.
+    """
+    if not isinstance(item, dict):
+        return item, None, None
+    props = item.get("deadLetterProperties", item.get("deadletterproperties"))
+    if isinstance(item.get("event"), dict) and isinstance(props, dict):
+        reason = props.get("deadLetterReason", props.get("deadletterreason"))
+        return item["event"], reason, props.get("deliveryAttempts", props.get("deliveryattempts"))
+    reason = item.get("deadLetterReason", item.get("deadletterreason"))
+    return item, reason, item.get("deliveryAttempts", item.get("deliveryattempts"))
+
+
 def read_files(paths: Iterable[str | Path]) -> Iterator[tuple[str, Any]]:
     for path in paths:
         p = Path(path)
@@ -65,11 +85,13 @@ def read_files(paths: Iterable[str | Path]) -> Iterator[tuple[str, Any]]:
 def replay(events: Iterable[Any], store, rejected_store, hash_key: bytes, progress=None) -> Counter:
     """Archive each event; rejected ones go to the rejected container, like the function's binding."""
     counts: Counter = Counter()
-    for event in events:
-        if isinstance(event, dict) and "deadLetterReason" in event:
-            log.info("dead-lettered event=%s reason=%s attempts=%s", event.get("id"), event.get("deadLetterReason"),
-                     event.get("deliveryAttempts"))
-            counts["dead-lettered"] += 1
+    for item in events:
+        event, reason, attempts = unwrap(item)
+        event = _normalize(event)
+        if reason is not None:
+            log.info("dead-lettered event=%s reason=%s attempts=%s",
+                     event.get("id") if isinstance(event, dict) else None, reason, attempts)
+            counts[DEAD_LETTERED] += 1
         outcome: Outcome = archive_event(event, store, hash_key)
         counts[outcome.status] += 1
         if outcome.status == REJECTED:

@@ -162,6 +162,11 @@ class _StagedBlob:
         self.sha = hashlib.sha256()
         self.pending = bytearray(self.compressor.begin())
         self.block_ids: list[str] = []
+        # Block ids unique to this run: two runs for one thread (a redelivered queue message) never
+        # mix their blocks; the second commit finds the blob and stands down.
+        import uuid
+
+        self.run = uuid.uuid4().hex
 
     def write(self, data: bytes) -> None:
         self.sha.update(data)
@@ -172,7 +177,7 @@ class _StagedBlob:
     def _stage(self) -> None:
         import base64
 
-        block_id = base64.b64encode(f"{len(self.block_ids):08d}".encode()).decode()
+        block_id = base64.b64encode(f"{self.run}-{len(self.block_ids):08d}".encode()).decode()
         self.blob.stage_block(block_id, bytes(self.pending))
         self.block_ids.append(block_id)
         self.pending.clear()
