@@ -42,6 +42,8 @@ ACCOUNT = "devstoreaccount1"
 KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 # Node (Azurite) closes idle keep-alive connections after 5 s; reconnect well before that.
 UPSTREAM_IDLE = 3.0
+# Give up on storage after this long (the client has long gone by then: no work piles up here).
+UPSTREAM_TIMEOUT = 15.0
 
 
 @dataclass
@@ -298,7 +300,7 @@ class FaultProxy:
                 for attempt in (1, 2):
                     if upstream is None or time.monotonic() - last_used > UPSTREAM_IDLE:
                         _close(upstream)
-                        upstream = socket.create_connection(self.upstream, timeout=60)
+                        upstream = socket.create_connection(self.upstream, timeout=UPSTREAM_TIMEOUT)
                         upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                         up_reader = _Reader(upstream)
                         fresh = True

@@ -405,7 +405,7 @@ class StormStats:
 
 def deliver_like_event_grid(invoke: Callable[[dict], Out | None], events: list[dict], *, copies: int,
                             workers: int, seed: int, max_attempts: int = MAX_ATTEMPTS,
-                            keep_exception_texts: bool = False) -> StormStats:
+                            keep_exception_texts: bool = False, progress: str | None = None) -> StormStats:
     """Every event ``copies`` times, shuffled, through ``invoke`` on ``workers`` threads; an
     invocation that raises goes to the back of the queue and is tried again, up to
     ``max_attempts`` times per delivery, as Event Grid retries a failed delivery later."""
@@ -466,8 +466,13 @@ def deliver_like_event_grid(invoke: Callable[[dict], Out | None], events: list[d
     threads = [threading.Thread(target=worker, name=f"invocation-{i}", daemon=True) for i in range(workers)]
     for t in threads:
         t.start()
+    last = time.perf_counter()
     while not finished.wait(1):
         assert any(t.is_alive() for t in threads), "every invocation thread died"
+        if progress and time.perf_counter() - last >= 30:
+            last = time.perf_counter()
+            print(f"  {progress}: {len(deliveries) - pending[0]}/{len(deliveries)} done, "
+                  f"{stats.invocations} invocations, {time.perf_counter() - started:.0f} s", flush=True)
     for _ in threads:
         work.put(None)
     for t in threads:
@@ -558,12 +563,25 @@ def compare_archives(expected: dict[str, Record], storm: dict[str, tuple[dict, d
 # -- the storm -------------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def own_azurite():
+    """An Azurite of the test's own: its per-request cost grows with every blob it holds (all
+    containers), so a storm must not share it with the rest of the session or with its reference."""
+    from .azurite import Azurite
+
+    server = Azurite().start()
+    yield server
+    server.stop()
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(4 * 3600 if LONG else 600)
-def test_storm_every_change_exactly_once_under_faults(archive_env, monkeypatch, invoke, proxy, direct, azurite):
+def test_storm_every_change_exactly_once_under_faults(archive_env, monkeypatch, invoke, own_azurite):
     """Every event 3 times, shuffled, 32 concurrent invocations, ~30% of storage requests faulted,
     failed invocations redelivered up to 30 times: the archive is exactly the expected records,
     identical (but for ``event`` and ``archived_at``) to a fault-free run of the same events."""
+    from .azurite import Azurite
+
     changes, users = chat_changes(STORM_CHANGES, seed=STORM_CHANGES)
     events, change_of = storm_events(changes, seed=STORM_CHANGES, twin_every=4)
     types = Counter(e["eventType"] for e in events)
@@ -571,27 +589,37 @@ def test_storm_every_change_exactly_once_under_faults(archive_env, monkeypatch, 
     expected = expected_records(events, change_of)
     assert len(expected) == len(changes)
 
-    # The fault-free run: the same events once each, straight to Azurite, in a container of its own.
-    ref_env = dict(archive_env, ARCHIVE_CONTAINER=archive_env["ARCHIVE_CONTAINER"] + "-ref")
-    reference_svc = Services(settings=Settings.from_env(ref_env))
+    # The fault-free run: the same events once each, straight to an Azurite of its own.
+    reference_azurite = Azurite().start()
+    reference_svc = Services(settings=Settings.from_env(dict(archive_env, ArchiveStorage=reference_azurite.connection_string)))
     try:
         ref_stats = deliver_like_event_grid(
             lambda raw: archive_event(raw, reference_svc.store, reference_svc.settings.hash_key),
-            events, copies=1, workers=CONCURRENCY, seed=1)
+            events, copies=1, workers=CONCURRENCY, seed=1, progress="fault-free run" if LONG else None)
         assert ref_stats.lost == 0 and ref_stats.crashes == 0
         reference = read_container(reference_svc)
+        if LONG:
+            print(f"  fault-free run: {len(reference)} records read back", flush=True)
     finally:
         reference_svc.close()
+        reference_azurite.stop()
 
     # The storm, through the function, its storage behind the fault proxy.
-    install_app_services(monkeypatch, proxy.connection_string(), STORM_PROFILE)
-    proxy.mix(FAULT_SHARE, FAULT_WEIGHTS)
-    with watching(forbidden_strings(users)) as logs:
-        stats = deliver_like_event_grid(invoke, events, copies=3, workers=CONCURRENCY, seed=STORM_CHANGES,
-                                        keep_exception_texts=True)
-    faults = proxy.snapshot()
-    proxy.clear()
-    found = read_container(direct)
+    direct = Services(settings=Settings.from_env(dict(archive_env, ArchiveStorage=own_azurite.connection_string)))
+    proxy = FaultProxy(("127.0.0.1", own_azurite.blob_port), seed=STORM_CHANGES, stall_seconds=STALL_SECONDS).start()
+    try:
+        install_app_services(monkeypatch, proxy.connection_string(), STORM_PROFILE)
+        proxy.mix(FAULT_SHARE, FAULT_WEIGHTS)
+        with watching(forbidden_strings(users)) as logs:
+            stats = deliver_like_event_grid(invoke, events, copies=3, workers=CONCURRENCY, seed=STORM_CHANGES,
+                                            keep_exception_texts=True, progress="storm" if LONG else None)
+        faults = proxy.snapshot()
+    finally:
+        proxy.stop()
+    try:
+        found = read_container(direct)
+    finally:
+        direct.close()
     result = compare_archives(expected, found, reference)
     leaked_in_exceptions = [t for t in stats.exception_texts if logs.pattern.search(t)]
 
@@ -908,6 +936,7 @@ def test_sweep_under_throttling_every_transcript_complete(acs, archive_env, monk
                                                       retry_after=0),
     }
     proxy.mix(0.20, {"reset_before": 1, "reset_after": 1, "truncate": 1})
+    requests_before = len(acs.request_log)
     started = time.perf_counter()
     try:
         selected, sweep_stats = select_threads(svc)
@@ -956,7 +985,7 @@ def test_sweep_under_throttling_every_transcript_complete(acs, archive_env, monk
     messages = sum(len(acs.messages(t)) for t in threads)
     report("sweep-throttled", {
         "threads": len(threads), "messages": messages, "selected": len(selected), "transcripts_complete": complete,
-        "acs_faults": fired, "acs_requests": len(acs.request_log),
+        "acs_faults": fired, "acs_requests": len(acs.request_log) - requests_before,
         "archive_attempts": sum(attempts.values()), "redeliveries": sum(attempts.values()) - len(selected),
         "failures_by_type": dict(failures), "storage_requests": faults["requests"],
         "storage_faults": {k: faults[k] for k in KINDS}, "transcripts_lost": len(threads) - complete,
@@ -968,6 +997,9 @@ def test_sweep_under_throttling_every_transcript_complete(acs, archive_env, monk
 
 
 def test_two_runs_for_one_thread_at_once_commit_a_consistent_transcript(acs, archive_env, direct):
+    """A queue message delivered twice, both runs at once: the transcript reads back with its own
+    sha256 (staged blocks of the two runs never mix; this failed before transcripts.py gave each
+    run its own block ids)."""
     from archiving.transcripts import archive_thread
     from archiving.verify_blob import check_blob
 
