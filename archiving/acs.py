@@ -13,7 +13,8 @@ from .settings import Settings, SettingError
 
 # azure-core's RetryPolicy honours Retry-After on 429 and 503.  A thread that still fails after
 # these raises, and the queue redelivers it (host.json maxDequeueCount, then the poison queue).
-CLIENT_OPTIONS = {"retry_total": 8, "retry_backoff_factor": 1.0, "retry_backoff_max": 60,
+# retry_status matters: azure-core stops after 3 status retries (429/503) whatever retry_total says.
+CLIENT_OPTIONS = {"retry_total": 8, "retry_status": 8, "retry_backoff_factor": 1.0, "retry_backoff_max": 60,
                   "connection_timeout": 10, "read_timeout": 60}
 
 

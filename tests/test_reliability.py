@@ -922,18 +922,19 @@ def test_sweep_under_throttling_every_transcript_complete(acs, archive_env, monk
     env = dict(archive_env, ArchiveStorage=proxy.connection_string(), ACS_CONNECTION_STRING=acs.connection_string,
                ARCHIVER_USER_ID=archiver)
     # ACS client retries as deployed (archiving.acs.CLIENT_OPTIONS), their backoff factor cut from 1 s
-    # to 0.1 s; storage with STORM_PROFILE.
+    # to 0.01 s; storage with STORM_PROFILE.
     svc = Services(settings=Settings.from_env(env), profile=STORM_PROFILE,
-                   acs_options={**acs.client_kwargs(), "retry_backoff_factor": 0.1})
+                   acs_options={**acs.client_kwargs(), "retry_backoff_factor": 0.01})
     svc.store.ensure_container()
     rules = {
         "429 every 2nd page of messages": acs.faults.add(status=429, path=r"/messages$", every=2, retry_after=0),
         "429 on the first page of threads": acs.faults.add(status=429, path=r"^/chat/threads$", times=1, retry_after=0),
         "503 Retry-After 1 s (3 times)": acs.faults.add(status=503, path=r"/messages$", every=7, times=3, retry_after=1),
         "slow pages (0.2 s, every 5th)": acs.faults.add(status=None, path=r"/messages$", every=5, delay=0.2),
-        # A call makes 4 attempts on 429/503 (azure-core's retry_status=3): 5 failures fail one delivery.
-        "one thread failing 5 times": acs.faults.add(status=503, path=re.escape(stubborn) + "/messages$", times=5,
-                                                      retry_after=0),
+        # A call makes 9 attempts on 429/503 (retry_status=8 in CLIENT_OPTIONS): 10 failures in a row
+        # fail one delivery, and the queue's redelivery must finish the thread.
+        "one thread failing 10 times": acs.faults.add(status=503, path=re.escape(stubborn) + "/messages$",
+                                                       times=10, retry_after=0),
     }
     proxy.mix(0.20, {"reset_before": 1, "reset_after": 1, "truncate": 1})
     requests_before = len(acs.request_log)
@@ -992,7 +993,7 @@ def test_sweep_under_throttling_every_transcript_complete(acs, archive_env, monk
         "sweep": {"listed": sweep_stats.listed, "selected": sweep_stats.selected}, "seconds": round(seconds, 1),
     })
     assert complete == len(threads)
-    assert all(fired.values()) and fired["one thread failing 5 times"] == 5
+    assert all(fired.values()) and fired["one thread failing 10 times"] == 10
     assert attempts[stubborn] >= 2
 
 

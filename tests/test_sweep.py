@@ -242,8 +242,30 @@ def test_throttled_listing_still_gives_a_complete_transcript(acs, sweep_env, svc
     assert doc["message_count"] == len(acs.messages(tid))
 
 
-def test_a_thread_that_keeps_failing_raises_for_the_queue(acs, sweep_env, svc):
+def fast_retries(acs, sweep_env):
+    """The production retry counts (archiving.acs.CLIENT_OPTIONS), with millisecond backoffs."""
+    from archiving.settings import Settings
+
+    return bootstrap.Services(settings=Settings.from_env(sweep_env),
+                              acs_options={**acs.client_kwargs(), "retry_backoff_factor": 0.001})
+
+
+def test_a_page_throttled_many_times_in_a_row_still_succeeds(acs, sweep_env):
+    # azure-core gives up after 3 status retries unless told otherwise; a busy thread can see more.
     tid = quiet_thread(acs, sweep_env["ARCHIVER_USER_ID"])
+    svc = fast_retries(acs, sweep_env)
+    rule = acs.faults.add(status=429, path=r"/messages$", times=6, retry_after=0)
+    try:
+        result = archive_thread(tid, svc, None)
+    finally:
+        acs.faults.remove(rule)
+        svc.close()
+    assert rule.fired == 6 and result.status == "archived"
+
+
+def test_a_thread_that_keeps_failing_raises_for_the_queue(acs, sweep_env):
+    tid = quiet_thread(acs, sweep_env["ARCHIVER_USER_ID"])
+    svc = fast_retries(acs, sweep_env)
     rule = acs.faults.add(status=503, path=r"/messages$", retry_after=0)
     try:
         with pytest.raises(Exception) as info:
@@ -251,7 +273,9 @@ def test_a_thread_that_keeps_failing_raises_for_the_queue(acs, sweep_env, svc):
     finally:
         acs.faults.remove(rule)
     assert "503" in str(info.value) or "ServiceUnavailable" in str(info.value)
+    assert rule.fired == 9  # the first try and 8 retries
     assert transcripts_of(svc, tid) == []
+    svc.close()
 
 
 def test_delete_after_archive(acs, sweep_env, svc, monkeypatch):
