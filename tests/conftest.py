@@ -74,3 +74,33 @@ def indexed(app_functions):
     from .host import function_json
 
     return {name: function_json(fn) for name, fn in app_functions.items()}
+
+
+@pytest.fixture(scope="module")
+def acs():
+    """The HTTPS ACS chat and identity test server, one per test module."""
+    from .acs_server import AcsTestServer
+
+    with AcsTestServer() as server:
+        yield server
+
+
+@pytest.fixture
+def acs_env(acs, archive_env, monkeypatch):
+    """archive_env plus ACS settings for a new archiver user; the functions read them lazily, and
+    trust the test server's CA through the environment, as clients in Azure trust theirs."""
+    archiver = acs.create_user()
+    values = dict(archive_env, ACS_CONNECTION_STRING=acs.connection_string, ARCHIVER_USER_ID=archiver)
+    for name, value in {"ACS_CONNECTION_STRING": acs.connection_string, "ARCHIVER_USER_ID": archiver,
+                        **acs.trust_env()}.items():
+        monkeypatch.setenv(name, value)
+    bootstrap.reset()
+    yield values
+    bootstrap.reset()
+
+
+@pytest.fixture
+def acs_services(acs_env, acs):
+    svc = bootstrap.Services(settings=Settings.from_env(acs_env), acs_options=acs.client_kwargs())
+    yield svc
+    svc.close()

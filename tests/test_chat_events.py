@@ -126,7 +126,7 @@ def test_every_event_grid_vector(path: Path, services):
     assert len(blobs) == 1
     (name, doc), = blobs.items()
     thread_id = raw["data"]["threadId"]
-    assert name.startswith(f"chat/")
+    assert name.startswith("chat/")
     assert f"/{thread_id}/{expected}" in name
     assert doc["thread_id"] == thread_id
     assert doc["event"]["id"] == raw["id"] and doc["event"]["type"] == raw["eventType"]

@@ -23,10 +23,9 @@ from html.parser import HTMLParser
 import azure.functions as func
 import pytest
 
-from archiving import bootstrap, codec
+from archiving import codec
 from archiving.cli import main
 from archiving.records import user_hash
-from archiving.settings import Settings
 from archiving.sweep import ThreadToArchive
 
 from .acs_server import AcsTestServer
@@ -127,29 +126,14 @@ class Conversation:
                   version=int(at(minutes).timestamp() * 1000))
 
 
-@pytest.fixture(scope="module")
-def acs():
-    with AcsTestServer() as server:
-        yield server
+@pytest.fixture
+def env(acs_env):
+    return acs_env
 
 
 @pytest.fixture
-def env(acs, archive_env, monkeypatch):
-    archiver = acs.create_user()
-    values = dict(archive_env, ACS_CONNECTION_STRING=acs.connection_string, ARCHIVER_USER_ID=archiver)
-    for name, value in {"ACS_CONNECTION_STRING": acs.connection_string, "ARCHIVER_USER_ID": archiver,
-                        **acs.trust_env()}.items():
-        monkeypatch.setenv(name, value)
-    bootstrap.reset()
-    yield values
-    bootstrap.reset()
-
-
-@pytest.fixture
-def svc(env, acs):
-    services = bootstrap.Services(settings=Settings.from_env(env), acs_options=acs.client_kwargs())
-    yield services
-    services.close()
+def svc(acs_services):
+    return acs_services
 
 
 @pytest.fixture

@@ -886,14 +886,6 @@ def test_no_log_line_carries_content_or_user_ids(archive_env, monkeypatch, invok
 # -- the sweep under throttling ----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def acs():
-    from .acs_server import AcsTestServer
-
-    with AcsTestServer() as server:
-        yield server
-
-
 def test_sweep_under_throttling_every_transcript_complete(acs, archive_env, monkeypatch, proxy, direct):
     """The sweep and the transcripts of 16 quiet threads (up to ~620 messages, 1 to 4 pages each)
     while ACS answers 429 to every second page of messages and of the thread list, 503 with

@@ -19,7 +19,6 @@ from archiving.sweep import ThreadToArchive, select_threads
 from archiving.transcripts import CSV_HEADER, archive_thread
 from archiving.verify_blob import check_blob
 
-from .acs_server import AcsTestServer
 from .host import Out
 
 UTC = timezone.utc
@@ -27,33 +26,14 @@ NOW = datetime.now(UTC)
 OLD = NOW - timedelta(days=3)
 
 
-@pytest.fixture(scope="module")
-def acs():
-    with AcsTestServer() as server:
-        yield server
+@pytest.fixture
+def sweep_env(acs_env):
+    return acs_env
 
 
 @pytest.fixture
-def sweep_env(acs, archive_env, monkeypatch):
-    archiver = acs.create_user()
-    values = dict(archive_env, ACS_CONNECTION_STRING=acs.connection_string, ARCHIVER_USER_ID=archiver)
-    monkeypatch.setenv("ACS_CONNECTION_STRING", acs.connection_string)
-    monkeypatch.setenv("ARCHIVER_USER_ID", archiver)
-    # The functions build their clients from the environment, as in Azure: trust the test CA there.
-    for name, value in acs.trust_env().items():
-        monkeypatch.setenv(name, value)
-    bootstrap.reset()
-    yield values
-    bootstrap.reset()
-
-
-@pytest.fixture
-def svc(sweep_env, acs):
-    from archiving.settings import Settings
-
-    services = bootstrap.Services(settings=Settings.from_env(sweep_env), acs_options=acs.client_kwargs())
-    yield services
-    services.close()
+def svc(acs_services):
+    return acs_services
 
 
 def people(acs, n):
