@@ -35,6 +35,7 @@ class AcsAccess:
         self._credential = credential
         self.options = {**CLIENT_OPTIONS, **(client_options or {})}
         self._chat_client = None
+        self._token_credential = None
         self._identity = None
         self._lock = threading.Lock()
 
@@ -72,16 +73,17 @@ class AcsAccess:
 
                 # Issued on first use, and again by the credential when it nears expiry (tokens live
                 # 24 h; a Functions worker may live longer).
-                credential = CommunicationTokenCredential(self.issue_token().token, token_refresher=self.issue_token)
-                self._chat_client = ChatClient(self.endpoint, credential, **self.options)
+                self._token_credential = CommunicationTokenCredential(self.issue_token().token,
+                                                                      token_refresher=self.issue_token)
+                self._chat_client = ChatClient(self.endpoint, self._token_credential, **self.options)
             return self._chat_client
 
     def thread_client(self, thread_id: str):
         # get_chat_thread_client() drops the client's options (retries, TLS): pass them again.
         from azure.communication.chat import ChatThreadClient
 
-        chat = self.chat_client()
-        return ChatThreadClient(self.endpoint, chat._credential, thread_id, **self.options)  # noqa: SLF001
+        self.chat_client()  # issues the token on first use
+        return ChatThreadClient(self.endpoint, self._token_credential, thread_id, **self.options)
 
     def close(self) -> None:
         if self._chat_client is not None:

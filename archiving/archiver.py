@@ -43,9 +43,7 @@ def prepare(raw: Any, hash_key: bytes, now: datetime | None = None) -> Record | 
         _check_size(raw)
         change = parse_change(envelope)
         record = build_record(change, envelope, hash_key, now or utcnow())
-        from . import codec
-
-        codec.dumps(record.document)  # fails here, not in the store, on what JSON cannot carry
+        record.encoded  # noqa: B018 - encode here, so what JSON cannot carry is a rejection, not a store error
     except InvalidEvent as exc:
         return _rejected(raw, envelope.id, envelope.type, str(exc), now)
     except (TypeError, ValueError) as exc:  # orjson: >64-bit ints, lone surrogates, deep nesting

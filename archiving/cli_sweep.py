@@ -6,17 +6,10 @@ import argparse
 import sys
 
 
-def _services(args):
-    from .bootstrap import BATCH_PROFILE, Services
-    from .settings import load_local_settings
-
-    return Services(env=load_local_settings(args.settings), profile=BATCH_PROFILE)
-
-
 def cmd_sweep(args) -> int:
     from tqdm import tqdm
 
-    from .cli import FINDINGS, OK
+    from .cli import FINDINGS, OK, _services
     from .sweep import select_threads
     from .transcripts import archive_thread
 
@@ -44,7 +37,7 @@ def cmd_sweep(args) -> int:
 
 def cmd_redrive(args) -> int:
     """Move messages from <SWEEP_QUEUE>-poison back to <SWEEP_QUEUE>, content unchanged."""
-    from .cli import OK
+    from .cli import OK, _services
 
     svc = _services(args)
     name = svc.settings.sweep_queue

@@ -6,7 +6,7 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from . import SCHEMA_VERSION, keys
@@ -26,6 +26,13 @@ class Record:
     @property
     def substance(self) -> dict[str, Any]:
         return substance(self.document)
+
+    @cached_property
+    def encoded(self):
+        """The blob bytes (lz4 frame) and sha256, computed once; raises what orjson refuses."""
+        from . import codec
+
+        return codec.encode(self.document)
 
 
 def substance(document: Mapping[str, Any]) -> dict[str, Any]:

@@ -37,7 +37,7 @@ class ArchiveStore:
     # -- writing -----------------------------------------------------------------------------
 
     def put_record(self, record: Record) -> WriteResult:
-        encoded = codec.encode(record.document)
+        encoded = record.encoded
         metadata = {"sha256": encoded.sha256}
         if self.create_blob(record.key, encoded.data, metadata, record.tags):
             return WriteResult(WRITTEN, record.key)
