@@ -11,7 +11,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from .settings import Settings, StorageTarget
+from archiving.settings import Settings, StorageTarget
 
 AZURITE = (
     "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
@@ -117,7 +117,7 @@ class Services:
             if conn:
                 return QueueServiceClient.from_connection_string(conn, **options)
             if not target.queue_service_uri:
-                from .settings import STORAGE, SettingError
+                from archiving.settings import STORAGE, SettingError
 
                 raise SettingError(f"{STORAGE}__queueServiceUri", "not set (the sweep enqueues threads)")
             return QueueServiceClient(target.queue_service_uri, credential=self.credential, **options)
@@ -126,13 +126,13 @@ class Services:
 
     @property
     def store(self):
-        from .store import ArchiveStore
+        from archiving.store.archive import ArchiveStore
 
         return self._once("store", lambda: ArchiveStore(self.blob_service.get_container_client(self.settings.container)))
 
     @property
     def rejected_store(self):
-        from .store import ArchiveStore
+        from archiving.store.archive import ArchiveStore
 
         return self._once(
             "rejected_store",
@@ -142,7 +142,7 @@ class Services:
     @property
     def acs(self):
         """ACS access as the archiver's user (the sweep and reconcile need it; events do not)."""
-        from .acs import AcsAccess
+        from archiving.threads.acs import AcsAccess
 
         return self._once("acs", lambda: AcsAccess(self.settings, self._credential, self._acs_options))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from .errors import InvalidEvent
+from archiving.errors import InvalidEvent
 
 UTC = timezone.utc
 

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from archiving.archiver import archive_event, prepare  # noqa: E402
+from archiving.ingest.archiver import archive_event, prepare  # noqa: E402
 from archiving.bootstrap import Services  # noqa: E402
 from archiving.settings import Settings  # noqa: E402
 from tests.azurite import Azurite  # noqa: E402

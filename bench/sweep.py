@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from archiving.bootstrap import BATCH_PROFILE, Services  # noqa: E402
 from archiving.settings import Settings  # noqa: E402
-from archiving.sweep import select_threads  # noqa: E402
-from archiving.transcripts import archive_thread  # noqa: E402
+from archiving.threads.sweep import select_threads  # noqa: E402
+from archiving.threads.transcripts import archive_thread  # noqa: E402
 from tests.azurite import Azurite  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from archiving.archiver import REJECTED, archive_event, rejection_json
+from archiving.ingest.archiver import REJECTED, archive_event, rejection_json
 from archiving.bootstrap import services
 
 bp = func.Blueprint()

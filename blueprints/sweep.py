@@ -5,7 +5,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from archiving.bootstrap import services
-from archiving.sweep import select_threads
+from archiving.threads.sweep import select_threads
 
 bp = func.Blueprint()
 

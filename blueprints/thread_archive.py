@@ -5,8 +5,8 @@ from __future__ import annotations
 import azure.functions as func
 
 from archiving.bootstrap import services
-from archiving.sweep import ThreadToArchive
-from archiving.transcripts import archive_thread as write_transcripts
+from archiving.threads.sweep import ThreadToArchive
+from archiving.threads.transcripts import archive_thread as write_transcripts
 
 bp = func.Blueprint()
 

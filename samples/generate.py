@@ -1,6 +1,6 @@
 """Writes samples/conversation.json: one realistic support conversation as Event Grid delivers it.
 
-The shapes follow the published payloads (../shared/vectors/eventgrid/event-grid-schema):
+The shapes follow the published payloads (tests/vectors/eventgrid/event-grid-schema):
 every change arrives once at thread level and once per recipient at user level, versions are
 sometimes numbers and sometimes strings, times carry offsets and 3 to 7 fractional digits.
 Run `python samples/generate.py` to regenerate; the output is deterministic.

@@ -1,4 +1,4 @@
-"""Session fixtures: a real Azurite, a fresh archive per test, the shared test vectors."""
+"""Session fixtures: a real Azurite, a fresh archive per test, the published test vectors (tests/vectors)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,7 @@ from archiving.settings import Settings
 from .azurite import Azurite
 
 ROOT = Path(__file__).resolve().parent.parent
-VECTORS = (ROOT.parent / "shared" / "vectors").resolve()
-if not VECTORS.is_dir():  # CI clones main with shared/ beside it; a local copy may sit inside
-    VECTORS = (ROOT / "shared" / "vectors").resolve()
+VECTORS = ROOT / "tests" / "vectors"  # published ACS examples, copied with provenance (tests/vectors/README.md)
 HASH_KEY = "test-hash-key"
 
 

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from archiving import bootstrap, codec, keys
-from archiving.records import user_hash
-from archiving.schemas import errors as schema_errors
+from archiving import bootstrap
+from archiving.store import codec
+from archiving.store import keys
+from archiving.store.records import user_hash
+from archiving.store.schemas import errors as schema_errors
 from archiving.settings import SettingError
 
 from .conftest import HASH_KEY, ROOT, load_vector, vector_files
@@ -106,7 +108,7 @@ GRID_VECTORS = [p for p in vector_files("event-grid-schema") if "specversion" no
 
 
 def test_vectors_cover_every_archived_type():
-    from archiving.events import ARCHIVED_TYPES
+    from archiving.ingest.events import ARCHIVED_TYPES
 
     seen = {json.loads(p.read_text(encoding="utf-8"))["eventType"] for p in GRID_VECTORS}
     assert set(ARCHIVED_TYPES) <= seen
@@ -210,7 +212,7 @@ def test_edit_and_delete_before_the_message(services):
     names = sorted(n.rsplit("/", 1)[-1] for n in archive_blobs(services))
     assert names == ["1700000000000-received.json.lz4", "1700000001000-edited.json.lz4",
                      "1700000002000-deleted.json.lz4"]
-    from archiving.reader import load_thread
+    from archiving.read.reader import load_thread
 
     view = load_thread(services.store, received["data"]["threadId"])
     (message,) = view.messages

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from archiving.schemas import errors as schema_errors
+from archiving.store.schemas import errors as schema_errors
 
 from .conftest import ROOT, vector_files
 
@@ -61,7 +61,7 @@ def test_replay_cloud_events_vectors(path, archive_env, services):
     assert result.returncode == 0, result.stderr
     raw = json.loads(path.read_text(encoding="utf-8"))
     blobs = list(services.store.list_names("chat/"))
-    from archiving.events import ARCHIVED_TYPES
+    from archiving.ingest.events import ARCHIVED_TYPES
 
     if raw["type"] in ARCHIVED_TYPES:
         assert result.stdout.startswith("1 events: 1 archived"), result.stdout

@@ -1,6 +1,6 @@
 """The documentation cannot drift from the code: schemas, event types, worked example, links.
 
-No storage needed: names come from ``archiving.archiver.prepare`` (parse and build, no I/O).
+No storage needed: names come from ``archiving.ingest.archiver.prepare`` (parse and build, no I/O).
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from archiving import codec, keys
-from archiving.archiver import Outcome, prepare
-from archiving.events import ARCHIVED_TYPES
-from archiving.schemas import KINDS, SCHEMA_DIR
+from archiving.store import codec
+from archiving.store import keys
+from archiving.ingest.archiver import Outcome, prepare
+from archiving.ingest.events import ARCHIVED_TYPES
+from archiving.store.schemas import KINDS, SCHEMA_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMAT_DOC = ROOT / "docs" / "archive-format.md"
@@ -128,7 +129,7 @@ def test_every_schema_is_embedded_and_equal():
     for kind in shipped:
         in_doc = json.loads(embedded[kind])
         in_code = json.loads((SCHEMA_DIR / f"{kind}.schema.json").read_text(encoding="utf-8"))
-        assert in_doc == in_code, f"{kind}.schema.json in docs/archive-format.md differs from archiving/schemas/"
+        assert in_doc == in_code, f"{kind}.schema.json in docs/archive-format.md differs from archiving/store/schemas/"
 
 
 def test_schema_comparison_notices_a_change():

@@ -1,7 +1,7 @@
 """Property-based tests (hypothesis) of event parsing and record building: ``prepare`` never raises.
 
 Over random JSON, hostile envelopes, mutated real vectors and generated valid events,
-``archiving.archiver.prepare`` (no I/O) must return either a Record that validates against its
+``archiving.ingest.archiver.prepare`` (no I/O) must return either a Record that validates against its
 JSON Schema, encodes, and survives its own JSON round trip (the store compares copies after
 one), or an Outcome: skipped (a type that is not archived) or rejected with a short reason in
 words, whose rejection document (``rejection_json``) is JSON that validates and keeps the event.
@@ -24,11 +24,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from archiving import codec, keys
-from archiving.archiver import REJECTED, SKIPPED, Outcome, prepare, rejection_json
-from archiving.events import ARCHIVED_TYPES, MAX_EVENT_BYTES
-from archiving.records import Record, substance
-from archiving.schemas import errors as schema_errors
+from archiving.store import codec
+from archiving.store import keys
+from archiving.ingest.archiver import REJECTED, SKIPPED, Outcome, prepare, rejection_json
+from archiving.ingest.events import ARCHIVED_TYPES, MAX_EVENT_BYTES
+from archiving.store.records import Record, substance
+from archiving.store.schemas import errors as schema_errors
 
 from .conftest import vector_files
 

@@ -23,10 +23,10 @@ from html.parser import HTMLParser
 import azure.functions as func
 import pytest
 
-from archiving import codec
-from archiving.cli import main
-from archiving.records import user_hash
-from archiving.sweep import ThreadToArchive
+from archiving.store import codec
+from archiving.cli.main import main
+from archiving.store.records import user_hash
+from archiving.threads.sweep import ThreadToArchive
 
 from .acs_server import AcsTestServer
 from .browser import dump_dom, screenshot

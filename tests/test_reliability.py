@@ -33,12 +33,13 @@ from typing import Any
 
 import pytest
 
-from archiving import bootstrap, codec
-from archiving.archiver import archive_event, prepare
+from archiving import bootstrap
+from archiving.store import codec
+from archiving.ingest.archiver import archive_event, prepare
 from archiving.bootstrap import EVENT_PROFILE, Services
-from archiving.events import ARCHIVED_TYPES
-from archiving.records import Record, substance
-from archiving.schemas import errors as schema_errors
+from archiving.ingest.events import ARCHIVED_TYPES
+from archiving.store.records import Record, substance
+from archiving.store.schemas import errors as schema_errors
 from archiving.settings import Settings
 
 from .conftest import HASH_KEY, ROOT
@@ -349,7 +350,7 @@ class LogWatch(logging.Handler):
         text = record.getMessage()
         if record.exc_info:
             text += "\n" + logging.Formatter().formatException(record.exc_info)
-        match = re.search(r"outcome=(\w+)", text) if record.name == "archiving.events" else None
+        match = re.search(r"outcome=(\w+)", text) if record.name == "archiving.ingest.events" else None
         leak = self.pattern.search(text)
         # Handler.handle() holds self.lock around emit(): the counters need no lock of their own.
         self.lines += 1
@@ -892,9 +893,9 @@ def test_sweep_under_throttling_every_transcript_complete(acs, archive_env, monk
     Retry-After now and then, some pages slowly, one thread's pages fail for longer than the
     client retries (its queue message is delivered again, up to host.json's maxDequeueCount 5),
     and 20% of storage requests fail: every thread is selected, every transcript is complete."""
-    from archiving.sweep import select_threads
-    from archiving.transcripts import CSV_HEADER, archive_thread
-    from archiving.verify_blob import check_blob
+    from archiving.threads.sweep import select_threads
+    from archiving.threads.transcripts import CSV_HEADER, archive_thread
+    from archiving.store.verify_blob import check_blob
 
     archiver = acs.create_user()
     alice, bob = acs.create_user(), acs.create_user()
@@ -913,7 +914,7 @@ def test_sweep_under_throttling_every_transcript_complete(acs, archive_env, monk
 
     env = dict(archive_env, ArchiveStorage=proxy.connection_string(), ACS_CONNECTION_STRING=acs.connection_string,
                ARCHIVER_USER_ID=archiver)
-    # ACS client retries as deployed (archiving.acs.CLIENT_OPTIONS), their backoff factor cut from 1 s
+    # ACS client retries as deployed (archiving.threads.acs.CLIENT_OPTIONS), their backoff factor cut from 1 s
     # to 0.01 s; storage with STORM_PROFILE.
     svc = Services(settings=Settings.from_env(env), profile=STORM_PROFILE,
                    acs_options={**acs.client_kwargs(), "retry_backoff_factor": 0.01})
@@ -993,8 +994,8 @@ def test_two_runs_for_one_thread_at_once_commit_a_consistent_transcript(acs, arc
     """A queue message delivered twice, both runs at once: the transcript reads back with its own
     sha256 (staged blocks of the two runs never mix; this failed before transcripts.py gave each
     run its own block ids)."""
-    from archiving.transcripts import archive_thread
-    from archiving.verify_blob import check_blob
+    from archiving.threads.transcripts import archive_thread
+    from archiving.store.verify_blob import check_blob
 
     archiver, alice = acs.create_user(), acs.create_user()
     old = datetime.now(UTC) - timedelta(days=2)

@@ -13,11 +13,12 @@ import azure.functions as func
 import pytest
 from azure.functions.timer import TimerRequest
 
-from archiving import bootstrap, codec
-from archiving.schemas import errors as schema_errors
-from archiving.sweep import ThreadToArchive, select_threads
-from archiving.transcripts import CSV_HEADER, archive_thread
-from archiving.verify_blob import check_blob
+from archiving import bootstrap
+from archiving.store import codec
+from archiving.store.schemas import errors as schema_errors
+from archiving.threads.sweep import ThreadToArchive, select_threads
+from archiving.threads.transcripts import CSV_HEADER, archive_thread
+from archiving.store.verify_blob import check_blob
 
 from .host import Out
 
@@ -223,7 +224,7 @@ def test_throttled_listing_still_gives_a_complete_transcript(acs, sweep_env, svc
 
 
 def fast_retries(acs, sweep_env):
-    """The production retry counts (archiving.acs.CLIENT_OPTIONS), with millisecond backoffs."""
+    """The production retry counts (archiving.threads.acs.CLIENT_OPTIONS), with millisecond backoffs."""
     from archiving.settings import Settings
 
     return bootstrap.Services(settings=Settings.from_env(sweep_env),
@@ -272,7 +273,7 @@ def test_delete_after_archive(acs, sweep_env, svc, monkeypatch):
 
 
 def test_no_delete_when_the_transcript_does_not_read_back(svc):
-    from archiving.transcripts import _delete_if_verified
+    from archiving.threads.transcripts import _delete_if_verified
 
     svc.store.ensure_container()
     svc.store.create_blob("chat/202401/t/transcripts/1.json.lz4", codec.encode({"a": 1}).data, {"sha256": "0" * 64})

@@ -1,6 +1,6 @@
 """The REST surface: routing, authentication, validation and JSON for the Identity and Chat APIs.
 
-Chat follows the data-plane spec api-version 2024-03-07 (shared/vectors/chat-rest/2024-03-07); Identity
+Chat follows the data-plane spec api-version 2024-03-07 (tests/vectors/chat-rest/2024-03-07); Identity
 follows what azure-communication-identity 1.5.0 sends (api-version 2023-10-01, HMAC-SHA256 signed).
 """
 

@@ -1,0 +1,103 @@
+"""CLI commands of the sweep side: ``sweep --once`` (backfill) and ``identity create``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def cmd_sweep(args) -> int:
+    from tqdm import tqdm
+
+    from archiving.cli.main import FINDINGS, OK, _services
+    from archiving.threads.sweep import select_threads
+    from archiving.threads.transcripts import archive_thread
+
+    svc = _services(args)
+    selected, stats = select_threads(svc)
+    print(f"{stats.listed} threads listed: {stats.selected} to archive, {stats.archived_already} archived already, "
+          f"{stats.active} active, {stats.deleted} deleted, {stats.no_messages} without messages")
+    if args.dry_run:
+        for item in selected:
+            print(f"{item.thread_id}\t{item.last_message_at.isoformat()}")
+        return OK
+    failed = 0
+    with tqdm(total=len(selected), unit="thread", disable=args.quiet or None, file=sys.stderr) as bar:
+        for item in selected:
+            try:
+                result = archive_thread(item.thread_id, svc, item.last_message_at)
+                bar.set_postfix_str(f"{result.message_count} messages")
+            except Exception as exc:  # noqa: BLE001 - one thread's failure must not stop the backfill
+                failed += 1
+                print(f"failed: {item.thread_id}: {type(exc).__name__}", file=sys.stderr)
+            bar.update(1)
+    print(f"{len(selected) - failed} threads archived, {failed} failed")
+    return FINDINGS if failed else OK
+
+
+def cmd_redrive(args) -> int:
+    """Move messages from <SWEEP_QUEUE>-poison back to <SWEEP_QUEUE>, content unchanged."""
+    from archiving.cli.main import OK, _services
+
+    svc = _services(args)
+    name = svc.settings.sweep_queue
+    poison = svc.queue_service.get_queue_client(f"{name}-poison")
+    target = svc.queue_service.get_queue_client(name)
+    moved = 0
+    while args.limit is None or moved < args.limit:
+        batch = list(poison.receive_messages(max_messages=32, visibility_timeout=60))
+        if not batch:
+            break
+        for message in batch:
+            target.send_message(message.content)  # the host wrote it in the queue's encoding: keep it
+            poison.delete_message(message)
+            moved += 1
+    print(f"{moved} messages moved from {name}-poison to {name}")
+    return OK
+
+
+def cmd_identity_create(args) -> int:
+    from archiving.threads.acs import AcsAccess
+    from archiving.cli.main import OK
+    from archiving.settings import Settings, load_local_settings
+
+    env = load_local_settings(args.settings)
+    settings = Settings.from_env({**env, "ARCHIVER_USER_ID": env.get("ARCHIVER_USER_ID") or "(new)"})
+    user = AcsAccess(settings).identity_client().create_user()
+    print(user.properties["id"])
+    print("Set it as ARCHIVER_USER_ID and add this user to every thread to be archived.", file=sys.stderr)
+    return OK
+
+
+def register(sub) -> None:
+    """Add this module's subcommands to the CLI's subparsers."""
+    p = sub.add_parser(
+        "sweep", help="select inactive threads and write their transcripts inline (backfill)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run the sweep's selection (threads of ARCHIVER_USER_ID, not deleted, quiet for "
+                    "INACTIVE_AFTER_MINUTES, without a transcript for their last activity) and archive each "
+                    "selected thread inline, as archive_thread does. Safe to repeat.",
+        epilog="examples:\n  python -m archiving sweep --once --dry-run\n  python -m archiving sweep --once",
+    )
+    p.add_argument("--once", action="store_true", required=True, help="one pass, then exit")
+    p.add_argument("--dry-run", action="store_true", help="list what would be archived, write nothing")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser(
+        "redrive", help="move failed threads from the poison queue back to the sweep queue",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="archive_thread gives up on a thread after maxDequeueCount attempts (host.json) and the host "
+                    "moves its message to <SWEEP_QUEUE>-poison. Once the cause is fixed, move them back.",
+        epilog="example:\n  python -m archiving redrive",
+    )
+    p.add_argument("--limit", type=int, default=None, help="move at most this many")
+    p.set_defaults(func=cmd_redrive)
+
+    p = sub.add_parser("identity", help="the archiver's ACS identity",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="example:\n  python -m archiving identity create")
+    isub = p.add_subparsers(dest="identity_command", required=True, metavar="ACTION")
+    c = isub.add_parser("create", help="create the archiver's ACS user and print its id",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        epilog="example:\n  python -m archiving identity create")
+    c.set_defaults(func=cmd_identity_create)

@@ -1,0 +1,147 @@
+"""Reading many archive blobs: tag queries, bounded parallel downloads, date bounds.
+
+Shared by the read-side commands (show, export, find, verify, reconcile).  Memory stays bounded:
+at most ``window`` downloads are in flight or waiting to be consumed, whatever the number of blobs.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from archiving.store import codec
+from archiving.store import keys
+from archiving.errors import InvalidEvent
+from archiving.timefmt import UTC, iso, parse_time
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+WORKERS = 8  # parallel downloads; the SDK's connection pool holds 10
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int = WORKERS, window: int | None = None) -> Iterator[R]:
+    """fn(item) for each item, in order, with at most ``window`` calls in flight (bounded memory)."""
+    window = window or workers * 4
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(fn, item))
+                if len(pending) >= window:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+@dataclass(frozen=True)
+class Blob:
+    """One archive blob read whole: its name, stored (compressed) bytes and metadata."""
+
+    name: str
+    data: bytes
+    metadata: Mapping[str, str]
+
+    @property
+    def sha256(self) -> str | None:
+        return self.metadata.get("sha256")
+
+    def document(self) -> Any:
+        return codec.loads(codec.decompress(self.data))
+
+
+def read_blob(store: Any, name: str) -> Blob:
+    data, metadata = store.read_raw(name)
+    return Blob(name, data, metadata)
+
+
+def read_blobs(store: Any, names: Iterable[str], workers: int = WORKERS) -> Iterator[Blob]:
+    return ordered_map(lambda name: read_blob(store, name), names, workers)
+
+
+def read_documents(store: Any, names: Iterable[str], workers: int = WORKERS) -> Iterator[tuple[str, Any]]:
+    return ordered_map(lambda name: (name, store.read_document(name)), names, workers)
+
+
+# -- blob index tags ------------------------------------------------------------------------------
+
+
+def _quote(value: str) -> str:
+    # Tag values the archiver writes hold only letters, digits, space and + - . / : = _ (keys.tag_value).
+    if "'" in value:
+        raise ValueError("a tag value cannot contain a single quote")
+    return f"'{value}'"
+
+
+def tag_filter(*, kind: str | None = None, thread_id: str | None = None, sender: str | None = None,
+               participant: str | None = None, start: str | None = None, end: str | None = None) -> str:
+    """A Find Blobs by Tags expression: equality on the given tags, ``start <= at < end``."""
+    terms = []
+    if kind:
+        terms.append(f'"kind" = {_quote(kind)}')
+    if thread_id is not None:
+        terms.append(f'"thread" = {_quote(keys.thread_tag(thread_id))}')
+    if sender:
+        terms.append(f'"sender" = {_quote(sender)}')
+    if participant:
+        terms.append(f'"participant" = {_quote(participant)}')
+    if start:
+        terms.append(f'"at" >= {_quote(start)}')
+    if end:
+        terms.append(f'"at" < {_quote(end)}')
+    if not terms:
+        raise ValueError("a tag filter needs at least one condition")
+    return " AND ".join(terms)
+
+
+def find_names(store: Any, expression: str) -> Iterator[str]:
+    """Names of the blobs of the store's container whose tags match (paged; a missing container is empty)."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        for item in store.container.find_blobs_by_tags(expression):
+            yield item.name
+    except ResourceNotFoundError as exc:
+        if getattr(exc, "error_code", None) != "ContainerNotFound":
+            raise
+
+
+# -- dates on the command line --------------------------------------------------------------------
+
+
+def parse_bound(text: str, *, end: bool = False) -> str:
+    """A command-line date or time as the archive's time text (it compares with the ``at`` tag).
+
+    ``2026-11-01`` is that day at 00:00 UTC; as an end bound (exclusive) it means the end of the day,
+    so ``--from 2026-11-01 --to 2026-11-30`` covers all of November.  A time without an offset is UTC.
+    """
+    value = text.strip()
+    if len(value) == 10:
+        try:
+            day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a date (YYYY-MM-DD) or an ISO-8601 time") from None
+        return iso(day + timedelta(days=1) if end else day)  # type: ignore[return-value]
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            return iso(parse_time(value, "time"))  # type: ignore[return-value]
+        except InvalidEvent:
+            raise ValueError(f"{text!r} is not a date (YYYY-MM-DD) or an ISO-8601 time") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return iso(parsed)  # type: ignore[return-value]
+
+
+def in_range(at: str | None, start: str | None, end: str | None) -> bool:
+    if at is None:
+        return False
+    return (start is None or at >= start) and (end is None or at < end)

@@ -1,0 +1,132 @@
+"""Create-only blob writes and reads for the archive, over azure-storage-blob.
+
+Every write is "create if absent" (If-None-Match: *): the first copy of a record stands and
+is never overwritten.  A later copy that differs in substance is kept beside it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from archiving.store import codec
+from archiving.store import keys
+from archiving.store.records import Record, substance
+
+log = logging.getLogger("archiving.store.archive")
+
+WRITTEN, DUPLICATE, CONFLICT = "archived", "duplicate", "conflict"
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    status: str  # archived | duplicate | conflict
+    key: str  # where the record is (the conflict copy's key for a conflict)
+
+
+class ArchiveStore:
+    """The archive container, reached through a ContainerClient made by the composition root."""
+
+    def __init__(self, container_client: Any):
+        self.container = container_client
+        self._created = False
+        self._lock = threading.Lock()
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def put_record(self, record: Record) -> WriteResult:
+        encoded = record.encoded
+        metadata = {"sha256": encoded.sha256}
+        if self.create_blob(record.key, encoded.data, metadata, record.tags):
+            return WriteResult(WRITTEN, record.key)
+        existing = self.read_document(record.key)
+        mine = record.substance
+        if substance(existing) == mine:
+            return WriteResult(DUPLICATE, record.key)
+        alt_key = keys.conflict_key(record.key, codec.sha256_hex(codec.dumps(mine)))
+        created = self.create_blob(alt_key, encoded.data, metadata, record.tags)
+        log.warning(
+            "record differs from the archived copy, keeping both: key=%s conflict_key=%s new=%s",
+            record.key, alt_key, created,
+        )
+        return WriteResult(CONFLICT, alt_key)
+
+    def create_blob(self, key: str, data: bytes, metadata: Mapping[str, str],
+                    tags: Mapping[str, str] | None = None) -> bool:
+        """Upload unless the blob exists; False if it existed.  Other errors propagate."""
+        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+
+        for attempt in (1, 2):
+            try:
+                self.container.upload_blob(
+                    key, data, overwrite=False, metadata=dict(metadata), tags=dict(tags) if tags else None,
+                )
+                return True
+            except ResourceExistsError:
+                return False
+            except ResourceNotFoundError as exc:
+                # The container is created on the first write that needs it, not on every start.
+                if attempt == 2 or getattr(exc, "error_code", None) != "ContainerNotFound":
+                    raise
+                self.ensure_container()
+        raise AssertionError("unreachable")
+
+    def ensure_container(self) -> None:
+        from azure.core.exceptions import ResourceExistsError
+
+        with self._lock:
+            if self._created:
+                return
+            try:
+                self.container.create_container()
+            except ResourceExistsError:
+                pass
+            self._created = True
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def read_raw(self, key: str) -> tuple[bytes, dict[str, str]]:
+        """The stored (compressed) bytes and the blob's metadata."""
+        downloader = self.container.download_blob(key)
+        return downloader.readall(), dict(downloader.properties.metadata or {})
+
+    def exists(self, key: str) -> bool:
+        return self.container.get_blob_client(key).exists()
+
+    def read_document(self, key: str) -> Any:
+        data, _ = self.read_raw(key)
+        return codec.loads(codec.decompress(data))
+
+    def list_names(self, prefix: str) -> Iterator[str]:
+        for blob in _missing_is_empty(self.container.list_blobs(name_starts_with=prefix)):
+            yield blob.name
+
+    def list_prefixes(self, prefix: str) -> Iterator[str]:
+        """Immediate "folders" below prefix (names ending in /)."""
+        for item in _missing_is_empty(self.container.walk_blobs(name_starts_with=prefix, delimiter="/")):
+            if item.name.endswith("/"):
+                yield item.name
+
+    def months(self) -> list[str]:
+        return sorted(p[len(keys.ROOT) : -1] for p in self.list_prefixes(keys.ROOT))
+
+    def thread_names(self, thread_id: str) -> list[str]:
+        """Every blob of one thread, across months."""
+        names: list[str] = []
+        for yyyymm in self.months():
+            names.extend(self.list_names(keys.thread_prefix(yyyymm, thread_id)))
+        return names
+
+
+def _missing_is_empty(items: Iterator[Any]) -> Iterator[Any]:
+    """A container that does not exist yet lists as empty."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        yield from items
+    except ResourceNotFoundError as exc:
+        if getattr(exc, "error_code", None) != "ContainerNotFound":
+            raise
