@@ -39,7 +39,8 @@ def _connection_string(target: StorageTarget) -> str | None:
 def _client_options(profile: Mapping[str, Any]) -> dict[str, Any]:
     from azure.storage.blob import ExponentialRetry
 
-    retry = ExponentialRetry(
+    # A profile may name a subclass (the CLI's announces each retry on stderr).
+    retry = profile.get("retry_class", ExponentialRetry)(
         initial_backoff=profile["initial_backoff"],
         increment_base=profile["increment_base"],
         retry_total=profile["retry_total"],

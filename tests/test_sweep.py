@@ -360,6 +360,6 @@ def test_redrive_moves_poison_messages_back(sweep_env, azurite, tmp_path):
     result = subprocess.run([sys.executable, "-m", "archiving", "--quiet", "redrive"], capture_output=True, text=True,
                             env=env, cwd=tmp_path, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"3 messages moved from {name}-poison to {name}"
+    assert result.stdout.strip() == f"3 messages moved from {name}-poison to {name}; 0 remain in {name}-poison (of 3 at the start)"
     assert sorted(m.content for m in target.receive_messages(max_messages=10)) == sorted(bodies)
     assert list(poison.receive_messages()) == []

@@ -44,17 +44,26 @@ THREAD_EXAMPLE = "19:3f2504e0d4f14c7a9b1c6e2a5d7f8a90@thread.v2"
 
 
 def _services(args):
-    from archiving.bootstrap import BATCH_PROFILE, Services
+    from archiving.bootstrap import Services
+    from archiving.cli.progress import cli_profile
     from archiving.settings import load_local_settings
 
-    return Services(env=load_local_settings(args.settings), profile=BATCH_PROFILE)
+    # The CLI's profile announces retries and fails within 30 s when storage is down (cli/progress.py).
+    return Services(env=load_local_settings(args.settings), profile=cli_profile())
 
 
 def _bar(args, **kwargs):
     """A progress bar on stderr; off with --quiet, and when stderr is not a terminal."""
-    from tqdm import tqdm
+    from archiving.cli.progress import bar
 
-    return tqdm(disable=args.quiet or None, file=sys.stderr, **kwargs)
+    return bar(args, **kwargs)
+
+
+def _report(findings, what: str = "") -> None:
+    """Damaged blobs (left out) and tag warnings on stderr, one tab-separated line each, then a summary."""
+    if findings.any:
+        findings.report(sys.stderr)
+        print(f"warning: {findings.summary()}{what} (python -m archiving verify tells more)", file=sys.stderr)
 
 
 @contextmanager
@@ -74,9 +83,12 @@ def _output(path: str | None):
 
 
 def cmd_replay(args) -> int:
-    from archiving.ingest.replay import read_files, replay
+    import os
+
+    from archiving.ingest.replay import STILL_REJECTED, Problems, read_files, replay
 
     svc = _services(args)
+    problems = Problems()
     if args.container:
         if args.files:
             raise ValueError("give FILEs or --container, not both")
@@ -84,22 +96,38 @@ def cmd_replay(args) -> int:
         from archiving.settings import load_local_settings
 
         client = dead_letter_container(svc, args.container, args.connection_setting, load_local_settings(args.settings))
-        with _bar(args, unit="blob", desc="dead-letter blobs") as bar:
-            counts = replay(dead_letter_items(client, args.prefix, progress=bar), svc.store, svc.rejected_store,
-                            svc.settings.hash_key)
+        # The rejected container holds rejection documents: read them with the rejection schema.
+        profile = "rejected" if args.container == svc.settings.rejected_container else "deadletter"
+        with _bar(args, unit="blob", desc="blobs") as bar:
+            counts = replay(dead_letter_items(client, args.prefix, progress=bar, problems=problems, profile=profile),
+                            svc.store, svc.rejected_store, svc.settings.hash_key)
     elif args.files:
-        with _bar(args, unit="event") as bar:
-            counts = replay((event for _, event in read_files(args.files)), svc.store, svc.rejected_store,
-                            svc.settings.hash_key, progress=bar)
+        total = 0
+        for path in args.files:
+            try:
+                total += os.path.getsize(path)
+            except OSError:
+                pass  # named by read_files
+        with _bar(args, total=total, unit="B", unit_scale=True, desc="replay") as bar:
+            counts = replay((event for _, event in read_files(args.files, problems, progress=bar)), svc.store,
+                            svc.rejected_store, svc.settings.hash_key)
     else:
         raise ValueError("give FILEs to replay, or --container NAME for Event Grid dead letters")
-    total = sum(n for status, n in counts.items() if status != "dead-lettered")
-    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()) if status != "dead-lettered")
+    for problem in problems.items:
+        print(f"unreadable: {problem}", file=sys.stderr)
+    shown = {k: n for k, n in counts.items() if k != "dead-lettered"}
+    total = sum(shown.values())
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(shown.items()))
     print(f"{total} events: {summary or 'none'}")
     if counts.get("dead-lettered"):
         print(f"{counts['dead-lettered']} of them were dead-lettered by Event Grid")
+    if problems:
+        print(f"{len(problems)} inputs could not be read (named on stderr); everything else was replayed")
     if counts.get("rejected"):
         print(f"rejected events are kept with their reason in container {svc.settings.rejected_container}")
+    if counts.get(STILL_REJECTED):
+        print(f"{counts[STILL_REJECTED]} rejection documents hold events that are still malformed: left as they are")
+    if counts.get("rejected") or counts.get(STILL_REJECTED) or problems:
         return FINDINGS
     if args.container and total == 0:
         print(f"no dead-letter blobs under {args.container}/{args.prefix}", file=sys.stderr)
@@ -114,27 +142,32 @@ def cmd_show(args) -> int:
     from archiving.read.reader import load_thread, render_csv, render_json, render_text
 
     svc = _services(args)
+    hash_key = svc.settings.hash_key
     with _bar(args, unit="blob", desc="show") as bar:
-        view = load_thread(svc.store, args.thread_id, progress=bar)
+        view = load_thread(svc.store, args.thread_id, progress=bar, hash_key=hash_key)
     if view.empty:
         print(f"nothing archived for thread {args.thread_id}", file=sys.stderr)
         return NOT_FOUND
     if args.format == "json":
         text = render_json(view)
     elif args.format == "csv":
-        text = render_csv(view, history=args.history)
+        # A byte-order mark for spreadsheets by default when writing a file; --bom / --no-bom decide.
+        bom = args.bom if args.bom is not None else bool(args.out and args.out != "-")
+        text = render_csv(view, history=args.history, bom=bom)
     elif args.format == "html":
         from archiving.read.html import render_html
         from archiving.timefmt import iso, utcnow
 
-        text = render_html(view, history=args.history, generated_at=iso(utcnow()))
+        text = render_html(view, history=args.history, generated_at=iso(utcnow()), hash_key=hash_key,
+                           raw_ids=args.raw_ids)
     else:
         text = render_text(view, history=args.history)
     with _output(args.out) as out:
         out.write(text)
     if args.out:
         print(f"wrote {args.out}: {len(view.messages)} messages of thread {args.thread_id}", file=sys.stderr)
-    return OK
+    _report(view.findings, " in this thread")
+    return FINDINGS if view.findings.any else OK
 
 
 # -- export ------------------------------------------------------------------------------------------
@@ -157,14 +190,21 @@ def cmd_export(args) -> int:
 
     start, end = _range(args, required=True)
     svc = _services(args)
-    request = ExportRequest(start=start, end=end, out=Path(args.out), fmt=args.format, thread_id=args.thread)
+    request = ExportRequest(start=start, end=end, out=Path(args.out), fmt=args.format, thread_id=args.thread,
+                            bom=args.bom if args.bom is not None else True)
     with _bar(args, unit="blob", desc="export") as bar:
-        result = export(svc.store, request, progress=bar, container=svc.settings.container)
+        result = export(svc.store, request, progress=bar, container=svc.settings.container,
+                        hash_key=svc.settings.hash_key)
     c = result.counts
     print(f"exported {result.items} items ({c['message']} message records, {c['thread']} thread records, "
           f"{c['transcript-message']} transcript messages) from {start} to {end} (exclusive)")
     print(f"file: {result.path} ({result.size} bytes, sha256 {result.sha256})")
     print(f"manifest: {result.manifest_path}")
+    if result.untagged:
+        print(f"{result.untagged} blobs without index tags were found by listing and included", file=sys.stderr)
+    _report(result.findings, " (listed in the manifest)")
+    if result.findings.any:
+        return FINDINGS
     if result.items == 0:
         print("nothing archived in that range", file=sys.stderr)
         return NOT_FOUND
@@ -178,27 +218,44 @@ def cmd_find(args) -> int:
     from collections import Counter
 
     from archiving.read.export import ItemWriter, TextOut
-    from archiving.read.find import FindStats, find_user, text_line
+    from archiving.read.find import FindStats, WrongKey, check_sender, find_user, text_line
 
+    sender = check_sender(args.sender)
     start, end = _range(args, required=False)
     svc = _services(args)
     stats = FindStats()
     counts: Counter = Counter()
-    with _bar(args, unit="blob", desc="find") as bar, _output(args.out) as out:
-        items = find_user(svc.store, svc.settings.hash_key, args.sender, start, end, stats=stats, progress=bar)
-        if args.format == "text":
-            for item in items:
-                out.write(text_line(item) + "\n")
-                counts[item.kind] += 1
-        else:
-            writer = ItemWriter(TextOut(out), args.format)
-            for item in items:
-                writer.write(item)
-                counts[item.kind] += 1
+    try:
+        with _bar(args, unit="blob", desc="find") as bar, _output(args.out) as out:
+            items = find_user(svc.store, svc.settings.hash_key, sender, start, end, stats=stats, progress=bar)
+            if args.format == "text":
+                for item in items:
+                    out.write(text_line(item) + "\n")
+                    counts[item.kind] += 1
+            else:
+                bom = args.bom if args.bom is not None else bool(args.out and args.out != "-")
+                writer = ItemWriter(TextOut(out), args.format, bom=bom and args.format == "csv")
+                for item in items:
+                    writer.write(item)
+                    counts[item.kind] += 1
+    except WrongKey as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE
     total = sum(counts.values())
     print(f"{total} items: {counts['message']} message records, {counts['thread']} thread records, "
           f"{counts['transcript-message']} transcript messages, in {len(stats.threads)} threads "
           f"({stats.transcripts} transcripts read)", file=sys.stderr)
+    if stats.untagged:
+        print(f"{stats.untagged} of them found by listing only (blobs without index tags)", file=sys.stderr)
+    if stats.other_keys:
+        print(f"warning: {stats.other_keys} records were written with another ARCHIVE_HASH_KEY (hash_key_id differs "
+              f"from {stats.our_key_id}): find cannot match them", file=sys.stderr)
+    elif total == 0 and not any(stats.key_ids):
+        print("note: the archive's records do not say which hash key wrote them (written before hash_key_id): "
+              "with a wrong ARCHIVE_HASH_KEY this answer would also be 0 items", file=sys.stderr)
+    _report(stats.findings)
+    if stats.findings.any or stats.other_keys:
+        return FINDINGS
     return OK if total else NOT_FOUND
 
 
@@ -208,7 +265,7 @@ def cmd_find(args) -> int:
 def cmd_verify(args) -> int:
     from collections import Counter
 
-    from archiving.read.verify import verify
+    from archiving.read.verify import KINDS, verify
 
     svc = _services(args)
     store = svc.rejected_store if args.rejected else svc.store
@@ -216,14 +273,16 @@ def cmd_verify(args) -> int:
     prefix = args.prefix if args.prefix is not None else ("" if args.rejected else "chat/")
     counts: Counter = Counter()
     with _bar(args, unit="blob", desc="verify") as bar:
-        for _, finding in verify(store, store.list_names(prefix), rejected=args.rejected):
+        for _, problems in verify(store, store.list_names(prefix), rejected=args.rejected,
+                                  hash_key=svc.settings.hash_key):
             bar.update(1)
-            counts[finding.problem if finding else "ok"] += 1
-            if finding:
-                print(finding.line(), flush=True)
+            counts[problems[0].kind if problems else "ok"] += 1
+            for problem in problems:
+                print(problem.line(), flush=True)
     total = sum(counts.values())
-    print(f"{total} blobs verified in {container}/{prefix}: {counts['ok']} ok, {counts['corrupt']} corrupt, "
-          f"{counts['unreadable']} unreadable, {counts['invalid']} invalid")
+    print(f"{total} blobs verified in {container}/{prefix}: {counts['ok']} ok, "
+          + ", ".join(f"{counts[kind]} {kind}" for kind in KINDS[:3])
+          + (f", {counts['tags']} with missing or wrong index tags" if counts["tags"] else ""))
     if total == 0:
         return NOT_FOUND
     return FINDINGS if total != counts["ok"] else OK
@@ -235,36 +294,45 @@ def cmd_verify(args) -> int:
 def _reconcile_one(args, svc, thread_id: str, last_message_at=None):
     from archiving.read.reconcile import fill, reconcile_thread
 
+    hash_key = svc.settings.hash_key
     with _bar(args, unit="msg", desc=thread_id[:24], leave=False) as bar:
-        report = reconcile_thread(svc.store, svc.acs, thread_id, progress=bar)
+        report = reconcile_thread(svc.store, svc.acs, thread_id, progress=bar, hash_key=hash_key)
     if args.fill and report.error is None and any(g.fillable for g in report.gaps):
         before = report
         result = fill(thread_id, svc, last_message_at)
         with _bar(args, unit="msg", desc=thread_id[:24], leave=False) as bar:
-            report = reconcile_thread(svc.store, svc.acs, thread_id, progress=bar)
+            report = reconcile_thread(svc.store, svc.acs, thread_id, progress=bar, hash_key=hash_key)
         filled = len(before.gaps) - len(report.gaps)
         print(f"thread {thread_id}: filled {filled} of {len(before.gaps)} gaps with a transcript "
               f"({result.status}: {', '.join(result.keys) or 'nothing written'})")
     return report
 
 
+def _print_report(report) -> None:
+    print(report.summary(), flush=True)
+    for line in report.lines():
+        print("  " + line, flush=True)
+
+
 def cmd_reconcile(args) -> int:
+    if args.ack:
+        return _reconcile_ack(args)
+    if args.reason:
+        raise ValueError("--reason goes with --ack THREAD_ID")
     if args.inactive == bool(args.thread_id):
         raise ValueError("give a THREAD_ID or --inactive")
     svc = _services(args)
     svc.settings.require_acs()
     if args.thread_id:
         report = _reconcile_one(args, svc, args.thread_id)
-        print(report.summary())
-        for gap in report.gaps:
-            print("  " + gap.line())
+        _print_report(report)
         if report.error:
             return NOT_FOUND if "404" in report.error else SERVICE
         return OK if report.complete else FINDINGS
 
     from archiving.read.reconcile import InactiveStats, inactive_threads
 
-    minutes = args.inactive_after or svc.settings.inactive_after_minutes
+    minutes = args.inactive_after if args.inactive_after is not None else svc.settings.inactive_after_minutes
     stats = InactiveStats()
     compared = incomplete = 0
     with _bar(args, unit="thread", desc="threads") as bar:
@@ -274,11 +342,9 @@ def cmd_reconcile(args) -> int:
             bar.update(1)
             if not report.complete:
                 incomplete += 1
-                print(report.summary(), flush=True)
-                for gap in report.gaps:
-                    print("  " + gap.line(), flush=True)
-            elif not args.quiet:
-                print(report.summary(), flush=True)
+                _print_report(report)
+            elif not args.quiet or report.acknowledged:
+                _print_report(report)
     print(f"{compared} inactive threads compared: {compared - incomplete} complete, {incomplete} with gaps "
           f"({stats.listed} listed by the service: {stats.active} active, {stats.deleted} deleted, "
           f"{stats.no_messages} without messages, not compared)")
@@ -287,7 +353,55 @@ def cmd_reconcile(args) -> int:
     return FINDINGS if incomplete else OK
 
 
+def _reconcile_ack(args) -> int:
+    """--ack THREAD_ID --reason TEXT: keep the thread's permanent gaps as acknowledged, with the reason."""
+    from archiving.read.reconcile import acknowledge, reconcile_thread
+
+    if args.thread_id or args.inactive or args.fill:
+        raise ValueError("--ack THREAD_ID goes alone (with --reason), not with a THREAD_ID, --inactive or --fill")
+    if not args.reason or not args.reason.strip():
+        raise ValueError("--ack needs --reason TEXT: why the gaps cannot be filled (kept in the archive)")
+    svc = _services(args)
+    svc.settings.require_acs()
+    report = reconcile_thread(svc.store, svc.acs, args.ack, hash_key=svc.settings.hash_key)
+    if report.error:
+        print(report.summary())
+        return NOT_FOUND if "404" in report.error else SERVICE
+    permanent = tuple(g for g in report.gaps if not g.fillable)
+    fillable = [g for g in report.gaps if g.fillable]
+    if fillable:
+        print(f"thread {args.ack}: {len(fillable)} gaps can still be filled: run reconcile --fill first; "
+              "they are not acknowledged", file=sys.stderr)
+    if not permanent:
+        print(f"thread {args.ack}: no open gap that cannot be filled: nothing to acknowledge", file=sys.stderr)
+        _print_report(report)
+        return NOT_FOUND if not fillable else FINDINGS
+    name = acknowledge(svc.store, args.ack, permanent, args.reason)
+    print(f"thread {args.ack}: acknowledged {len(permanent)} gaps ({name})")
+    report = reconcile_thread(svc.store, svc.acs, args.ack, hash_key=svc.settings.hash_key)
+    _print_report(report)
+    return OK if report.complete else FINDINGS
+
+
 # -- the parser --------------------------------------------------------------------------------------
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    return value
+
+
+def _bom_options(p, default_note: str = "default: on when writing CSV to a file with --out") -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--bom", dest="bom", action="store_true", default=None,
+                       help=f"CSV: start with a UTF-8 byte-order mark, so that Excel reads UTF-8 ({default_note})")
+    group.add_argument("--no-bom", dest="bom", action="store_false", help="CSV: no byte-order mark")
 
 
 def _command(sub, name: str, help_text: str, description: str, examples: Sequence[str], codes: str):
@@ -340,6 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json", "csv", "html"), default="text")
     p.add_argument("--history", action="store_true", help="list every version of each message")
     p.add_argument("--out", metavar="PATH", help="write to this file instead of stdout")
+    p.add_argument("--raw-ids", action="store_true",
+                   help="html: show each person's raw id (default: the id's kind and a short hash)")
+    _bom_options(p)
     p.set_defaults(func=cmd_show)
 
     p = _command(
@@ -360,6 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--thread", metavar="THREAD_ID", help="only this thread")
     p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     p.add_argument("--out", required=True, metavar="PATH")
+    _bom_options(p, default_note="default: on")
     p.set_defaults(func=cmd_export)
 
     p = _command(
@@ -377,6 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="end", metavar="DATE")
     p.add_argument("--format", choices=("text", "jsonl", "csv"), default="text")
     p.add_argument("--out", metavar="PATH", help="write to this file instead of stdout")
+    _bom_options(p)
     p.set_defaults(func=cmd_find)
 
     p = _command(
@@ -408,9 +527,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("thread_id", nargs="?", metavar="THREAD_ID")
     p.add_argument("--inactive", action="store_true", help="every inactive thread of the archiver's user")
-    p.add_argument("--inactive-after", type=int, metavar="MINUTES",
-                   help="quiet for this long (default: INACTIVE_AFTER_MINUTES)")
+    p.add_argument("--inactive-after", type=positive_int, metavar="MINUTES",
+                   help="quiet for this long, at least 1 (default: INACTIVE_AFTER_MINUTES)")
     p.add_argument("--fill", action="store_true", help="archive what is missing (a transcript), then compare again")
+    p.add_argument("--ack", metavar="THREAD_ID",
+                   help="acknowledge the thread's gaps that cannot be filled (kept in the archive under acks/; "
+                        "later runs show them as acknowledged, not as findings); needs --reason")
+    p.add_argument("--reason", metavar="TEXT", help="why the gaps are acknowledged (with --ack)")
     p.set_defaults(func=cmd_reconcile)
 
     # Each further command group lives in its own module of archiving.cli with a register(sub).
@@ -424,9 +547,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("azure", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from archiving.cli.progress import configure_logging
+
+    configure_logging(args.quiet)  # logs through the progress bars, never into them
     try:
         return args.func(args)
     except SettingError as exc:

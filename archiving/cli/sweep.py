@@ -22,7 +22,7 @@ def cmd_sweep(args) -> int:
             print(f"{item.thread_id}\t{item.last_message_at.isoformat()}")
         return OK
     failed = 0
-    with tqdm(total=len(selected), unit="thread", disable=args.quiet or None, file=sys.stderr) as bar:
+    with tqdm(total=len(selected), unit="thread", disable=args.quiet or None, file=sys.stderr) as bar:  # a known total
         for item in selected:
             try:
                 result = archive_thread(item.thread_id, svc, item.last_message_at)
@@ -35,25 +35,47 @@ def cmd_sweep(args) -> int:
     return FINDINGS if failed else OK
 
 
+REDRIVE_VISIBILITY = 30  # seconds a received poison message stays invisible if moving it fails
+
+
 def cmd_redrive(args) -> int:
-    """Move messages from <SWEEP_QUEUE>-poison back to <SWEEP_QUEUE>, content unchanged."""
-    from archiving.cli.main import OK, _services
+    """Move messages from <SWEEP_QUEUE>-poison back to <SWEEP_QUEUE>, content unchanged.
+
+    Counts what it moved and what remains; a poison queue that does not exist holds nothing (0 moved).
+    """
+    from azure.core.exceptions import ResourceNotFoundError
+
+    from archiving.cli.main import FINDINGS, OK, _services
 
     svc = _services(args)
     name = svc.settings.sweep_queue
     poison = svc.queue_service.get_queue_client(f"{name}-poison")
     target = svc.queue_service.get_queue_client(name)
+    try:
+        waiting = poison.get_queue_properties().approximate_message_count or 0
+    except ResourceNotFoundError:
+        print(f"0 messages moved: there is no queue {name}-poison (nothing has failed)")
+        return OK
     moved = 0
     while args.limit is None or moved < args.limit:
-        batch = list(poison.receive_messages(max_messages=32, visibility_timeout=60))
+        want = 32 if args.limit is None else max(1, min(32, args.limit - moved))
+        batch = list(poison.receive_messages(max_messages=want, visibility_timeout=REDRIVE_VISIBILITY))
         if not batch:
             break
         for message in batch:
+            if args.limit is not None and moved >= args.limit:
+                break  # received but not moved: visible again after REDRIVE_VISIBILITY seconds
             target.send_message(message.content)  # the host wrote it in the queue's encoding: keep it
             poison.delete_message(message)
             moved += 1
-    print(f"{moved} messages moved from {name}-poison to {name}")
-    return OK
+    # The count includes messages still invisible (received by an earlier attempt that failed, or just now).
+    remaining = poison.get_queue_properties().approximate_message_count or 0
+    print(f"{moved} messages moved from {name}-poison to {name}; {remaining} remain in {name}-poison "
+          f"(of {waiting} at the start)")
+    if remaining and moved == 0:
+        print(f"the {remaining} remaining are invisible for now (a failed or parallel redrive received them): "
+              f"run redrive again in {REDRIVE_VISIBILITY} s", file=sys.stderr)
+    return FINDINGS if remaining and args.limit is None else OK
 
 
 def cmd_identity_create(args) -> int:
@@ -88,9 +110,13 @@ def register(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="archive_thread gives up on a thread after maxDequeueCount attempts (host.json) and the host "
                     "moves its message to <SWEEP_QUEUE>-poison. Once the cause is fixed, move them back.",
-        epilog="example:\n  python -m archiving redrive",
+        epilog="example:\n  python -m archiving redrive\n\nexit codes:\n  0 done (also: no poison queue, 0 moved); "
+               "1 messages remain that could not be received now (invisible after a failed attempt);\n"
+               "  2 usage or setting error; 4 storage failed\n",
     )
-    p.add_argument("--limit", type=int, default=None, help="move at most this many")
+    from archiving.cli.main import positive_int
+
+    p.add_argument("--limit", type=positive_int, default=None, help="move at most this many (at least 1)")
     p.set_defaults(func=cmd_redrive)
 
     p = sub.add_parser("identity", help="the archiver's ACS identity",

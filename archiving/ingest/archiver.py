@@ -62,7 +62,9 @@ def archive_event(raw: Any, store: ArchiveStore, hash_key: bytes, now: datetime 
         _log(prepared, None)
         return prepared
     record = prepared
-    result = store.put_record(record)
+    from archiving.store.records import key_id
+
+    result = store.put_record(record, hash_key_id=key_id(hash_key))
     event = record.document["event"]
     outcome = Outcome(result.status, event["id"], event["type"], result.key)
     _log(outcome, record)

@@ -13,7 +13,6 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from archiving.ingest.replay import parse_events
 
 log = logging.getLogger("archiving.ingest.deadletter")
 
@@ -40,17 +39,35 @@ def dead_letter_container(services: Any, container: str, connection_setting: str
     return ContainerClient.from_connection_string(value, container)
 
 
-def dead_letter_items(container_client: Any, prefix: str = "", progress: Any = None) -> Iterator[Any]:
-    """The items of every ``.json`` blob under the prefix, blob by blob, in name order."""
-    for blob in container_client.list_blobs(name_starts_with=prefix or None):
-        if not blob.name.endswith(".json"):
-            continue
-        text = container_client.download_blob(blob.name).readall().decode("utf-8")
-        try:
-            items = parse_events(text)
-        except ValueError as exc:
-            raise ValueError(f"dead-letter blob {blob.name}: {exc}") from None
+def dead_letter_items(container_client: Any, prefix: str = "", progress: Any = None, problems: Any = None,
+                      profile: str = "deadletter") -> Iterator[Any]:
+    """The items of every ``.json`` blob under the prefix, blob by blob, in name order.
+
+    Each blob is read through the read side's one verified path (``read_verified``: JSON, the ``sha256``
+    metadata when the blob has one; ``profile="rejected"`` adds the rejection schema); a blob that fails
+    is named in ``problems`` and skipped, and the others are replayed.
+    """
+    from archiving.read.verified import Findings, read_verified
+    from archiving.store.archive import ArchiveStore
+
+    store = ArchiveStore(container_client)
+    names = [name for name in store.list_names(prefix or "") if name.endswith(".json")]
+    if progress is not None and getattr(progress, "total", 0) is None:
+        progress.total = len(names)
+        progress.refresh()
+    findings = Findings()
+    for blob in read_verified(store, names, findings, workers=2, profile=profile):
+        items = blob.document if isinstance(blob.document, list) else [blob.document]
         log.info("dead-letter blob=%s events=%d", blob.name, len(items))
         yield from items
+        _report(findings, problems)
         if progress is not None:
             progress.update(1)
+    _report(findings, problems)
+
+
+def _report(findings: Any, problems: Any) -> None:
+    while findings.items:
+        damage = findings.items.pop(0)
+        if problems is not None:
+            problems.add(f"blob {damage.name}", damage.reason)

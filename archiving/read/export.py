@@ -7,10 +7,19 @@ What is in the range, found through the blob index tags (no listing of the conta
 - the messages of transcripts (tagged with the thread's last activity, so only transcripts whose
   ``at`` is at or after the start are read) created, edited or deleted in the range.
 
-Every item names its source blob and that blob's ``sha256``; nothing is merged or de-duplicated
-(a message archived in real time and again in a transcript is exported once per copy).  The export
-is written to ``<out>.partial`` and renamed when complete; the manifest ``<out>.manifest.json``
-has the counts by kind, the time range, and the sha256 and size of the export file.
+Every blob is read through ``read_verified`` (lz4 frame, sha256, schema, name, tags): a damaged blob
+is left out and named; every item names its source blob and the ``sha256`` computed from what was read.
+Nothing is merged or de-duplicated (a message archived in real time and again in a transcript is
+exported once per copy).
+
+The tag index alone does not make the export complete: a blob rewritten without its tags (a copy
+from URL drops them by default) is invisible to tag searches.  So the month folders the range covers
+are also listed (with their tags: one listing call per 5,000 blobs), and every blob there without
+index tags is read and included if it belongs to the range, with a warning.
+
+The export is written to ``<out>.partial`` and renamed when complete (removed if the export fails);
+the manifest ``<out>.manifest.json`` has the counts by kind, the time range, the sha256 and size of
+the export file, and the damaged and untagged blobs met.
 """
 
 from __future__ import annotations
@@ -28,7 +37,9 @@ from typing import Any, BinaryIO
 import orjson
 
 from archiving import SCHEMA_VERSION
-from archiving.read.scan import WORKERS, Blob, find_names, in_range, read_blobs, tag_filter
+from archiving.read.scan import WORKERS, find_names, in_range, list_indexed, months_of, tag_filter
+from archiving.read.verified import Findings, VerifiedBlob, read_verified
+from archiving.store import keys
 from archiving.timefmt import iso, utcnow
 
 log = logging.getLogger("archiving.read.export")
@@ -60,6 +71,12 @@ class Item:
         return out
 
     def csv_row(self) -> tuple[str, ...]:
+        """The CSV cells, neutralized for spreadsheets (a cell starting with = + - @ gets a leading ')."""
+        from archiving.read.safe import spreadsheet_cell
+
+        return tuple(spreadsheet_cell(cell) for cell in self.raw_csv_row())
+
+    def raw_csv_row(self) -> tuple[str, ...]:
         d = self.document
         if self.kind == "thread":
             who = d.get("actor") or {}
@@ -95,7 +112,7 @@ def _action(m: Mapping[str, Any]) -> str:
     return "deleted" if m.get("deleted_at") else ("edited" if m.get("edited_at") else "received")
 
 
-def record_item(blob: Blob, doc: Mapping[str, Any]) -> Item:
+def record_item(blob: VerifiedBlob, doc: Mapping[str, Any]) -> Item:
     kind = doc.get("kind")
     if kind == "message":
         at = doc.get("deleted_at") or doc.get("edited_at") or doc.get("composed_at")
@@ -104,7 +121,7 @@ def record_item(blob: Blob, doc: Mapping[str, Any]) -> Item:
     return Item(kind, at, doc.get("thread_id"), blob.name, blob.sha256, doc)
 
 
-def transcript_items(blob: Blob, doc: Mapping[str, Any], start: str | None, end: str | None,
+def transcript_items(blob: VerifiedBlob, doc: Mapping[str, Any], start: str | None, end: str | None,
                      sender: str | None = None) -> Iterator[Item]:
     """The messages of a transcript created, edited or deleted in the range (and sent by ``sender``)."""
     for m in doc.get("messages") or []:
@@ -140,12 +157,14 @@ class HashingFile:
 
 
 class ItemWriter:
-    def __init__(self, out: Any, fmt: str):
+    def __init__(self, out: Any, fmt: str, bom: bool = False):
         if fmt not in FORMATS:
             raise ValueError(f"format {fmt!r}: choose from {', '.join(FORMATS)}")
         self.out = out
         self.fmt = fmt
         if fmt == "csv":
+            if bom:  # Excel reads a CSV as UTF-8 only with a byte-order mark
+                out.write("\ufeff")
             self.csv = csv.writer(out, lineterminator="\r\n")  # RFC 4180
             self.csv.writerow(CSV_COLUMNS)
 
@@ -178,6 +197,7 @@ class ExportRequest:
     out: Path
     fmt: str = "jsonl"
     thread_id: str | None = None
+    bom: bool = True  # CSV only: start with a UTF-8 byte-order mark (for Excel)
 
 
 @dataclass(frozen=True)
@@ -189,6 +209,8 @@ class ExportResult:
     size: int
     first_at: str | None
     last_at: str | None
+    findings: Findings = field(default_factory=Findings)
+    untagged: int = 0  # blobs found by listing only, included with a warning
 
     @property
     def items(self) -> int:
@@ -209,38 +231,82 @@ class _Tally:
 
 
 def export_items(store: Any, start: str, end: str, thread_id: str | None = None, progress: Any = None,
-                 workers: int = WORKERS) -> Iterator[Item]:
-    """Every item of the range, streamed: message records, thread records, then transcript messages."""
+                 workers: int = WORKERS, findings: Findings | None = None, hash_key: bytes | None = None,
+                 stats: dict | None = None) -> Iterator[Item]:
+    """Every item of the range, streamed: message records, thread records, transcript messages (found
+    through the tag index), then what only the listing of the range's months finds (untagged blobs)."""
+    findings = findings if findings is not None else Findings()
+    stats = stats if stats is not None else {}
+    stats.setdefault("untagged", 0)
+    seen: set[str] = set()
+
+    def tracked(names: Iterator[str]) -> Iterator[str]:
+        for name in names:
+            seen.add(name)
+            yield name
+
+    def tick() -> None:
+        if progress is not None:
+            progress.update(1)
+
     for kind in ("message", "thread"):
-        names = find_names(store, tag_filter(kind=kind, thread_id=thread_id, start=start, end=end))
-        for blob in read_blobs(store, names, workers):
-            if progress is not None:
-                progress.update(1)
-            doc = blob.document()
-            item = record_item(blob, doc)
+        names = tracked(find_names(store, tag_filter(kind=kind, thread_id=thread_id, start=start, end=end)))
+        for blob in read_verified(store, names, findings, workers, hash_key=hash_key):
+            tick()
+            item = record_item(blob, blob.document)
             if in_range(item.at, start, end):  # the tag said so; the document has the last word
                 yield item
     names = find_names(store, tag_filter(kind="transcript", thread_id=thread_id, start=start))
-    for blob in read_blobs(store, (n for n in names if n.endswith(".json.lz4")), workers):
-        if progress is not None:
-            progress.update(1)
-        yield from transcript_items(blob, blob.document(), start, end)
+    for blob in read_verified(store, tracked(n for n in names if n.endswith(".json.lz4")), findings, workers,
+                              hash_key=hash_key):
+        tick()
+        yield from transcript_items(blob, blob.document, start, end)
+
+    # What the tag index misses: blobs of the range's months without index tags.
+    untagged = [listed.name for listed in _listing(store, start, end, thread_id)
+                if listed.name not in seen and not listed.indexed and not listed.name.endswith(".csv.lz4")]
+    if untagged:
+        log.warning("export untagged=%d (found by listing, not by the tag index)", len(untagged))
+    for blob in read_verified(store, untagged, findings, workers, hash_key=hash_key):
+        tick()
+        doc = blob.document
+        if doc.get("kind") == "transcript":
+            items = list(transcript_items(blob, doc, start, end))
+        else:
+            item = record_item(blob, doc)
+            items = [item] if in_range(item.at, start, end) else []
+        if items:
+            stats["untagged"] += 1
+        yield from items
+
+
+def _listing(store: Any, start: str, end: str, thread_id: str | None) -> Iterator[Any]:
+    for month in months_of(store, start, None):  # transcripts are filed by last activity: any later month
+        prefix = keys.thread_prefix(month, thread_id) if thread_id else f"{keys.ROOT}{month}/"
+        yield from list_indexed(store, prefix)
 
 
 def export(store: Any, request: ExportRequest, progress: Any = None, container: str | None = None,
-           workers: int = WORKERS) -> ExportResult:
+           workers: int = WORKERS, hash_key: bytes | None = None) -> ExportResult:
     out = Path(request.out)
     partial = out.with_name(out.name + ".partial")
     manifest_path = out.with_name(out.name + ".manifest.json")
     tally = _Tally()
-    with open(partial, "wb") as raw:
-        sink = HashingFile(raw)
-        writer = ItemWriter(sink, request.fmt)
-        for item in export_items(store, request.start, request.end, request.thread_id, progress, workers):
-            writer.write(item)
-            tally.add(item)
-        raw.flush()
-        os.fsync(raw.fileno())
+    findings = Findings()
+    stats: dict = {}
+    try:
+        with open(partial, "wb") as raw:
+            sink = HashingFile(raw)
+            writer = ItemWriter(sink, request.fmt, bom=request.bom)
+            for item in export_items(store, request.start, request.end, request.thread_id, progress, workers,
+                                     findings, hash_key, stats):
+                writer.write(item)
+                tally.add(item)
+            raw.flush()
+            os.fsync(raw.fileno())
+    except BaseException:
+        partial.unlink(missing_ok=True)  # a failed export leaves nothing that looks like one
+        raise
     os.replace(partial, out)
     counts = {kind: tally.counts.get(kind, 0) for kind in KINDS}
     manifest = {
@@ -259,9 +325,16 @@ def export(store: Any, request: ExportRequest, progress: Any = None, container: 
         "bytes": sink.size,
         "selection": "message and thread records whose index tag `at` is in the range; messages of transcripts "
                      "created, edited or deleted in the range; every item names its source blob and its sha256",
+        "checks": "every blob read was checked (lz4 frame, sha256 of the content against its metadata, JSON "
+                  "Schema, name and index tags against the document); source_sha256 is computed from the "
+                  "bytes read; the range's month folders were listed to find blobs without index tags",
+        "damaged": [{"source": d.name, "reason": d.reason} for d in findings.items],
+        "tag_warnings": [{"source": d.name, "reason": d.reason} for d in findings.warnings],
+        "untagged_included": stats.get("untagged", 0),
     }
     manifest_path.write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
-    log.info("export items=%d messages=%d threads=%d transcript_messages=%d bytes=%d", sum(counts.values()),
-             counts["message"], counts["thread"], counts["transcript-message"], sink.size)
+    log.info("export items=%d messages=%d threads=%d transcript_messages=%d bytes=%d damaged=%d untagged=%d",
+             sum(counts.values()), counts["message"], counts["thread"], counts["transcript-message"], sink.size,
+             len(findings.items), stats.get("untagged", 0))
     return ExportResult(out, manifest_path, counts, manifest["sha256"], sink.size,
-                        tally.first_at, tally.last_at)
+                        tally.first_at, tally.last_at, findings, stats.get("untagged", 0))

@@ -4,15 +4,30 @@ Self-contained: inline CSS, no script, nothing loaded from anywhere (a Content-S
 forbids it too).  Text messages are escaped; html messages are sanitized with nh3 (the Ammonia
 sanitizer): scripts, event handlers, styles, forms, frames and images are removed, links keep
 only http, https and mailto and get rel="noopener noreferrer".
+
+Honest about what it shows:
+
+- names, ids and times are isolated with ``<bdi>`` (and message bodies get ``dir="auto"``), so a
+  right-to-left name does not reorder the date or phone number beside it;
+- every person is shown with the kind of their raw id and a short hash (the first 8 characters of
+  the user hash, as in ``find`` and the index tags), so two people with one display name can be
+  told apart; ``raw_ids=True`` shows the raw ids instead, where policy allows;
+- what the sanitizer removes leaves a visible placeholder (``[image removed: <alt text>]``,
+  ``[script removed]``);
+- each message names its source blob and the sha256 computed when it was read (under "source");
+- damaged blobs (failed checks, left out) are listed at the top.
 """
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Mapping
 from html import escape
+from html.parser import HTMLParser
 from typing import Any
 
-from archiving.read.reader import MessageView, ThreadView, summary, thread_line, timeline, when
+from archiving.read.reader import MessageView, ThreadView, summary, timeline, when
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 
@@ -35,33 +50,155 @@ li.message.deleted{background:#fbf2f2;border-color:#e5c4c4}
 .content.html{white-space:normal}
 .gone{font-style:italic;color:#8a4b4b}
 details{margin-top:6px;font-size:13px}
+.who{font-size:11px;color:#5a606b;font-family:ui-monospace,monospace;margin-left:4px}
+.removed{display:inline-block;font-size:12px;font-style:italic;color:#8a4b4b;border:1px dashed #c99;padding:0 4px;border-radius:4px}
+.damaged{background:#fbf2f2;border:1px solid #e5c4c4;border-radius:8px;padding:10px 14px;margin-bottom:16px}
+.source code{word-break:break-all;font-size:11px}
 details ol{margin:4px 0;padding-left:22px}
 footer{color:#5a606b;font-size:12px;margin-top:24px}
 """
 
 
+# Elements the page never shows.  Void ones and script/style (whose content goes too) become a placeholder;
+# for the others a placeholder marks where they were and their text content is kept (Ammonia unwraps them).
+_VOID_REMOVED = {"img", "input", "embed", "link", "meta", "source", "track", "param", "base", "area", "image"}
+_DROPPED = {"script", "style", "noscript", "template"}
+_MARKED = {"iframe", "object", "video", "audio", "svg", "math", "form", "button", "select", "textarea",
+           "frame", "frameset", "canvas", "picture", "dialog", "applet"}
+
+
+class _Placeholders(HTMLParser):
+    """Replaces removed elements by tokens, so that the sanitized text can say what was removed."""
+
+    def __init__(self, nonce: str):
+        super().__init__(convert_charrefs=False)
+        self.nonce = nonce
+        self.out: list[str] = []
+        self.labels: list[str] = []
+        self.skipping: str | None = None
+
+    def _mark(self, label: str) -> None:
+        self.out.append(f" @@{self.nonce}-{len(self.labels)}@@ ")
+        self.labels.append(label)
+
+    def handle_starttag(self, tag, attrs):
+        if self.skipping:
+            return
+        if tag in _VOID_REMOVED:
+            alt = dict(attrs).get("alt") or dict(attrs).get("title")
+            what = "image" if tag in ("img", "image") else tag
+            self._mark(f"{what} removed" + (f": {alt}" if alt else ""))
+        elif tag in _DROPPED:
+            self._mark(f"{tag} removed")
+            self.skipping = tag
+        elif tag in _MARKED:
+            self._mark(f"{tag} removed")
+        else:
+            self.out.append(self.get_starttag_text() or "")
+
+    def handle_startendtag(self, tag, attrs):
+        if tag in _DROPPED or tag in _MARKED or tag in _VOID_REMOVED:
+            self.handle_starttag(tag, attrs)
+            if self.skipping == tag:
+                self.skipping = None
+        elif not self.skipping:
+            self.out.append(self.get_starttag_text() or "")
+
+    def handle_endtag(self, tag):
+        if self.skipping:
+            if tag == self.skipping:
+                self.skipping = None
+            return
+        if tag not in _MARKED:
+            self.out.append(f"</{tag}>")
+
+    def handle_data(self, data):
+        if not self.skipping:
+            self.out.append(data)
+
+    def handle_entityref(self, name):
+        if not self.skipping:
+            self.out.append(f"&{name};")
+
+    def handle_charref(self, name):
+        if not self.skipping:
+            self.out.append(f"&#{name};")
+
+
 def sanitize(html_text: str) -> str:
-    """An html message made safe to show: Ammonia's defaults, without images, links tamed."""
+    """An html message made safe to show: Ammonia's defaults, without images, links tamed; what is
+    removed leaves a visible placeholder (``[image removed: alt]``, ``[script removed]``)."""
     import nh3
 
+    nonce = secrets.token_hex(6)  # the author cannot forge a placeholder token
+    marker = _Placeholders(nonce)
+    marker.feed(html_text)
+    marker.close()
     tags = set(nh3.ALLOWED_TAGS) - {"img"}
-    return nh3.clean(html_text, tags=tags, url_schemes={"http", "https", "mailto"},
-                     link_rel="noopener noreferrer nofollow")
+    cleaned = nh3.clean("".join(marker.out), tags=tags, url_schemes={"http", "https", "mailto"},
+                        link_rel="noopener noreferrer nofollow")
+    for number, label in enumerate(marker.labels):
+        cleaned = cleaned.replace(f" @@{nonce}-{number}@@ ", f'<span class="removed">[{escape(label)}]</span>', 1)
+    return cleaned
 
 
 def _content(message_type: str, content: str | None) -> str:
     if content is None:
         return ""
     if message_type == "html":
-        return f'<div class="content html">{sanitize(content)}</div>'
-    return f'<div class="content">{escape(content)}</div>'
+        return f'<div class="content html" dir="auto">{sanitize(content)}</div>'
+    return f'<div class="content" dir="auto">{escape(content)}</div>'
 
 
 def _time(stamp: str | None) -> str:
-    return f'<time datetime="{escape(stamp or "")}">{escape(when(stamp))}</time>'
+    return f'<bdi><time datetime="{escape(stamp or "")}">{escape(when(stamp))}</time></bdi>'
 
 
-def _message(view: ThreadView, m: MessageView, history: bool) -> str:
+class _People:
+    """How a person is shown: display name isolated, and what tells them apart (kind and short hash, or raw id)."""
+
+    def __init__(self, view: ThreadView, hash_key: bytes | None, raw_ids: bool):
+        self.view, self.hash_key, self.raw_ids = view, hash_key, raw_ids
+
+    def tag(self, who: Mapping[str, Any] | None) -> str:
+        name = f'<bdi class="name">{escape(self.view.name(who))}</bdi>'
+        raw = (who or {}).get("raw_id")
+        if not raw:
+            return name
+        if self.raw_ids:
+            detail = raw
+        else:
+            if self.hash_key:
+                from archiving.store.records import user_hash
+
+                short = user_hash(self.hash_key, raw)[:8]
+            else:  # without the key: a plain hash, still tells two people apart on one page
+                short = hashlib.sha256(raw.encode("utf-8")).hexdigest()[:8]
+            detail = f"{who.get('kind') or 'unknown'} · {short}"
+        return f'{name}<bdi class="who" title="identity">{escape(detail)}</bdi>'
+
+    def line(self, doc: Mapping[str, Any]) -> str:
+        """A thread event in words, names isolated."""
+        actor = self.tag(doc.get("actor")) if doc.get("actor") else "(system)"
+        names = ", ".join(self.tag(p) for p in doc.get("participants") or [])
+        action = doc.get("action")
+        topic = (doc.get("properties") or {}).get("topic")
+        quoted = f'"<bdi>{escape(topic)}</bdi>"' if topic is not None else ""
+        return {
+            "created": f"{actor} created the thread" + (f" {quoted}" if topic else "") + (f" with {names}" if names else ""),
+            "updated": f"{actor} changed the thread" + (f" topic to {quoted}" if topic is not None else " properties"),
+            "deleted": f"{actor} deleted the thread",
+            "participant-added": f"{actor} added {names}",
+            "participant-removed": f"{actor} removed {names}",
+        }.get(action, f"{actor}: {escape(str(action))}")
+
+
+def _source(source: str, sha256: str | None) -> str:
+    return (f'<details class="source"><summary>source</summary><code>{escape(source)}</code><br>sha256 '
+            f'<code>{escape(sha256 or "?")}</code></details>')
+
+
+def _message(view: ThreadView, m: MessageView, history: bool, people: _People) -> str:
     classes = "message deleted" if m.deleted_at else "message"
     badges = []
     if m.edited_at and not m.deleted_at:
@@ -77,16 +214,18 @@ def _message(view: ThreadView, m: MessageView, history: bool) -> str:
         body = _content(m.message_type, m.content)
     parts = [
         f'<li class="{classes}" id="m-{escape(m.message_id)}" data-message-id="{escape(m.message_id)}">',
-        f'<div class="meta"><span class="sender">{escape(view.name(m.sender))}</span> {_time(m.composed_at)}'
+        f'<div class="meta"><span class="sender">{people.tag(m.sender)}</span> {_time(m.composed_at)}'
         f'{"".join(badges)}</div>',
         body,
+        _source(m.latest.source, m.latest.source_sha256),
     ]
     if history:
         items = []
         for v in m.history():
             label = f"v{v.version} {v.action}" + (" (conflicting copy)" if v.conflict else "")
             shown = _content(v.message_type, v.content) if v.content is not None else '<div class="gone">(no content)</div>'
-            items.append(f'<li class="version" data-version="{v.version}"><span class="label">{escape(label)}</span>{shown}</li>')
+            items.append(f'<li class="version" data-version="{v.version}"><span class="label">{escape(label)}</span>{shown}'
+                         f'{_source(v.source, v.source_sha256)}</li>')
         label = "1 version" if len(items) == 1 else f"{len(items)} versions"
         parts.append(f'<details open><summary>{label}</summary><ol>{"".join(items)}</ol></details>')
     parts.append("</li>")
@@ -97,37 +236,44 @@ def _n(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
-def _event(view: ThreadView, doc: Mapping[str, Any]) -> str:
-    return f'<li class="event">{_time(doc.get("occurred_at"))} · {escape(thread_line(view, doc))}</li>'
+def _event(people: _People, doc: Mapping[str, Any]) -> str:
+    return f'<li class="event">{_time(doc.get("occurred_at"))} · {people.line(doc)}</li>'
 
 
-def render_html(view: ThreadView, history: bool = False, generated_at: str | None = None) -> str:
+def render_html(view: ThreadView, history: bool = False, generated_at: str | None = None,
+                hash_key: bytes | None = None, raw_ids: bool = False) -> str:
     edited, deleted = summary(view)
+    people = _People(view, hash_key, raw_ids)
     title = view.topic or view.thread_id
-    participants = ", ".join(view.name(p) for p in view.participants.values()) or "(unknown)"
+    participants = ", ".join(people.tag(p) for p in view.participants.values()) or "(unknown)"
     rows = [
-        ("Thread", view.thread_id),
+        ("Thread", f"<bdi>{escape(view.thread_id)}</bdi>"),
         ("Participants", participants),
-        ("Messages", f"{len(view.messages)} ({edited} edited, {deleted} deleted)"),
-        ("Sources", f"{_n(view.blobs, 'archived blob')}, {_n(view.transcripts, 'transcript')}"),
+        ("Messages", escape(f"{len(view.messages)} ({edited} edited, {deleted} deleted)")),
+        ("Sources", escape(f"{_n(view.blobs, 'archived blob')}, {_n(view.transcripts, 'transcript')}")),
     ]
     if view.conflicts:
-        rows.append(("Conflicting copies", str(view.conflicts)))
+        rows.append(("Conflicting copies", escape(str(view.conflicts))))
+    damaged = ""
+    if view.findings.items:
+        entries = "".join(f"<li><code>{escape(d.name)}</code>: {escape(d.reason)}</li>" for d in view.findings.items)
+        damaged = (f'<section class="damaged"><strong>{_n(len(view.findings.items), "damaged blob")} left out</strong> '
+                   f"(failed the checks of every read; see python -m archiving verify):<ul>{entries}</ul></section>")
     items = []
     for kind, item in timeline(view):
-        items.append(_event(view, item) if kind == "event" else _message(view, item, history))
+        items.append(_event(people, item) if kind == "event" else _message(view, item, history, people))
     footer = "Reassembled from the archive by python -m archiving show"
     if generated_at:
         footer += f" at {generated_at}"
     return "".join([
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
+        "<!DOCTYPE html>\n<html lang=\"en\" dir=\"ltr\"><head><meta charset=\"utf-8\">",
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         '<meta name="referrer" content="no-referrer">',
         f"<title>{escape(title)}</title><style>{STYLE}</style></head><body><main>",
-        f'<header class="thread"><h1>{escape(view.topic or "(no topic)")}</h1><dl>',
-        "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in rows),
-        '</dl></header><ol class="timeline">',
+        f'<header class="thread"><h1 dir="auto">{escape(view.topic or "(no topic)")}</h1><dl>',
+        "".join(f"<dt>{escape(k)}</dt><dd>{v}</dd>" for k, v in rows),
+        '</dl></header>', damaged, '<ol class="timeline">',
         "\n".join(items),
         f"</ol><footer>{escape(footer)}.</footer></main></body></html>\n",
     ])

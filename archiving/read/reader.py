@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archiving.store import keys
-from archiving.read.scan import WORKERS, read_documents
+from archiving.read.scan import WORKERS
+from archiving.read.verified import Findings, read_verified
 from archiving.store.archive import ArchiveStore
 
 # REST types of the service's own messages -> the thread record action telling the same change.
@@ -39,6 +40,7 @@ class MessageVersion:
     deleted_at: str | None
     source: str  # blob name it came from
     conflict: bool = False  # a conflict copy: a differing later copy of an archived version
+    source_sha256: str | None = None  # sha256 computed from the source blob as read
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,11 @@ class ThreadView:
     blobs: int = 0
     transcripts: int = 0
     conflicts: int = 0  # conflict copies (message and thread)
+    findings: Findings = field(default_factory=Findings)  # damaged blobs (left out) and tag warnings
+
+    @property
+    def damaged(self) -> list:
+        return list(self.findings.items)
 
     def name(self, who: Mapping[str, Any] | None) -> str:
         if not who:
@@ -108,7 +115,7 @@ class ThreadView:
 
     @property
     def empty(self) -> bool:
-        return self.blobs == 0
+        return self.blobs == 0 and not self.findings.items
 
 
 # -- matching the service's system messages with thread records ------------------------------------
@@ -161,14 +168,24 @@ def _last_ms(name: str) -> int:
     return int(stem) if stem.isdigit() else 0
 
 
-def load_thread(store: ArchiveStore, thread_id: str, workers: int = WORKERS, progress: Any = None) -> ThreadView:
-    """Everything archived for the thread, merged; ``progress.update(1)`` per blob read."""
+def load_thread(store: ArchiveStore, thread_id: str, workers: int = WORKERS, progress: Any = None,
+                hash_key: bytes | None = None) -> ThreadView:
+    """Everything archived for the thread, merged; ``progress.update(1)`` per blob read.
+
+    Every blob is read through ``read_verified``: a damaged one is left out and listed in ``view.findings``.
+    """
     view = ThreadView(thread_id=thread_id)
     versions: dict[str, dict[int, MessageVersion]] = {}
     conflicts: dict[str, list[MessageVersion]] = {}
     transcripts: list[tuple[str, Mapping[str, Any]]] = []
     names = [n for n in store.thread_names(thread_id) if _wanted(n)]
-    for name, doc in read_documents(store, names, workers):
+    if progress is not None and getattr(progress, "total", 0) is None:
+        progress.total = len(names)
+        progress.refresh()
+    sha = {}
+    for blob in read_verified(store, names, view.findings, workers, hash_key=hash_key):
+        name, doc = blob.name, blob.document
+        sha[name] = blob.sha256
         info = keys.parse_key(name)
         view.blobs += 1
         if progress is not None:
@@ -177,7 +194,7 @@ def load_thread(store: ArchiveStore, thread_id: str, workers: int = WORKERS, pro
         if info.area == "transcripts":
             transcripts.append((name, doc))
         elif info.area == "messages":
-            v = _from_record(doc, name, conflict)
+            v = _from_record(doc, name, conflict, blob.sha256)
             if conflict:
                 view.conflicts += 1
                 conflicts.setdefault(v.message_id, []).append(v)
@@ -207,7 +224,7 @@ def load_thread(store: ArchiveStore, thread_id: str, workers: int = WORKERS, pro
                     if event is not None:
                         synthesized.append(event)
                 continue
-            v = _from_transcript(m, name)
+            v = _from_transcript(m, name, sha.get(name))
             versions.setdefault(v.message_id, {}).setdefault(v.version, v)
     view.thread_events.extend(synthesized)
     view.thread_events.sort(key=lambda d: (d.get("occurred_at") or "", d.get("action") != "created", d.get("action") or ""))
@@ -261,7 +278,7 @@ def _numeric(text: str) -> tuple[int, str]:
     return (int(text), text) if text.isdigit() else (0, text)
 
 
-def _from_record(doc: Mapping[str, Any], name: str, conflict: bool = False) -> MessageVersion:
+def _from_record(doc: Mapping[str, Any], name: str, conflict: bool = False, sha256: str | None = None) -> MessageVersion:
     return MessageVersion(
         message_id=doc["message_id"],
         version=int(doc["message_version"]),
@@ -274,10 +291,11 @@ def _from_record(doc: Mapping[str, Any], name: str, conflict: bool = False) -> M
         deleted_at=doc.get("deleted_at"),
         source=name,
         conflict=conflict,
+        source_sha256=sha256,
     )
 
 
-def _from_transcript(m: Mapping[str, Any], name: str) -> MessageVersion:
+def _from_transcript(m: Mapping[str, Any], name: str, sha256: str | None = None) -> MessageVersion:
     version = m.get("version")
     return MessageVersion(
         message_id=m["message_id"],
@@ -290,6 +308,7 @@ def _from_transcript(m: Mapping[str, Any], name: str) -> MessageVersion:
         edited_at=m.get("edited_at"),
         deleted_at=m.get("deleted_at"),
         source=name,
+        source_sha256=sha256,
     )
 
 
@@ -347,32 +366,41 @@ def summary(view: ThreadView) -> tuple[int, int]:
     return edited, deleted
 
 
+TEXT_INDENT = " " * 22  # the width of "2026-11-01 00:02:00Z  ": continuation lines line up under the name
+
+
 def render_text(view: ThreadView, history: bool = False) -> str:
+    """The thread for a terminal: content neutralized (no escape sequence reaches it), multi-line indented."""
+    from archiving.read.safe import terminal, terminal_lines
+
     edited, deleted = summary(view)
     lines = [
-        f"Thread {view.thread_id}",
-        f"Topic: {view.topic or '(none)'}",
-        "Participants: " + (", ".join(view.name(p) for p in view.participants.values()) or "(unknown)"),
+        f"Thread {terminal(view.thread_id)}",
+        f"Topic: {terminal(view.topic) or '(none)'}",
+        "Participants: " + (", ".join(terminal(view.name(p)) for p in view.participants.values()) or "(unknown)"),
         f"Messages: {len(view.messages)} ({edited} edited, {deleted} deleted)",
     ]
     if view.conflicts:
         lines.append(f"Conflicting copies: {view.conflicts} (see --history)")
+    if view.findings.items:
+        lines.append(f"DAMAGED, LEFT OUT: {len(view.findings.items)} blob(s) failed their checks:")
+        lines.extend(f"  [damaged: {terminal(d.name)}: {terminal(d.reason)}]" for d in view.findings.items)
     lines.append("")
     for kind, item in timeline(view):
         if kind == "event":
-            lines.append(f"{when(item.get('occurred_at'))}  * {thread_line(view, item)}")
+            lines.append(f"{when(item.get('occurred_at'))}  * {terminal(thread_line(view, item))}")
             continue
         m = item
         if m.deleted_at:
             body = f"[deleted {when(m.deleted_at)}]"
         else:
-            body = m.content if m.content is not None else ""
+            body = terminal_lines(m.content, TEXT_INDENT) if m.content is not None else ""
             if m.edited_at:
                 body += f"  [edited {when(m.edited_at)}]"
-        lines.append(f"{when(m.composed_at)}  {view.name(m.sender)}: {body}")
+        lines.append(f"{when(m.composed_at)}  {terminal(view.name(m.sender))}: {body}")
         if history:
             for v in m.history():
-                shown = "(no content)" if v.content is None else v.content
+                shown = "(no content)" if v.content is None else terminal_lines(v.content, TEXT_INDENT)
                 tag = " (conflicting copy)" if v.conflict else ""
                 lines.append(f"      v{v.version} {v.action}{tag}: {shown}")
     return "\n".join(lines) + "\n"
@@ -380,7 +408,7 @@ def render_text(view: ThreadView, history: bool = False) -> str:
 
 def _version_json(v: MessageVersion) -> dict[str, Any]:
     return {"version": str(v.version), "action": v.action, "content": v.content, "edited_at": v.edited_at,
-            "deleted_at": v.deleted_at, "conflict": v.conflict, "source": v.source}
+            "deleted_at": v.deleted_at, "conflict": v.conflict, "source": v.source, "source_sha256": v.source_sha256}
 
 
 def _event_json(view: ThreadView, doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -415,6 +443,7 @@ def to_json(view: ThreadView) -> dict[str, Any]:
         ],
         "events": [_event_json(view, doc) for doc in view.thread_events],
         "conflicts": view.conflicts,
+        "damaged": [{"source": d.name, "reason": d.reason} for d in view.findings.items],
     }
 
 
@@ -425,12 +454,20 @@ def render_json(view: ThreadView) -> str:
 
 
 CSV_COLUMNS = ("thread_id", "message_id", "version", "action", "message_type", "sender_id", "sender_display_name",
-               "created_at", "edited_at", "deleted_at", "content", "conflict", "source")
+               "created_at", "edited_at", "deleted_at", "content", "conflict", "source", "source_sha256")
 
 
-def render_csv(view: ThreadView, history: bool = False) -> str:
-    """RFC 4180: one row per message (its newest version), or per version with ``history``."""
+def render_csv(view: ThreadView, history: bool = False, bom: bool = False) -> str:
+    """RFC 4180: one row per message (its newest version), or per version with ``history``.
+
+    For spreadsheets: formula-leading cells are neutralized (``archiving.read.safe.spreadsheet_cell``);
+    ``bom`` starts the text with a UTF-8 byte-order mark so that Excel reads it as UTF-8.
+    """
+    from archiving.read.safe import BOM, spreadsheet_cell
+
     buffer = io.StringIO()
+    if bom:
+        buffer.write(BOM)
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for m in view.messages:
@@ -438,10 +475,10 @@ def render_csv(view: ThreadView, history: bool = False) -> str:
         rows = m.history() if history else [m.latest]
         for v in rows:
             content = v.content if history else m.content
-            writer.writerow((
+            writer.writerow(tuple(spreadsheet_cell(str(cell)) for cell in (
                 view.thread_id, m.message_id, v.version, v.action, v.message_type, sender.get("raw_id") or "",
                 view.name(m.sender) if m.sender else "", m.composed_at or "",
                 (v.edited_at if history else m.edited_at) or "", (v.deleted_at if history else m.deleted_at) or "",
-                content or "", "true" if v.conflict else "false", v.source,
-            ))
+                content or "", "true" if v.conflict else "false", v.source, v.source_sha256 or "",
+            )))
     return buffer.getvalue()

@@ -26,7 +26,8 @@ from typing import Any
 
 from archiving.store import keys
 from archiving.read.reader import SYSTEM_TYPES, record_signatures, system_signatures, take
-from archiving.read.scan import WORKERS, read_documents
+from archiving.read.scan import WORKERS
+from archiving.read.verified import Findings, read_verified
 from archiving.timefmt import iso, utcnow
 
 log = logging.getLogger("archiving.read.reconcile")
@@ -48,6 +49,10 @@ class Gap:
     def fillable(self) -> bool:
         return self.kind in FILLABLE
 
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.kind, self.message_id, self.version)
+
     def line(self) -> str:
         note = "" if self.fillable else " [cannot be filled]"
         return (f"missing {self.kind}\t{self.message_id} v{self.version} ({self.message_type}, created "
@@ -58,21 +63,32 @@ class Gap:
 class ThreadReport:
     thread_id: str
     listed: int  # messages the service listed
-    gaps: tuple[Gap, ...]
+    gaps: tuple[Gap, ...]  # open gaps (not acknowledged)
     error: str | None = None  # the service could not list the thread
+    acknowledged: tuple[tuple[Gap, str], ...] = ()  # gaps acknowledged earlier, with the reason
+    findings: Findings = field(default_factory=Findings)  # damaged blobs met (left out of the comparison)
 
     @property
     def complete(self) -> bool:
-        return self.error is None and not self.gaps
+        return self.error is None and not self.gaps and not self.findings.any
 
     def summary(self) -> str:
         if self.error:
             return f"thread {self.thread_id}: not compared: {self.error}"
+        acked = f"; {len(self.acknowledged)} acknowledged gap(s)" if self.acknowledged else ""
+        damaged = f"; {self.findings.summary()}" if self.findings.any else ""
         if not self.gaps:
-            return f"thread {self.thread_id}: complete ({self.listed} messages listed by the service, all archived)"
+            return (f"thread {self.thread_id}: complete ({self.listed} messages listed by the service, all archived"
+                    f"{acked}){damaged}")
         counts = Counter(g.kind for g in self.gaps)
         what = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
-        return f"thread {self.thread_id}: {len(self.gaps)} missing of {self.listed} listed ({what})"
+        return f"thread {self.thread_id}: {len(self.gaps)} missing of {self.listed} listed ({what}){acked}{damaged}"
+
+    def lines(self) -> list[str]:
+        out = [gap.line() for gap in self.gaps]
+        out.extend(f"acknowledged {gap.line().removeprefix('missing ')} -- {reason}" for gap, reason in self.acknowledged)
+        out.extend(d.line() for d in (*self.findings.items, *self.findings.warnings))
+        return out
 
 
 @dataclass
@@ -83,13 +99,14 @@ class ArchiveIndex:
     originals: set[str] = field(default_factory=set)  # message ids with a copy from before any edit
     signatures: Counter = field(default_factory=Counter)  # thread changes told by thread records
     blobs: int = 0
+    findings: Findings = field(default_factory=Findings)  # damaged thread records and transcripts (not counted)
 
     def add(self, message_id: str, version: str, has_content: bool) -> None:
         by_version = self.versions.setdefault(message_id, {})
         by_version[version] = by_version.get(version, False) or has_content
 
 
-def archive_index(store: Any, thread_id: str, workers: int = WORKERS) -> ArchiveIndex:
+def archive_index(store: Any, thread_id: str, workers: int = WORKERS, hash_key: bytes | None = None) -> ArchiveIndex:
     index = ArchiveIndex()
     to_read: list[str] = []
     for name in store.thread_names(thread_id):
@@ -107,7 +124,8 @@ def archive_index(store: Any, thread_id: str, workers: int = WORKERS) -> Archive
             to_read.append(name)
         elif info.area == "transcripts" and name.endswith(".json.lz4"):
             to_read.append(name)
-    for name, doc in read_documents(store, to_read, workers):
+    for blob in read_verified(store, to_read, index.findings, workers, hash_key=hash_key):
+        doc = blob.document
         if doc.get("kind") == "thread":
             index.signatures.update(record_signatures(doc))
             continue
@@ -154,12 +172,14 @@ def _gaps(listed: Iterator[Any], index: ArchiveIndex, progress: Any = None) -> I
                       f"edited {iso(m.edited_on)}; the text before the edit was never archived")
 
 
-def reconcile_thread(store: Any, acs: Any, thread_id: str, progress: Any = None, workers: int = WORKERS) -> ThreadReport:
+def reconcile_thread(store: Any, acs: Any, thread_id: str, progress: Any = None, workers: int = WORKERS,
+                     hash_key: bytes | None = None) -> ThreadReport:
     """Compare one thread; service errors other than 403 and 404 propagate."""
     from azure.core.exceptions import HttpResponseError
 
     keys.check_id(thread_id, "thread id")
-    index = archive_index(store, thread_id, workers)
+    index = archive_index(store, thread_id, workers, hash_key)
+    acks = acknowledged(store, thread_id, index.findings)
     client = acs.thread_client(thread_id)
     listed = 0
 
@@ -177,8 +197,53 @@ def reconcile_thread(store: Any, acs: Any, thread_id: str, progress: Any = None,
         if exc.status_code == 403:
             return ThreadReport(thread_id, listed, (), "the archiver's user is not a participant of this thread (403)")
         raise
-    log.info("reconcile thread=%s listed=%d gaps=%d blobs=%d", thread_id, listed, len(gaps), index.blobs)
-    return ThreadReport(thread_id, listed, gaps)
+    open_gaps = tuple(g for g in gaps if g.key not in acks)
+    done = tuple((g, acks[g.key]) for g in gaps if g.key in acks)
+    log.info("reconcile thread=%s listed=%d gaps=%d acknowledged=%d blobs=%d damaged=%d", thread_id, listed,
+             len(open_gaps), len(done), index.blobs, len(index.findings))
+    return ThreadReport(thread_id, listed, open_gaps, acknowledged=done, findings=index.findings)
+
+
+# -- acknowledged gaps -------------------------------------------------------------------------------
+
+ACK_ROOT = "acks/"
+
+
+def ack_key(thread_id: str, at_ms: int, body_sha256: str) -> str:
+    return f"{ACK_ROOT}{thread_id}/{at_ms}-{body_sha256[:12]}.json.lz4"
+
+
+def acknowledged(store: Any, thread_id: str, findings: Findings) -> dict[tuple[str, str, str], str]:
+    """(gap kind, message id, version) -> reason, from every acknowledgement of the thread (read verified)."""
+    out: dict[tuple[str, str, str], str] = {}
+    names = sorted(store.list_names(f"{ACK_ROOT}{thread_id}/"))
+    for blob in read_verified(store, names, findings):
+        doc = blob.document
+        for gap in doc.get("gaps") or []:
+            out.setdefault((gap["gap"], gap["message_id"], gap["version"]), doc["reason"])
+    return out
+
+
+def acknowledge(store: Any, thread_id: str, gaps: tuple[Gap, ...], reason: str) -> str:
+    """Keep an acknowledgement of these gaps in the archive (create-only); its blob name."""
+    from archiving import SCHEMA_VERSION
+    from archiving.store import codec
+    from archiving.timefmt import epoch_ms
+
+    keys.check_id(thread_id, "thread id")
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("--reason is empty: say why the gaps cannot be filled")
+    now = utcnow()
+    document = {"schema_version": SCHEMA_VERSION, "kind": "ack", "thread_id": thread_id,
+                "gaps": [{"gap": g.kind, "message_id": g.message_id, "version": g.version} for g in gaps],
+                "reason": reason, "acknowledged_at": iso(now)}
+    encoded = codec.encode(document)
+    name = ack_key(thread_id, epoch_ms(now), encoded.sha256)
+    tags = {"kind": "ack", "thread": keys.thread_tag(thread_id), "at": document["acknowledged_at"]}
+    store.create_blob(name, encoded.data, {"sha256": encoded.sha256}, tags)
+    log.info("reconcile ack thread=%s gaps=%d blob=%s", thread_id, len(gaps), name)
+    return name
 
 
 @dataclass(frozen=True)

@@ -145,3 +145,43 @@ def in_range(at: str | None, start: str | None, end: str | None) -> bool:
     if at is None:
         return False
     return (start is None or at >= start) and (end is None or at < end)
+
+
+# -- listing: what the tag index may miss ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A blob as the container listing shows it, with its index tags and metadata (one listing call per 5,000)."""
+
+    name: str
+    tags: Mapping[str, str] | None
+    metadata: Mapping[str, str]
+
+    @property
+    def indexed(self) -> bool:
+        """Has the tags the read side searches by (``kind``, ``thread``, ``at``)."""
+        return bool(self.tags) and all(self.tags.get(t) for t in ("kind", "thread", "at"))
+
+
+def list_indexed(store: Any, prefix: str) -> Iterator[Listed]:
+    """Every blob under the prefix with its tags and metadata (a missing container lists as empty)."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        for blob in store.container.list_blobs(name_starts_with=prefix, include=["tags", "metadata"]):
+            yield Listed(blob.name, dict(blob.tags) if blob.tags else None, dict(blob.metadata or {}))
+    except ResourceNotFoundError as exc:
+        if getattr(exc, "error_code", None) != "ContainerNotFound":
+            raise
+
+
+def months_of(store: Any, start: str | None, end: str | None) -> list[str]:
+    """The archive's month folders (yyyymm) from the month of ``start`` to the month of ``end`` (exclusive bound)."""
+    first = start[:7].replace("-", "") if start else None
+    if end:
+        last_day = datetime.fromisoformat(end.replace("Z", "+00:00")) - timedelta(microseconds=1)
+        last = f"{last_day.year:04d}{last_day.month:02d}"
+    else:
+        last = None
+    return [m for m in store.months() if (first is None or m >= first) and (last is None or m <= last)]

@@ -37,9 +37,13 @@ class ArchiveStore:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def put_record(self, record: Record) -> WriteResult:
+    def put_record(self, record: Record, hash_key_id: str | None = None) -> WriteResult:
+        """Write the record create-only.  ``hash_key_id`` (the fingerprint of the key that made the
+        record's user hashes, ``records.key_id``) goes into the metadata beside ``sha256``."""
         encoded = record.encoded
         metadata = {"sha256": encoded.sha256}
+        if hash_key_id:
+            metadata["hash_key_id"] = hash_key_id
         if self.create_blob(record.key, encoded.data, metadata, record.tags):
             return WriteResult(WRITTEN, record.key)
         existing = self.read_document(record.key)

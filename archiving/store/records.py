@@ -39,3 +39,13 @@ def substance(document: Mapping[str, Any]) -> dict[str, Any]:
 def user_hash(hash_key: bytes, raw_id: str) -> str:
     """Lowercase hex HMAC-SHA256 of a raw user id: finds a user's records without storing the id in tags."""
     return hmac.digest(hash_key, raw_id.encode("utf-8"), "sha256").hex()
+
+
+KEY_ID_LABEL = b"acs-archiver/hash-key-id/v1"
+
+
+@lru_cache(maxsize=16)
+def key_id(hash_key: bytes) -> str:
+    """Public fingerprint of ARCHIVE_HASH_KEY (blob metadata ``hash_key_id``): 16 hex characters of an
+    HMAC of a fixed label.  Tells which key wrote a record; reveals nothing usable about the key."""
+    return hmac.digest(hash_key, KEY_ID_LABEL, "sha256").hex()[:16]

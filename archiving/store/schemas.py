@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_DIR = Path(__file__).with_name("schemas")
-KINDS = ("message", "thread", "transcript", "rejection")
+KINDS = ("message", "thread", "transcript", "rejection", "ack")
 
 
 @lru_cache(maxsize=None)
@@ -31,7 +31,7 @@ def validator(kind: str):
 def errors(document: Any) -> list[str]:
     """What is wrong with an archive document, by its ``kind`` (or as a rejection)."""
     kind = document.get("kind") if isinstance(document, dict) else None
-    if kind not in ("message", "thread", "transcript"):
+    if kind not in ("message", "thread", "transcript", "ack"):
         kind = "rejection" if isinstance(document, dict) and "reason" in document else None
     if kind is None:
         return ["not an archive document (no known kind)"]
