@@ -249,3 +249,56 @@ def test_csv_cells_are_neutralized_for_spreadsheets(acs, people, svc, deliver, c
     cli("export", *RANGE, "--thread", c.tid, "--out", str(out_file))
     cli("export", "--from", f"{T0:%Y-%m-%d}", "--to", "2100-01-01", "--thread", c.tid, "--out", str(out_file))
     assert any(i["document"].get("content") == "@SUM(1+1)*cmd|' /C calc'!A0" for i in jsonl(out_file))
+
+
+def test_html_isolates_rtl_tells_people_apart_and_marks_removals_in_chromium(acs, people, svc, deliver, cli, tmp_path):
+    import re
+
+    from .browser import dump_dom
+    from .test_read_side import Conversation, at
+
+    rtl, sam1, sam2, phone = (acs.create_user() for _ in range(4))
+    c = Conversation(acs, "Übergabe", rtl, {rtl: "ياسمين الحسيني", sam1: "Sam Lee", sam2: "Sam Lee",
+                                             phone: "+49 151 12345678", people["archiver"]: "Archiver"}, at(0))
+    ids = {
+        "rtl": c.send(rtl, "مرحبا، الطلب 4711 جاهز", 1),
+        "sam1": c.send(sam1, "I am the first Sam.", 2),
+        "sam2": c.send(sam2, "I am the other Sam.", 3),
+        "phone": c.send(phone, "Call me back.", 4),
+        "html": c.send(rtl, '<p>See <img src="https://example.com/x.png" alt="Lageplan"> and '
+                            '<script>document.title="pwned"</script>this.</p>', 5, kind="html"),
+    }
+    deliver(c.events, copies=1)
+    page = tmp_path / "t.html"
+    code, _, err = cli("show", c.tid, "--format", "html", "--out", str(page))
+    assert code == 0, err
+    dom = dump_dom(page)
+
+    def message(mid: str) -> str:
+        match = re.search(rf'<li class="message[^"]*" id="m-{mid}".*?</li>', dom, re.S)
+        assert match, mid
+        return match.group(0)
+
+    # Names, ids and times are isolated from each other: an RTL name cannot reorder the time beside it.
+    rtl_li = message(ids["rtl"])
+    assert '<bdi class="name">ياسمين الحسيني</bdi>' in rtl_li
+    assert re.search(r'<bdi><time datetime="[^"]+">[0-9-]+ [0-9:]+Z</time></bdi>', rtl_li)
+    assert '<div class="content" dir="auto">' in rtl_li
+    assert '<bdi class="name">+49 151 12345678</bdi>' in message(ids["phone"])
+    # Two people named Sam Lee are told apart by the kind and a short hash of their raw ids.
+    who = [re.search(r'<bdi class="who"[^>]*>([^<]+)</bdi>', message(ids[k])).group(1) for k in ("sam1", "sam2")]
+    assert who[0] != who[1] and all(w.startswith("communicationUser · ") for w in who)
+    assert sam1 not in dom and sam2 not in dom  # raw ids only with --raw-ids
+    # What the sanitizer removed leaves a visible trace; nothing ran.
+    html_li = message(ids["html"])
+    assert '<span class="removed">[image removed: Lageplan]</span>' in html_li
+    assert '<span class="removed">[script removed]</span>' in html_li
+    assert "<img" not in dom and "<script" not in dom and "pwned" not in re.search(r"<title>(.*?)</title>", dom).group(1)
+    # Each message names its source blob and the sha256 of what was read.
+    source = re.search(r'<details class="source"><summary>source</summary><code>([^<]+)</code><br>sha256 <code>([0-9a-f]{64})</code>',
+                       rtl_li)
+    _, metadata = svc.store.read_raw(source.group(1))
+    assert source.group(2) == metadata["sha256"]
+
+    code, _, _ = cli("show", c.tid, "--format", "html", "--raw-ids", "--out", str(page))
+    assert sam1 in dump_dom(page)
