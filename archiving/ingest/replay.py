@@ -62,12 +62,12 @@ def _decoded_chunks(raw: Any, where: str, progress: Any = None) -> Iterator[str]
     while True:
         chunk = raw.read(CHUNK)
         final = not chunk
+        if b"\x00" in chunk:  # no JSON text holds a NUL byte: an archive, an image, UTF-16...
+            raise _Unreadable(f"binary content, not JSON text (a NUL byte at byte {offset + chunk.index(0)})")
         try:
             text = decoder.decode(chunk, final=final)
         except UnicodeDecodeError as exc:
             raise _Unreadable(f"binary or not UTF-8 text (byte {offset + exc.start})") from None
-        if "\x00" in text:
-            raise _Unreadable(f"binary content (a NUL byte near byte {offset + text.index(chr(0))})")
         offset += len(chunk)
         if progress is not None and chunk:
             progress.update(len(chunk))
