@@ -1,4 +1,4 @@
-"""Reading many archive blobs: tag queries, bounded parallel downloads, date bounds.
+"""Finding archive blobs: tag queries, listings with tags, bounded parallel work, date bounds.
 
 Shared by the read-side commands (show, export, find, verify, reconcile).  Memory stays bounded:
 at most ``window`` downloads are in flight or waiting to be consumed, whatever the number of blobs.
@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from archiving.store import codec
 from archiving.store import keys
 from archiving.errors import InvalidEvent
 from archiving.timefmt import UTC, iso, parse_time
@@ -41,33 +40,7 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int = WORKERS
                 future.cancel()
 
 
-@dataclass(frozen=True)
-class Blob:
-    """One archive blob read whole: its name, stored (compressed) bytes and metadata."""
-
-    name: str
-    data: bytes
-    metadata: Mapping[str, str]
-
-    @property
-    def sha256(self) -> str | None:
-        return self.metadata.get("sha256")
-
-    def document(self) -> Any:
-        return codec.loads(codec.decompress(self.data))
-
-
-def read_blob(store: Any, name: str) -> Blob:
-    data, metadata = store.read_raw(name)
-    return Blob(name, data, metadata)
-
-
-def read_blobs(store: Any, names: Iterable[str], workers: int = WORKERS) -> Iterator[Blob]:
-    return ordered_map(lambda name: read_blob(store, name), names, workers)
-
-
-def read_documents(store: Any, names: Iterable[str], workers: int = WORKERS) -> Iterator[tuple[str, Any]]:
-    return ordered_map(lambda name: (name, store.read_document(name)), names, workers)
+# Reading blobs: through archiving.read.verified.read_verified only (every read checked), never here.
 
 
 # -- blob index tags ------------------------------------------------------------------------------
