@@ -7,7 +7,6 @@ or setting error; 3 nothing found; 4 a service (storage, ACS) failed.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -420,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--settings", default="local.settings.json", help="settings file (default: %(default)s)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings only")
+    parser.add_argument("--log-file", metavar="PATH", help="write log lines to this file instead of stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = _command(
@@ -549,7 +549,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from archiving.cli.progress import configure_logging
 
-    configure_logging(args.quiet)  # logs through the progress bars, never into them
+    configure_logging(args.quiet, args.log_file)  # logs through the progress bars, never into them
     try:
         return args.func(args)
     except SettingError as exc:

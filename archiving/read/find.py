@@ -182,7 +182,13 @@ def find_user(store: Any, hash_key: bytes, raw_id: str, start: str | None = None
 
 
 def text_line(item: Item) -> str:
-    """One line per item for a person: time, what, thread, message, content."""
+    """One line per item for a person: time, what, thread, message, content; safe for a terminal."""
+    from archiving.read.safe import terminal
+
+    return terminal(_text_line(item))
+
+
+def _text_line(item: Item) -> str:
     d = item.document
     if item.kind == "thread":
         props = d.get("properties") or {}
