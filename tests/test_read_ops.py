@@ -157,3 +157,46 @@ def test_storage_outage_is_announced_and_fails_within_30_seconds(tmp_path):
     assert "storage did not answer (ServiceRequestError): retrying in" in first and announced < 8, (first, announced)
     assert process.returncode == 4 and elapsed < 30, (process.returncode, elapsed, rest)
     assert "error: service failed" in rest and "Traceback" not in rest
+
+
+def test_progress_bar_and_log_lines_do_not_interleave_on_a_terminal(archive_env):
+    """On a terminal (a pty), each log line stands on a line of its own: never after a bar's text."""
+    import pty
+    import re
+    import select
+
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))  # a terminal of 160 columns
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("Archive", "ARCHIVE"))}
+    env.update(archive_env, PYTHONPATH=str(ROOT), COLUMNS="120")
+    process = subprocess.Popen([sys.executable, "-m", "archiving", "replay", str(ROOT / "samples/conversation.json")],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    seen = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            seen += data
+        elif process.poll() is not None:
+            break
+    process.wait(timeout=60)
+    os.close(master)
+    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", seen.decode("utf-8", "replace"))
+    logs = [line for line in text.split("\n") if "INFO archiving" in line]
+    assert len(logs) >= 30, text[-2000:]  # one per event, as before
+    bars = [line for line in text.split("\n") if "B/s]" in line or "%|" in line]
+    assert bars, "no progress bar on a terminal"
+    for line in logs:
+        visible = line.rstrip("\r").split("\r")[-1]  # what is left on screen: after the last carriage return
+        assert visible.lstrip().startswith("INFO archiving"), repr(line)  # not after a bar's text
+        assert "%|" not in visible

@@ -51,22 +51,18 @@ def cli_profile() -> dict[str, Any]:
 class _BarHandler(logging.Handler):
     """Writes log records through tqdm, so that they do not run into a progress bar."""
 
-    def __init__(self, stream: Any):
-        super().__init__()
-        self.stream = stream
-
     def emit(self, record: logging.LogRecord) -> None:
         try:
             from tqdm import tqdm
 
-            tqdm.write(self.format(record), file=self.stream)
+            tqdm.write(self.format(record), file=sys.stderr)  # stderr as it is now, not as it was
         except Exception:  # noqa: BLE001 - logging must never break the command
             self.handleError(record)
 
 
 def configure_logging(quiet: bool, log_file: str | None = None) -> None:
     """INFO (WARNING with --quiet) to stderr through the bars, or to ``log_file``."""
-    handler: logging.Handler = logging.FileHandler(log_file, encoding="utf-8") if log_file else _BarHandler(sys.stderr)
+    handler: logging.Handler = logging.FileHandler(log_file, encoding="utf-8") if log_file else _BarHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, (_BarHandler, logging.FileHandler))]:
