@@ -429,7 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
         "run it as often as you like; events archived already count as duplicates.",
         ["python -m archiving replay samples/conversation.json",
          "python -m archiving replay --container chat-archive-deadletter --prefix CONTOSO-CHAT/ARCHIVE-EVENTS/2026/11/"],
-        "  0 done; 1 some events were rejected (kept with the reason in the rejected container);\n"
+        "  0 done; 1 some events were rejected (kept with the reason in the rejected container), or some\n"
+        "  input could not be read (named on stderr; the rest was replayed);\n"
         "  2 usage or setting error; 3 no dead-letter blob under the prefix; 4 storage failed\n",
     )
     p.add_argument("files", nargs="*", metavar="FILE")
@@ -448,7 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(text escaped, html messages sanitized, nothing loaded from elsewhere).",
         [f"python -m archiving show '{THREAD_EXAMPLE}' --history",
          f"python -m archiving show '{THREAD_EXAMPLE}' --format html --out thread.html"],
-        "  0 done; 2 usage or setting error; 3 nothing archived for the thread; 4 storage failed\n",
+        "  0 done; 1 done, with damaged blobs left out (or mistagged ones) named on stderr and on the page;\n"
+        "  2 usage or setting error; 3 nothing archived for the thread; 4 storage failed\n",
     )
     p.add_argument("thread_id", metavar="THREAD_ID")
     p.add_argument("--format", choices=("text", "json", "csv", "html"), default="text")
@@ -464,12 +466,16 @@ def build_parser() -> argparse.ArgumentParser:
         "Export every message record, thread record and transcript message of a time range, found through the "
         "blob index tags and streamed to JSON lines or CSV, with a manifest beside it (PATH.manifest.json: "
         "counts by kind, the range, the sha256 and size of the export). A date (YYYY-MM-DD) as --to includes "
-        "that whole day; times are UTC unless they carry an offset. Each item names its source blob and that "
-        "blob's sha256.",
+        "that whole day; times are UTC unless they carry an offset. Each item names its source blob and the "
+        "sha256 computed from what was read. Every blob is checked as it is read; damaged ones are named on "
+        "stderr and in the manifest and left out; the range's month folders are listed to include blobs "
+        "without index tags (with a warning). CSV cells that a spreadsheet would run as a formula are "
+        "neutralized.",
         ["python -m archiving export --from 2026-11-01 --to 2026-11-30 --format jsonl --out november.jsonl",
          f"python -m archiving export --from 2026-10-01 --to 2026-12-31 --thread '{THREAD_EXAMPLE}' "
          "--format csv --out thread.csv"],
-        "  0 done; 2 usage or setting error; 3 nothing in the range (empty export and manifest written);\n"
+        "  0 done; 1 done, with damaged or untagged blobs named on stderr and in the manifest;\n"
+        "  2 usage or setting error; 3 nothing in the range (empty export and manifest written);\n"
         "  4 storage failed\n",
     )
     p.add_argument("--from", dest="start", required=True, metavar="DATE")
@@ -482,13 +488,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(
         sub, "find", "every archived record of one user (data subject access request)",
-        "Find everything archived about one user through the HMAC hash of the raw id and the blob index tags, "
-        "without listing the container: messages the user sent, thread changes the user made, the user added "
-        "or removed, and the user's messages in the transcripts of those threads. Printed to stdout (it holds "
-        "message content and raw ids: handle it as personal data); the summary goes to stderr.",
+        "Find everything archived about one user through the HMAC hash of the raw id and the blob index tags "
+        "(the month folders are listed too, so that blobs without index tags are not missed): messages the user "
+        "sent, thread changes the user made, the user added or removed, and the user's messages in the "
+        "transcripts of those threads. Every blob is checked as it is read; damaged ones are named on stderr and "
+        "left out. Printed to stdout (it holds message content and raw ids: handle it as personal data); the "
+        "summary goes to stderr.",
         ["python -m archiving find --sender '8:acs:7b5e2f4c-1d3a-4c8e-9f60-2a1b3c4d5e6f_00000020-0002-4e2a-8c1b-0a1b2c3d4e5f'",
          "python -m archiving find --sender '8:acs:…' --from 2026-01-01 --to 2026-12-31 --format jsonl --out dsar.jsonl"],
-        "  0 found; 2 usage or setting error; 3 nothing found; 4 storage failed\n",
+        "  0 found; 1 found, with damaged, untagged or other-key records named on stderr; 2 usage or setting\n"
+        "  error (also: --sender not a raw id, ARCHIVE_HASH_KEY not the archive's key); 3 nothing found;\n"
+        "  4 storage failed\n",
     )
     p.add_argument("--sender", required=True, metavar="RAW_ID", help="the user's ACS raw id (8:acs:…, 4:+…, 8:orgid:…)")
     p.add_argument("--from", dest="start", metavar="DATE")
@@ -502,10 +512,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub, "verify", "read every blob back and check its sha256, lz4 frame and JSON Schema",
         "Read every blob under the prefix and check it: the sha256 metadata against the content (corrupt), the "
         "lz4 frame and the JSON or CSV (unreadable), the JSON Schema and the agreement of document and name "
-        "(invalid). Prints one tab-separated line per problem (kind, blob, detail), then a summary. --rejected "
-        "checks the rejected container instead (plain JSON rejections).",
+        "(invalid), the blob index tags against the document (tags: missing or wrong tags hide a blob from "
+        "export and find). The same checks every read makes. Prints one tab-separated line per problem (kind, "
+        "blob, detail), then a summary. --rejected checks the rejected container instead (plain JSON "
+        "rejections); --prefix acks/ the acknowledged reconcile gaps.",
         ["python -m archiving verify", "python -m archiving verify --prefix chat/202611/"],
-        "  0 every blob is sound; 1 some are corrupt, unreadable or invalid; 2 usage or setting error;\n"
+        "  0 every blob is sound; 1 some are corrupt, unreadable, invalid or mistagged; 2 usage or setting error;\n"
         "  3 no blob under the prefix; 4 storage failed\n",
     )
     p.add_argument("--prefix", default=None, help="only blobs whose name starts with this (default: chat/)")
@@ -521,7 +533,8 @@ def build_parser() -> argparse.ArgumentParser:
         "ACS_CONNECTION_STRING (or ACS_ENDPOINT) and ARCHIVER_USER_ID.",
         [f"python -m archiving reconcile '{THREAD_EXAMPLE}'",
          "python -m archiving reconcile --inactive --fill"],
-        "  0 complete; 1 something is missing (or could not be compared); 2 usage or setting error;\n"
+        "  0 complete (acknowledged gaps aside); 1 something is missing (or could not be compared, or a blob\n"
+        "  is damaged); 2 usage or setting error;\n"
         "  3 the service does not know the thread, or no inactive thread; 4 ACS or storage failed\n"
         "  (including 403: the archiver's user is not a participant)\n",
     )

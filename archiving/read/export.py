@@ -1,6 +1,6 @@
 """eDiscovery export: everything archived in a time range, streamed to JSON lines or CSV, with a manifest.
 
-What is in the range, found through the blob index tags (no listing of the container):
+What is in the range, found through the blob index tags (and a listing, below):
 
 - message records whose ``at`` (deletion, else edit, else compose time) is in the range;
 - thread records whose ``at`` (the change's time) is in the range;

@@ -1,7 +1,7 @@
 """Everything archived about one user, found through the user hash and the blob index tags.
 
 The raw id is hashed (HMAC-SHA256 with ARCHIVE_HASH_KEY, as the archiver tags records) and looked
-up in the index; the container is never listed:
+up in the index (the raw id never is):
 
 1. records tagged ``sender`` = hash: messages the user sent, thread changes the user made;
 2. records tagged ``participant`` = hash: the user added to or removed from a thread;
