@@ -200,3 +200,19 @@ def test_progress_bar_and_log_lines_do_not_interleave_on_a_terminal(archive_env)
         visible = line.rstrip("\r").split("\r")[-1]  # what is left on screen: after the last carriage return
         assert visible.lstrip().startswith("INFO archiving"), repr(line)  # not after a bar's text
         assert "%|" not in visible
+
+
+def test_export_during_an_outage_leaves_no_partial_file(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    account_key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("Archive", "ARCHIVE"))}
+    env.update(PYTHONPATH=str(ROOT), ARCHIVE_HASH_KEY="k", ArchiveStorage=(
+        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={account_key};"
+        f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"))
+    result = subprocess.run([sys.executable, "-m", "archiving", "--quiet", "export", "--from", "2026-01-01", "--to",
+                             "2026-01-31", "--out", str(tmp_path / "e.jsonl")], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 4 and "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # neither the export nor its .partial
