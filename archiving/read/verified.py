@@ -20,6 +20,9 @@ Checks of an archive blob (under ``chat/``), in this order; the first failure de
    because the tag index is how ``export`` and ``find`` find blobs: a missing or wrong tag hides a
    blob from them.
 
+Blobs under another root than ``chat/`` (other channels' layouts) get the checks 1 to 5 (the schema
+when the package ships one for their ``kind``) and a check that they have tags at all.
+
 What no check of a single blob can detect: content changed AND its ``sha256`` metadata recomputed
 (and tags rewritten to match).  That takes a record of the hashes kept apart from the blobs (the
 sealed log of a later issue).
@@ -286,6 +289,8 @@ def check(name: str, data: bytes, metadata: Mapping[str, str], tags: Mapping[str
         return _check_ack(name, data, metadata, tags, check_tags)
     info = keys.parse_key(name)
     is_csv = name.endswith(".csv.lz4")
+    if info is None and not name.startswith(keys.ROOT) and (name.endswith(".json.lz4") or is_csv):
+        return _check_generic(name, data, metadata, tags, check_tags)
     if info is None or not (name.endswith(".json.lz4") or is_csv):
         return Damage(name, f"{INVALID}: not an archive blob name (see docs/archive-format.md)")
     raw, problem = _decode_lz4(data)
@@ -323,6 +328,46 @@ def check(name: str, data: bytes, metadata: Mapping[str, str], tags: Mapping[str
         key = hash_key if hash_key and metadata.get("hash_key_id") == key_id(hash_key) else None
         warnings = tuple(tag_problems(expected_tags(info, document, key), tags))
     return VerifiedBlob(name, document, digest, len(data), dict(metadata), text=text,
+                        tags=dict(tags) if tags is not None else None, warnings=warnings)
+
+
+def _check_generic(name: str, data: bytes, metadata: Mapping[str, str], tags: Mapping[str, str] | None,
+                   check_tags: bool) -> VerifiedBlob | Damage:
+    """A blob under another root than chat/ (another channel's layout): frame, sha256, JSON or UTF-8 text,
+    and the schema of its kind when the package ships one.  Name and tag rules belong to that layout."""
+    import orjson
+
+    raw, problem = _decode_lz4(data)
+    if problem:
+        return Damage(name, f"{UNREADABLE}: {problem}")
+    expected = metadata.get("sha256")
+    if not expected:
+        return Damage(name, f"{INVALID}: no sha256 metadata: its integrity cannot be checked")
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != expected.lower():
+        return Damage(name, f"{CORRUPT}: sha256 of the content is {digest}, the metadata says {expected}")
+    if name.endswith(".csv.lz4"):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return Damage(name, f"{UNREADABLE}: not UTF-8 ({exc.reason} at byte {exc.start})")
+        return VerifiedBlob(name, None, digest, len(data), dict(metadata), text=text,
+                            tags=dict(tags) if tags is not None else None)
+    try:
+        document = orjson.loads(raw)
+    except Exception as exc:  # noqa: BLE001
+        return Damage(name, f"{UNREADABLE}: not JSON ({exc})")
+    kind = document.get("kind") if isinstance(document, dict) else None
+    if kind in schemas.KINDS or (schemas.SCHEMA_DIR / f"{kind}.schema.json").exists():
+        try:
+            errors = [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
+                      for e in schemas.validator(kind).iter_errors(document)]
+        except Exception:  # noqa: BLE001 - a schema this release cannot load: nothing to check against
+            errors = []
+        if errors:
+            return Damage(name, f"{INVALID}: schema: " + "; ".join(errors[:MAX_ERRORS]))
+    warnings = ("no blob index tags: tag searches miss this blob",) if check_tags and not tags else ()
+    return VerifiedBlob(name, document, digest, len(data), dict(metadata),
                         tags=dict(tags) if tags is not None else None, warnings=warnings)
 
 
