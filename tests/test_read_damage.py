@@ -302,3 +302,16 @@ def test_html_isolates_rtl_tells_people_apart_and_marks_removals_in_chromium(acs
 
     code, _, _ = cli("show", c.tid, "--format", "html", "--raw-ids", "--out", str(page))
     assert sam1 in dump_dom(page)
+
+
+def test_reconcile_names_a_damaged_transcript_and_does_not_call_the_thread_complete(archived, svc, cli):
+    c, ids, names = archived
+    code, out, _ = cli("reconcile", c.tid)
+    assert code == 0, out
+    transcript_json = next(n for n in names if n.endswith(".json.lz4") and "/transcripts/" in n)
+    data, metadata = svc.store.read_raw(transcript_json)
+    rewrite(svc, transcript_json, data[: len(data) // 2], metadata, tags_of(svc, transcript_json))
+    code, out, err = cli("reconcile", c.tid)
+    assert code == 1 and "Traceback" not in err
+    assert out.splitlines()[0].endswith("; 1 damaged blob(s) left out")
+    assert f"  unreadable\t{transcript_json}\t" in out
