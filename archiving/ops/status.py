@@ -236,7 +236,7 @@ def check_poison(ctx: Context) -> list[Check]:
         "poison queue", state, summary,
         {"queue": name, "messages": depth, "exists": exists, "warn": limits.poison_warn, "fail": limits.poison_fail},
         None if state == OK else "threads whose transcripts failed 5 times: find the cause in the archive_thread "
-                                 "failures, then `python -m archiving redrive` (docs/operations.md, 'Poison queue')",
+                                 "failures, then `python -m archiving redrive` (docs/operations.md, 'Poison queue not empty')",
     )]
 
 
@@ -274,7 +274,7 @@ def check_dead_letters(ctx: Context) -> list[Check]:
         {"container": name, "blobs": count, "capped": count >= DEAD_LETTER_LIST_CAP, "exists": exists,
          "oldest_at": iso(oldest), "warn": limits.dead_letter_warn, "fail": limits.dead_letter_fail},
         None if state == OK else f"`python -m archiving replay --container {name}`, then delete the replayed blobs "
-                                 "(docs/operations.md, 'Dead-lettered events')",
+                                 "(docs/operations.md, 'Event Grid dead-lettered events')",
     )]
 
 
@@ -334,7 +334,7 @@ def _guarded(name: str, fn: Callable[[Context], list[Check]], ctx: Context) -> l
             raise
         first = str(exc).splitlines()[0] if str(exc) else ""
         return [Check(name, FAIL, f"could not check: {type(exc).__name__}: {first}"[:300],
-                      action="check the storage account, the settings and your access (docs/operations.md, 'status')")]
+                      action="check the storage account, the settings and your access (docs/operations.md, 'The status command')")]
 
 
 def run_checks(services: Any, limits: Limits | None = None, now: datetime | None = None,
