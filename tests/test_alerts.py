@@ -377,3 +377,20 @@ def test_field_check_fails_for_a_field_the_code_does_not_write(event_lines):
     (field, _), = extracted_fields(text)
     written = {name for line in event_lines for name in logfields.parse(line)}
     assert field not in written
+
+
+def test_every_runbook_an_alert_or_status_names_exists():
+    headings = set(re.findall(r"^#{2,4} (.+)$", (ROOT / "docs" / "operations.md").read_text(encoding="utf-8"), re.M))
+    alerts = (MODULES / "alerts.bicep").read_text(encoding="utf-8")
+    cited = re.findall(r'Runbook: docs/operations.md, "([^"]+)"', alerts)
+    status = (ROOT / "archiving" / "ops" / "status.py").read_text(encoding="utf-8")
+    cited_by_status = re.findall(r"docs/operations.md, '([^']+)'", status)
+    assert len(cited) >= 11 and len(cited_by_status) >= 5
+    missing = sorted(set(cited + cited_by_status) - headings)
+    assert missing == [], f"no such section in docs/operations.md: {missing}"
+    # Every alert rule has a row in the table of alerts.
+    tree = parse(MODULES / "alerts.bicep")
+    keys = [f"eventgrid-{a['key']}" for a in tree["variables"]["topicMetricAlerts"]["value"]]
+    keys += [a["key"] for a in tree["variables"]["logAlerts"]["value"]]
+    table = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    assert [k for k in keys if f"| `{k}` |" not in table] == []
