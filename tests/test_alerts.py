@@ -394,3 +394,11 @@ def test_every_runbook_an_alert_or_status_names_exists():
     keys += [a["key"] for a in tree["variables"]["logAlerts"]["value"]]
     table = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
     assert [k for k in keys if f"| `{k}` |" not in table] == []
+
+
+def test_duration_alert_watches_every_event_grid_function(indexed):
+    """eventGridFunctionNames (alerts.bicep) must name exactly the app's Event Grid-triggered functions."""
+    triggered = {name for name, doc in indexed.items()
+                 if any(b.get("type") == "eventGridTrigger" for b in doc.get("bindings", []))}
+    default = parse(MODULES / "alerts.bicep")["parameters"]["eventGridFunctionNames"]["default"]
+    assert triggered and set(default) == triggered

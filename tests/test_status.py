@@ -154,12 +154,68 @@ def test_optional_checks_skip_cleanly_when_not_deployed(services, dead_letters):
         assert checks[name].state in (SKIP, OK, WARN, FAIL)
         if checks[name].state == SKIP:
             assert checks[name].summary.startswith("not deployed")
-    optional = {"seal": f"{__name__}:seal_absent", "roll-up": "archiving.no_such_feature.status:check",
-                "other": f"{__name__}:no_such_function"}
+    optional = {"seal": f"{__name__}:seal_absent", "roll-up": "archiving.no_such_feature.status:check"}
     checks = by_name(run_checks(services, dead_letter_container=dead_letters, optional=optional))
     assert checks["seal"].state == SKIP and checks["seal"].summary == "not deployed (no seal container)"
-    assert checks["roll-up"].state == SKIP and checks["other"].state == SKIP
+    assert checks["roll-up"].state == SKIP and checks["roll-up"].summary == "not deployed (not in this build)"
     assert run_checks(services, dead_letter_container=dead_letters, optional=optional).state == OK
+
+
+def test_a_feature_in_the_build_without_its_check_is_a_fail(services, dead_letters):
+    # The module is there (the feature is deployed) but the function is not: a wiring mistake, not "not deployed".
+    report = run_checks(services, dead_letter_container=dead_letters, optional={"seal": f"{__name__}:no_such_function"})
+    seal = by_name(report)["seal"]
+    assert seal.state == FAIL and seal.summary == f"not wired: {__name__} has no no_such_function"
+
+
+def test_every_optional_check_is_absent_or_wired():
+    """Fails once a feature's module is merged without its check function (see OPTIONAL_CHECKS)."""
+    import importlib.util
+
+    from archiving.ops.status import OPTIONAL_CHECKS
+
+    for name, target in OPTIONAL_CHECKS.items():
+        module_name, _, function_name = target.partition(":")
+        package = module_name.rsplit(".", 1)[0]
+        if importlib.util.find_spec(package) is None or importlib.util.find_spec(module_name) is None:
+            continue
+        assert hasattr(importlib.import_module(module_name), function_name), f"{name}: {target} is missing"
+
+
+def ctx_at(now, **limits):
+    from archiving.ops.status import Context
+
+    return Context(services=None, now=now, limits=Limits(**limits))
+
+
+def test_seal_check_from_its_figures():
+    from archiving.ops.status import seal_check
+
+    now = utcnow()
+    fresh = seal_check(ctx_at(now), now - timedelta(minutes=7), 12, now - timedelta(minutes=3), tree_size=4096)
+    assert fresh.state == OK and fresh.summary == "last seal 7 min ago (tree size 4096), 12 blobs unsealed, oldest 3 min ago"
+    assert seal_check(ctx_at(now), now - timedelta(minutes=90), 0, None).state == WARN
+    assert seal_check(ctx_at(now), now - timedelta(hours=5), 0, None).state == FAIL
+    # Seals run, but one blob has waited two hours for one: as late as a missed seal.
+    stuck = seal_check(ctx_at(now), now - timedelta(minutes=5), 1, now - timedelta(hours=2))
+    assert stuck.state == WARN and "Seal or roll-up missing" in stuck.action
+    never = seal_check(ctx_at(now), None, 30, None)
+    assert never.state == WARN and never.summary == "never sealed; 30 blobs waiting"
+    assert seal_check(ctx_at(now, seal_warn_minutes=5, seal_fail_minutes=6), now - timedelta(minutes=7), 0, None).state == FAIL
+
+
+def test_rollup_check_from_its_figures():
+    from datetime import date
+
+    from archiving.ops.status import rollup_check
+
+    now = utcnow()
+    due = date(2026, 11, 30)
+    assert rollup_check(ctx_at(now), date(2026, 11, 30), due).state == OK
+    late = rollup_check(ctx_at(now), date(2026, 11, 29), due)
+    assert late.state == WARN and late.summary == "newest day 2026-11-29, 1 days behind (due up to 2026-11-30)"
+    assert rollup_check(ctx_at(now), date(2026, 11, 20), due).state == FAIL
+    assert rollup_check(ctx_at(now), None, due).state == WARN
 
 
 def test_optional_checks_report_when_present(services, dead_letters):

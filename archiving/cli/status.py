@@ -16,7 +16,7 @@ def cmd_status(args) -> int:
     from archiving.ops.status import STATUS_PROFILE, Limits, render_text, run_checks
     from archiving.settings import load_local_settings
 
-    for name in ("newest", "rejections", "poison", "dead_letter"):
+    for name in ("newest", "rejections", "poison", "dead_letter", "seal", "rollup"):
         warn, fail = getattr(args, f"{name}_warn"), getattr(args, f"{name}_fail")
         if warn > fail:
             option = name.replace("_", "-")
@@ -26,6 +26,8 @@ def cmd_status(args) -> int:
         rejections_warn=args.rejections_warn, rejections_fail=args.rejections_fail,
         poison_warn=args.poison_warn, poison_fail=args.poison_fail,
         dead_letter_warn=args.dead_letter_warn, dead_letter_fail=args.dead_letter_fail,
+        seal_warn_minutes=args.seal_warn, seal_fail_minutes=args.seal_fail,
+        rollup_behind_warn=args.rollup_warn, rollup_behind_fail=args.rollup_fail,
     )
     svc = Services(env=load_local_settings(args.settings), profile=STATUS_PROFILE)
     try:
@@ -91,4 +93,12 @@ def register(sub) -> None:
                    help="WARN at this many dead-letter blobs (default: %(default)s)")
     p.add_argument("--dead-letter-fail", type=count, default=d.dead_letter_fail, metavar="N",
                    help="FAIL at this many dead-letter blobs (default: %(default)s)")
+    p.add_argument("--seal-warn", type=minutes, default=d.seal_warn_minutes, metavar="MINUTES",
+                   help="WARN when the last seal, or the oldest unsealed blob, is this old (default: %(default)s)")
+    p.add_argument("--seal-fail", type=minutes, default=d.seal_fail_minutes, metavar="MINUTES",
+                   help="FAIL at this age (default: %(default)s)")
+    p.add_argument("--rollup-warn", type=count, default=d.rollup_behind_warn, metavar="DAYS",
+                   help="WARN when this many due days are not rolled up (default: %(default)s)")
+    p.add_argument("--rollup-fail", type=count, default=d.rollup_behind_fail, metavar="DAYS",
+                   help="FAIL at this many (default: %(default)s)")
     p.set_defaults(func=cmd_status)

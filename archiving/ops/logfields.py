@@ -22,7 +22,8 @@ from typing import Any
 # Fields of the per-event line of archive_chat_event (and replay), in the order written.  The
 # alerts and the workbook (infra/modules/alerts.bicep, infra/modules/workbook.json) extract these
 # names; tests/test_alerts.py checks that every name they use is one the code writes.
-EVENT_FIELDS = ("event", "type", "channel", "thread", "message", "outcome", "lag_ms", "blob", "reason")
+EVENT_FIELDS = ("event", "type", "channel", "thread", "conversation", "message", "outcome", "lag_ms", "blob",
+                "reason")
 # Outcomes of the per-event line.
 OUTCOMES = ("archived", "duplicate", "conflict", "skipped", "rejected")
 
@@ -67,18 +68,21 @@ def lag_ms(document: Mapping[str, Any]) -> int | None:
 
 
 def event_line(outcome: Any, document: Mapping[str, Any] | None = None, reason: str | None = None) -> str:
-    """The one line per event: ``event type channel thread message outcome lag_ms blob [reason]``.
+    """The one line per event: ``event type channel thread|conversation message outcome lag_ms blob [reason]``.
 
     ``outcome`` is an ``archiver.Outcome`` (status, event_id, event_type, key); ``document`` the
-    record's document when one was built."""
+    record's document when one was built (chat records have a thread, other channels a
+    conversation)."""
     doc = document or {}
     thread = doc.get("thread_id")
+    conversation = doc.get("conversation_id") if thread is None else None
     return line(
         ("event", outcome.event_id),
         ("type", outcome.event_type),
         ("channel", doc.get("channel")),
         ("thread", thread),
-        ("message", doc.get("message_id", "-") if thread is not None else None),
+        ("conversation", conversation),
+        ("message", doc.get("message_id", "-") if doc else None),
         ("outcome", outcome.status),
         ("lag_ms", lag_ms(doc) if doc else None),
         ("blob", outcome.key),

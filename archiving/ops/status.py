@@ -22,7 +22,7 @@ import importlib
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from archiving.timefmt import UTC, iso, parse_time, utcnow
@@ -55,6 +55,10 @@ class Limits:
     poison_fail: int = 10
     dead_letter_warn: int = 1
     dead_letter_fail: int = 100
+    seal_warn_minutes: int = 60  # the seal runs every 15 minutes by default
+    seal_fail_minutes: int = 240
+    rollup_behind_warn: int = 1  # days due (past the grace period) but not rolled up
+    rollup_behind_fail: int = 3
     # For the optional checks (seal, roll-up): names are theirs to define.
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -281,8 +285,15 @@ def check_dead_letters(ctx: Context) -> list[Check]:
 # -- optional checks of other features ---------------------------------------------------------------
 
 # name -> "module:function".  The function takes a Context and returns a Check (or a list of them),
-# or raises NotDeployed.  A module that is not in this build means the feature is not deployed.
-# The seal (archiving.integrity) and the roll-ups (archiving.rollup) provide these.
+# or raises NotDeployed (SKIP).  A module that is not in this build means the feature is not
+# deployed (SKIP); a module without the function is a wiring mistake (FAIL).  The seal
+# (archiving.integrity) and the roll-ups (archiving.rollup) provide these; ``seal_check`` and
+# ``rollup_check`` below turn their figures into a Check with the thresholds of ``Limits``, e.g.
+#
+#     def check_seal(ctx):                                   # archiving/integrity/status.py
+#         from archiving.ops.status import seal_check
+#         cp, waiting = latest_checkpoint(ctx.services), unsealed(ctx.services, ctx.now)
+#         return seal_check(ctx, cp and parse_time(cp["time"], "time"), waiting.count, waiting.oldest)
 OPTIONAL_CHECKS: dict[str, str] = {
     "seal": "archiving.integrity.status:check_seal",
     "roll-up": "archiving.rollup.status:check_rollup",
@@ -303,7 +314,9 @@ def optional_check(name: str, target: str) -> Callable[[Context], list[Check]]:
             return [Check(name, SKIP, "not deployed (not in this build)")]
         function = getattr(module, function_name, None)
         if function is None:
-            return [Check(name, SKIP, f"not deployed ({target} not found)")]
+            # The feature is in this build but its check is not wired: say so, do not hide it.
+            return [Check(name, FAIL, f"not wired: {module_name} has no {function_name}",
+                          action=f"add {function_name}(ctx) to {module_name} (archiving/ops/status.py, OPTIONAL_CHECKS)")]
         try:
             result = function(ctx)
         except NotDeployed as exc:
@@ -311,6 +324,47 @@ def optional_check(name: str, target: str) -> Callable[[Context], list[Check]]:
         return list(result) if isinstance(result, (list, tuple)) else [result]
 
     return run
+
+
+def seal_check(ctx: Context, last_seal: datetime | None, unsealed: int, oldest_unsealed: datetime | None,
+               tree_size: int | None = None) -> Check:
+    """The seal's check from its figures (the seal feature's ``check_seal`` gathers them): the age of
+    the latest signed checkpoint and of the oldest blob still waiting for a seal."""
+    limits = ctx.limits
+    values = {"last_seal_at": iso(last_seal), "tree_size": tree_size, "unsealed": unsealed,
+              "oldest_unsealed_at": iso(oldest_unsealed), "warn_minutes": limits.seal_warn_minutes,
+              "fail_minutes": limits.seal_fail_minutes}
+    action = ("the seal is not keeping up: check the seal function's failures and schedule, then run "
+              "`python -m archiving seal` (docs/operations.md, 'Seal or roll-up missing')")
+    if last_seal is None:
+        return Check("seal", WARN, f"never sealed; {unsealed} blobs waiting", values, action)
+    # A blob that has waited long for a seal is as late as a seal that did not run.
+    waiting = ctx.now - oldest_unsealed if oldest_unsealed is not None and unsealed else timedelta(0)
+    age = max(ctx.now - last_seal, waiting)
+    state = grade(age.total_seconds() / 60, limits.seal_warn_minutes, limits.seal_fail_minutes)
+    summary = f"last seal {age_text(last_seal, ctx.now)} ago"
+    if tree_size is not None:
+        summary += f" (tree size {tree_size})"
+    summary += f", {unsealed} blobs unsealed"
+    if oldest_unsealed is not None and unsealed:
+        summary += f", oldest {age_text(oldest_unsealed, ctx.now)} ago"
+    return Check("seal", state, summary, values, None if state == OK else action)
+
+
+def rollup_check(ctx: Context, newest_day: date | None, last_due_day: date) -> Check:
+    """The roll-up's check from its figures: the newest day rolled up against the last day that is
+    due (ended more than the grace period ago)."""
+    limits = ctx.limits
+    behind = (last_due_day - newest_day).days if newest_day is not None else None
+    values = {"newest_day": newest_day.isoformat() if newest_day else None, "last_due_day": last_due_day.isoformat(),
+              "days_behind": behind, "warn_days": limits.rollup_behind_warn, "fail_days": limits.rollup_behind_fail}
+    action = ("roll-ups are behind: check the roll-up function's failures, then `python -m archiving rollup "
+              "--from D --to D` (docs/operations.md, 'Seal or roll-up missing')")
+    if behind is None:
+        return Check("roll-up", WARN, f"never rolled up (due up to {last_due_day.isoformat()})", values, action)
+    state = grade(max(behind, 0), limits.rollup_behind_warn, limits.rollup_behind_fail)
+    summary = f"newest day {newest_day.isoformat()}, {max(behind, 0)} days behind (due up to {last_due_day.isoformat()})"
+    return Check("roll-up", state, summary, values, None if state == OK else action)
 
 
 # -- running them ------------------------------------------------------------------------------------
