@@ -177,7 +177,8 @@ resource topicAlerts 'Microsoft.Insights/metricAlerts@2018-03-01' = [
 // Log search alerts on Application Insights (tables traces and requests)
 // ---------------------------------------------------------------------------------------------
 
-var eventFunctionList = join(map(eventGridFunctionNames, name => '"${name}"'), ', ')
+// KQL list of quoted names: "a", "b"
+var eventFunctionList = '"${join(eventGridFunctionNames, '", "')}"'
 var poisonQueueName = '${sweepQueueName}-poison'
 
 var logAlerts = [
@@ -267,24 +268,23 @@ var logAlerts = [
   }
 ]
 
-var runAlerts = concat(
-  empty(sealFunctionName) ? [] : [
-    {
-      key: 'seal-missing'
-      function: sealFunctionName
-      windowSize: sealMissingWindow
-      description: 'No successful run of ${sealFunctionName} in ${sealMissingWindow}. Runbook: docs/operations.md, "Seal or roll-up missing".'
-    }
-  ],
-  empty(rollupFunctionName) ? [] : [
-    {
-      key: 'rollup-missing'
-      function: rollupFunctionName
-      windowSize: rollupMissingWindow
-      description: 'No successful run of ${rollupFunctionName} in ${rollupMissingWindow}. Runbook: docs/operations.md, "Seal or roll-up missing".'
-    }
-  ]
-)
+var sealAlerts = empty(sealFunctionName) ? [] : [
+  {
+    key: 'seal-missing'
+    function: sealFunctionName
+    windowSize: sealMissingWindow
+    description: 'No successful run of ${sealFunctionName} in ${sealMissingWindow}. Runbook: docs/operations.md, "Seal or roll-up missing".'
+  }
+]
+var rollupAlerts = empty(rollupFunctionName) ? [] : [
+  {
+    key: 'rollup-missing'
+    function: rollupFunctionName
+    windowSize: rollupMissingWindow
+    description: 'No successful run of ${rollupFunctionName} in ${rollupMissingWindow}. Runbook: docs/operations.md, "Seal or roll-up missing".'
+  }
+]
+var runAlerts = concat(sealAlerts, rollupAlerts)
 
 resource logSearchAlerts 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [
   for alert in logAlerts: {
@@ -369,8 +369,5 @@ resource runMissingAlerts 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = 
 ]
 
 output actionGroupId string = actionGroup.id
-output alertNames array = concat(
-  map(topicMetricAlerts, a => '${namePrefix}-eventgrid-${a.key}'),
-  map(logAlerts, a => '${namePrefix}-${a.key}'),
-  map(runAlerts, a => '${namePrefix}-${a.key}')
-)
+output metricAlertCount int = length(topicMetricAlerts)
+output logAlertCount int = length(logAlerts) + length(runAlerts)

@@ -21,15 +21,10 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing
   name: applicationInsightsName
 }
 
-var content = replace(
-  replace(
-    replace(loadTextContent('workbook.json'), '{{APP_INSIGHTS_ID}}', applicationInsights.id),
-    '{{SYSTEM_TOPIC_ID}}',
-    systemTopicId
-  ),
-  '{{POISON_QUEUE}}',
-  '${sweepQueueName}-poison'
-)
+var template = loadTextContent('workbook.json')
+var withInsights = replace(template, '{{APP_INSIGHTS_ID}}', applicationInsights.id)
+var withTopic = replace(withInsights, '{{SYSTEM_TOPIC_ID}}', systemTopicId)
+var content = replace(withTopic, '{{POISON_QUEUE}}', '${sweepQueueName}-poison')
 
 resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
   // A workbook's name must be a GUID: stable per resource group, so a new deployment updates it.
