@@ -316,3 +316,12 @@ def test_cli_unreachable_storage_is_a_fail_not_a_traceback(archive_env):
     assert doc["status"] == "FAIL"
     assert all(c["summary"].startswith("could not check") for c in doc["checks"] if c["name"] != "seal"
                and c["name"] != "roll-up")
+
+
+def test_lag_from_the_event_time_to_archived_at():
+    archived = "2026-11-01T01:00:01.000000Z"
+    assert logfields.lag_ms({"event": {"time": "2026-11-01T01:00:00.1234567Z"}, "archived_at": archived}) == 877
+    assert logfields.lag_ms({"event": {"time": "2026-10-31T17:00:00-08:00"}, "archived_at": archived}) == 1000
+    assert logfields.lag_ms({"event": {"time": "nonsense"}, "archived_at": archived}) is None
+    assert logfields.lag_ms({"event": {"time": "2026-11-01T01:00:00"}, "archived_at": archived}) is None  # no offset
+    assert logfields.lag_ms({"archived_at": archived}) is None
