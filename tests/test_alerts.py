@@ -222,6 +222,23 @@ def sweep_lines(acs_services, caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "archiving.threads.sweep"]
 
 
+@pytest.fixture
+def poison_lines(acs_env, app_functions, caplog) -> list[str]:
+    """The sweep timer, called as the host calls it, with one message in the poison queue."""
+    from azure.functions.timer import TimerRequest
+
+    from archiving import bootstrap
+
+    from .host import Out
+
+    poison = bootstrap.services().queue_service.get_queue_client(f"{acs_env['SWEEP_QUEUE']}-poison")
+    poison.create_queue()
+    poison.send_message("x")
+    with caplog.at_level(logging.INFO, logger="archiving"):
+        app_functions["sweep_inactive_threads"].get_user_function()(timer=TimerRequest(past_due=False), queue=Out())
+    return [r.getMessage() for r in caplog.records if r.name == "archiving.ops.status"]
+
+
 def transcript_line_fields() -> set[str]:
     """Field names of the transcript writer's outcome lines (their format strings in the source)."""
     source = (ROOT / "archiving" / "threads" / "transcripts.py").read_text(encoding="utf-8")
@@ -402,3 +419,14 @@ def test_duration_alert_watches_every_event_grid_function(indexed):
                  if any(b.get("type") == "eventGridTrigger" for b in doc.get("bindings", []))}
     default = parse(MODULES / "alerts.bicep")["parameters"]["eventGridFunctionNames"]["default"]
     assert triggered and set(default) == triggered
+
+
+def test_poison_depth_query_reads_the_sweeps_line(poison_lines, acs_env):
+    (line,) = poison_lines
+    queue = f"{acs_env['SWEEP_QUEUE']}-poison"
+    assert logfields.parse(line) == {"poison_queue": queue, "messages": "1"}
+    text = (QUERIES / "poison-depth.kql").read_text(encoding="utf-8")
+    assert line_kind(text) == "poison_queue="
+    got = {field: pattern.search(line).group(1) for field, pattern in extracted_fields(text)}
+    assert got == {"poison_queue": queue, "messages": "1"}
+    assert f'queue == "{{{{POISON_QUEUE}}}}"' in text  # compared with the deployed queue's name

@@ -224,15 +224,36 @@ def check_rejections(ctx: Context) -> list[Check]:
 # -- poison queue and dead letters -------------------------------------------------------------------
 
 
-def check_poison(ctx: Context) -> list[Check]:
+def poison_depth(services: Any) -> tuple[str, int, bool]:
+    """(name, approximate message count, exists) of ``<SWEEP_QUEUE>-poison``: one call."""
     from azure.core.exceptions import ResourceNotFoundError
 
-    name = f"{ctx.services.settings.sweep_queue}-poison"
+    name = f"{services.settings.sweep_queue}-poison"
     try:
-        depth = ctx.services.queue_service.get_queue_client(name).get_queue_properties().approximate_message_count
-        exists = True
+        return name, services.queue_service.get_queue_client(name).get_queue_properties().approximate_message_count, True
     except ResourceNotFoundError:
-        depth, exists = 0, False
+        return name, 0, False
+
+
+def log_poison_depth(services: Any) -> None:
+    """One line per sweep run, ``poison_queue=<name> messages=<n>``: the alert "poison queue not empty"
+    reads the latest one, so it stays on until the queue is empty again (the host's own line says
+    only when a message arrives).  Never fails the sweep."""
+    import logging
+
+    from archiving.ops.logfields import line
+
+    log = logging.getLogger("archiving.ops.status")
+    try:
+        name, depth, _ = poison_depth(services)
+    except Exception as exc:  # noqa: BLE001 - a figure for the alerts; the sweep's own work is done
+        log.warning(line(("poison_queue", f"{services.settings.sweep_queue}-poison"), ("error", type(exc).__name__)))
+        return
+    (log.warning if depth else log.info)(line(("poison_queue", name), ("messages", depth)))
+
+
+def check_poison(ctx: Context) -> list[Check]:
+    name, depth, exists = poison_depth(ctx.services)
     limits = ctx.limits
     state = grade(depth, limits.poison_warn, limits.poison_fail)
     summary = f"{depth} messages in {name}" if exists else f"queue {name} does not exist (nothing ever failed)"

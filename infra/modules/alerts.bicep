@@ -192,6 +192,7 @@ var logAlerts = [
     operator: 'GreaterThan'
     threshold: 0
     windowSize: 'PT15M'
+    frequency: 'PT5M'
     description: 'archive_chat_event wrote rejected events (malformed events of archived types) to the rejected container. Runbook: docs/operations.md, "Rejected events".'
   }
   {
@@ -204,6 +205,7 @@ var logAlerts = [
     operator: 'GreaterThan'
     threshold: 0
     windowSize: 'PT15M'
+    frequency: 'PT5M'
     description: 'Two copies of one record differ in substance; the second is kept as a conflict copy. Runbook: docs/operations.md, "Conflict copies".'
   }
   {
@@ -216,6 +218,7 @@ var logAlerts = [
     operator: 'GreaterThan'
     threshold: lagAlertSeconds * 1000
     windowSize: 'PT15M'
+    frequency: 'PT5M'
     description: 'Archiving falls behind: the 95th percentile from eventTime to archived_at is above ${lagAlertSeconds} s. Runbook: docs/operations.md, "Archiving falls behind".'
   }
   {
@@ -228,6 +231,7 @@ var logAlerts = [
     operator: 'GreaterThanOrEqual'
     threshold: functionFailureThreshold
     windowSize: 'PT15M'
+    frequency: 'PT5M'
     description: 'A function keeps failing (one alert per function). Runbook: docs/operations.md, "Function failures".'
   }
   {
@@ -240,6 +244,7 @@ var logAlerts = [
     operator: 'GreaterThan'
     threshold: durationAlertSeconds * 1000
     windowSize: 'PT15M'
+    frequency: 'PT5M'
     description: 'An Event Grid function runs close to the 30 s Event Grid waits for (99th percentile above ${durationAlertSeconds} s). Runbook: docs/operations.md, "Event function near its 30 s budget".'
   }
   {
@@ -252,7 +257,21 @@ var logAlerts = [
     operator: 'GreaterThan'
     threshold: 0
     windowSize: 'PT15M'
+    frequency: 'PT5M'
     description: 'A thread failed maxDequeueCount times and its message is in ${poisonQueueName}. Runbook: docs/operations.md, "Poison queue not empty".'
+  }
+  {
+    key: 'poison-queue-not-empty'
+    severity: 2
+    query: replace(loadTextContent('queries/poison-depth.kql'), '{{POISON_QUEUE}}', poisonQueueName)
+    timeAggregation: 'Count'
+    metricMeasureColumn: null
+    dimension: null
+    operator: 'GreaterThan'
+    threshold: 0
+    windowSize: 'P1D'
+    frequency: 'PT15M'
+    description: 'The latest sweep run found messages in ${poisonQueueName}; stays on until the queue is empty. Runbook: docs/operations.md, "Poison queue not empty".'
   }
   {
     key: 'sweep-unsafe-threads'
@@ -264,6 +283,7 @@ var logAlerts = [
     operator: 'GreaterThan'
     threshold: 0
     windowSize: 'PT1H'
+    frequency: 'PT15M'
     description: 'The sweep found threads it could not enqueue (ids unsafe for a blob name). Runbook: docs/operations.md, "Sweep could not enqueue threads".'
   }
 ]
@@ -300,7 +320,7 @@ resource logSearchAlerts 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [
       scopes: [
         applicationInsights.id
       ]
-      evaluationFrequency: 'PT5M'
+      evaluationFrequency: alert.frequency
       windowSize: alert.windowSize
       autoMitigate: true
       criteria: {
