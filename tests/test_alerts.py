@@ -421,12 +421,20 @@ def test_duration_alert_watches_every_event_grid_function(indexed):
     assert triggered and set(default) == triggered
 
 
-def test_poison_depth_query_reads_the_sweeps_line(poison_lines, acs_env):
+def test_poison_depth_queries_read_the_sweeps_line(poison_lines, acs_env):
     (line,) = poison_lines
     queue = f"{acs_env['SWEEP_QUEUE']}-poison"
     assert logfields.parse(line) == {"poison_queue": queue, "messages": "1"}
-    text = (QUERIES / "poison-depth.kql").read_text(encoding="utf-8")
-    assert line_kind(text) == "poison_queue="
-    got = {field: pattern.search(line).group(1) for field, pattern in extracted_fields(text)}
-    assert got == {"poison_queue": queue, "messages": "1"}
-    assert f'queue == "{{{{POISON_QUEUE}}}}"' in text  # compared with the deployed queue's name
+    queries = queries_reading("poison_queue=")
+    assert {"queries/poison-depth.kql", "workbook.json#poison-depth"} <= set(queries)
+    for name, text in queries.items():
+        got = {field: pattern.search(line).group(1) for field, pattern in extracted_fields(text)}
+        assert got == {"poison_queue": queue, "messages": "1"}, name
+        assert 'queue == "{{POISON_QUEUE}}"' in text, name  # compared with the deployed queue's name
+
+
+def test_every_query_that_extracts_fields_reads_a_known_line():
+    known = {"event=", "sweep listed=", "thread=", "poison_queue="}
+    for name, text in all_queries().items():
+        if extracted_fields(text):
+            assert line_kind(text) in known, f"{name}: its fields are checked against no line the code writes"
