@@ -122,6 +122,9 @@ def age_text(when: datetime | None, now: datetime) -> str:
 
 # -- the archive: records and the newest one ---------------------------------------------------------
 
+# A record's `at` can be slightly ahead of this machine's clock; count it as now.
+_FUTURE_SLACK = timedelta(hours=1)
+
 
 def _records_since(store: Any, start: datetime, now: datetime) -> tuple[int, int, datetime | None, int]:
     """(records, transcripts, newest record's ``at``, records in the last hour) with ``at`` from start
@@ -147,10 +150,6 @@ def _records_since(store: Any, start: datetime, now: datetime) -> tuple[int, int
         if getattr(exc, "error_code", None) != "ContainerNotFound":
             raise
     return records, transcripts, (parse_time(newest, "at") if newest else None), last_hour
-
-
-# A record's `at` can be slightly ahead of this machine's clock; count it as now.
-_FUTURE_SLACK = timedelta(hours=1)
 
 
 def check_records(ctx: Context) -> list[Check]:
