@@ -1,6 +1,6 @@
 // Alerts that page someone: an action group (e-mail and/or webhook), metric alerts on the Event
 // Grid system topic, and log search alerts on Application Insights. Each alert has a runbook
-// section in docs/operations.md ("When an alert fires"); the KQL is in ./queries/*.kql and parses
+// section in docs/operations.md (section 6); the KQL is in ./queries/*.kql and parses
 // the outcome lines the code writes (archiving/ops/logfields.py; tests/test_alerts.py checks both).
 // Written without lambdas and multi-line call arguments: the Bicep parser of checkov (.ci/checkov.sh) reads neither.
 param location string
