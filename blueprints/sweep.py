@@ -20,3 +20,7 @@ def sweep_inactive_threads(timer: func.TimerRequest, queue: func.Out[list[str]])
     selected, _ = select_threads(services())
     if selected:
         queue.set([item.to_message() for item in selected])
+    # The poison queue's depth, for the alert "poison queue not empty" (archiving/ops/status.py).
+    from archiving.ops.status import log_poison_depth
+
+    log_poison_depth(services())

@@ -143,6 +143,27 @@ param planZoneRedundant bool = false
 @description('Object id of a person or group that may read the archive (Storage Blob Data Reader), e.g. to check a deployment. azd passes the signed-in user. Empty: none.')
 param readerPrincipalId string = ''
 
+// Alerts and the workbook (modules/alerts.bicep, modules/workbook.bicep; runbooks in docs/operations.md).
+@description('Deploy the alert rules, their action group and the operators\' workbook.')
+param deployMonitoring bool = true
+
+@description('E-mail address the alerts are sent to. Empty: no e-mail (give a webhook, or add receivers to the action group).')
+param alertEmail string = ''
+
+@secure()
+@description('HTTPS webhook the alerts are posted to (common alert schema). Empty: none.')
+param alertWebhookUrl string = ''
+
+@minValue(1)
+@description('Alert when the 95th percentile of the archiving lag (eventTime to archived_at) over 15 minutes exceeds this many seconds.')
+param lagAlertSeconds int = 300
+
+@description('Name of the seal timer function once it is deployed (e.g. seal_archive): alert when it stops succeeding. Empty: no seal alert.')
+param sealFunctionName string = ''
+
+@description('Name of the roll-up timer function once it is deployed: alert when it stops succeeding. Empty: no roll-up alert.')
+param rollupFunctionName string = ''
+
 // ---------------------------------------------------------------------------------------------
 // Names
 // ---------------------------------------------------------------------------------------------
@@ -316,6 +337,37 @@ module eventSubscription 'modules/event-subscription.bicep' = if (deployEventSub
     deadLetterAccess
     appAccess
   ]
+}
+
+// Alerts that page someone and the operators' workbook. The system topic lives in the ACS
+// resource group; the alert rules and the workbook live here.
+var systemTopicId = resourceId(acsSubscriptionId, acsResourceGroupName, 'Microsoft.EventGrid/systemTopics', acsEvents.outputs.topicName)
+
+module alerts 'modules/alerts.bicep' = if (deployMonitoring) {
+  name: 'alerts'
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    systemTopicId: systemTopicId
+    alertEmail: alertEmail
+    alertWebhookUrl: alertWebhookUrl
+    sweepQueueName: sweepQueueName
+    lagAlertSeconds: lagAlertSeconds
+    sealFunctionName: sealFunctionName
+    rollupFunctionName: rollupFunctionName
+  }
+}
+
+module workbook 'modules/workbook.bicep' = if (deployMonitoring) {
+  name: 'workbook'
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    systemTopicId: systemTopicId
+    sweepQueueName: sweepQueueName
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

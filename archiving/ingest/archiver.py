@@ -14,6 +14,7 @@ from typing import Any
 from archiving.errors import InvalidEvent
 from archiving.ingest.events import MAX_EVENT_BYTES, Envelope, parse_change
 from archiving.ingest.chat_records import build_record
+from archiving.ops.logfields import event_line
 from archiving.store.records import Record
 from archiving.store.archive import ArchiveStore
 from archiving.timefmt import iso, utcnow
@@ -96,19 +97,14 @@ def _rejected(raw: Any, event_id: str | None, event_type: str | None, reason: st
 
 
 def _log(outcome: Outcome, record: Record | None) -> None:
-    # Ids and outcomes only: never content, display names or raw user ids.
+    # Ids and outcomes only: never content, display names or raw user ids.  One parseable line per
+    # event (archiving/ops/logfields.py): the alerts and the workbook query its fields.
     if record is not None:
-        doc = record.document
-        log.info(
-            "event=%s type=%s thread=%s message=%s outcome=%s key=%s",
-            outcome.event_id, outcome.event_type, doc["thread_id"], doc.get("message_id", "-"),
-            outcome.status, outcome.key,
-        )
+        log.info(event_line(outcome, record.document))
     elif outcome.status == REJECTED:
-        log.warning("event=%s type=%s outcome=rejected reason=%s", outcome.event_id, outcome.event_type,
-                    outcome.rejection["reason"] if outcome.rejection else "")
+        log.warning(event_line(outcome, reason=outcome.rejection["reason"] if outcome.rejection else ""))
     else:
-        log.info("event=%s type=%s outcome=skipped", outcome.event_id, outcome.event_type)
+        log.info(event_line(outcome))
 
 
 def rejection_json(outcome: Outcome) -> str:
