@@ -1,0 +1,326 @@
+"""Archive before send: the real SMS, Email, Messages and Chat SDKs against the HTTPS ACS test server,
+the archive in a real Azurite."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from archiving.outbound import ArchiveFailed, ArchiveIdReused, OutboundArchive, layout
+from archiving.outbound.clients import (ArchivingChatThreadClient, ArchivingEmailClient,
+                                        ArchivingNotificationMessagesClient, ArchivingSmsClient)
+
+from .acs_server import sending
+from .conftest import HASH_KEY
+
+PHONE_FROM, PHONE_TO, PHONE_TO2 = "+18005550100", "+14255550123", "+14255550124"
+SECRET = "Your one-time code is 271828"
+
+
+@pytest.fixture
+def outbound(azurite, archive_env):
+    return OutboundArchive.from_connection_string(azurite.connection_string, archive_env["ARCHIVE_CONTAINER"], HASH_KEY)
+
+
+def dead_archive(**kwargs) -> OutboundArchive:
+    """An archive whose storage refuses connections (a loopback port nobody listens on)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conn = ("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey="
+            "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+            f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+    return OutboundArchive.from_connection_string(conn, "outbound", HASH_KEY, **kwargs)
+
+
+def sms(acs, archive):
+    return ArchivingSmsClient.from_connection_string(acs.connection_string, archive=archive, **acs.client_kwargs())
+
+
+def blobs(archive, channel=None, archive_id=None):
+    prefix = layout.ROOT if channel is None else layout.message_prefix(channel, archive_id)
+    return {name: archive.store.read_document(name) if name.endswith(".json.lz4") else None
+            for name in archive.store.list_names(prefix)}
+
+
+def sent_count(acs, channel):
+    return len(sending.sent(acs, channel))
+
+
+# -- SMS -------------------------------------------------------------------------------------------------
+
+
+def test_sms_archived_then_sent(acs, outbound):
+    before = sent_count(acs, "sms")
+    results = sms(acs, outbound).send(PHONE_FROM, [PHONE_TO, PHONE_TO2], SECRET, enable_delivery_report=True)
+    assert [r.to for r in results] == [PHONE_TO, PHONE_TO2] and all(r.successful for r in results)
+    assert sent_count(acs, "sms") == before + 2
+    tag = sending.sent(acs, "sms")[-1].body["tag"]  # the archive id went to ACS as the tag
+    record = outbound.store.read_document(layout.message_key("sms", tag))
+    assert record["kind"] == layout.MESSAGE and record["body"]["text"] == SECRET
+    assert [p["address"] for p in record["recipients"]] == [PHONE_TO, PHONE_TO2]
+    assert record["recipients"][0]["hash"] == layout.address_hash(HASH_KEY.encode(), "sms", PHONE_TO)
+    outcome = outbound.store.read_document(layout.sent_key("sms", tag))
+    assert outcome["status"] == "sent" and outcome["recipients_accepted"] == 2
+    assert {r["acs_message_id"] for r in outcome["results"]} == {r.message_id for r in results}
+    for r in results:  # the join key of the delivery reports
+        link = outbound.store.read_document(layout.by_acs_id_key("sms", r.message_id))
+        assert link["archive_id"] == tag and link["message_key"] == layout.message_key("sms", tag)
+    tags = outbound.store.container.get_blob_client(layout.message_key("sms", tag)).get_blob_tags()
+    assert tags["kind"] == layout.MESSAGE and tags["channel"] == "sms"
+    assert tags["sender"] == layout.address_hash(HASH_KEY.encode(), "sms", PHONE_FROM)
+    assert PHONE_FROM not in json.dumps(tags)
+
+
+def test_sms_record_exists_before_acs_is_called(acs, outbound):
+    """The record is in storage when ACS sees the request."""
+    seen = {}
+    archive_id = layout.new_archive_id()
+    original = sending.send_sms
+
+    def spy(api, req):
+        seen["record"] = outbound.store.exists(layout.message_key("sms", archive_id))
+        return original(api, req)
+
+    sending.send_sms = spy
+    try:
+        sms(acs, outbound).send(PHONE_FROM, PHONE_TO, "hello", archive_id=archive_id)
+    finally:
+        sending.send_sms = original
+    assert seen == {"record": True}
+
+
+def test_archive_down_nothing_sent(acs, caplog):
+    archive = dead_archive()
+    before = len(acs.request_log.records())
+    started = time.monotonic()
+    with pytest.raises(ArchiveFailed) as info:
+        sms(acs, archive).send(PHONE_FROM, PHONE_TO, SECRET)
+    elapsed = time.monotonic() - started
+    assert info.value.attempts == 3 and elapsed < 10
+    assert len(acs.request_log.records()) == before  # ACS never called
+    assert SECRET not in caplog.text and PHONE_TO not in caplog.text
+
+
+def test_archive_stalls_bounded_time(acs, azurite, archive_env):
+    """Storage that accepts but never answers: 3 attempts, all within the 10 s budget."""
+    from .faultproxy import FaultProxy
+
+    proxy = FaultProxy(("127.0.0.1", azurite.blob_port), stall_seconds=30).start()
+    try:
+        proxy.add("stall", method="PUT")
+        archive = OutboundArchive.from_connection_string(proxy.connection_string(), archive_env["ARCHIVE_CONTAINER"],
+                                                         HASH_KEY)
+        before = sent_count(acs, "sms")
+        started = time.monotonic()
+        with pytest.raises(ArchiveFailed) as info:
+            sms(acs, archive).send(PHONE_FROM, PHONE_TO, SECRET)
+        assert time.monotonic() - started <= 10.5
+        assert info.value.attempts == 3 and proxy.counts["stall"] == 3
+        assert sent_count(acs, "sms") == before
+    finally:
+        proxy.stop()
+
+
+def test_fail_open_sends_and_marks_later(acs, azurite, archive_env, caplog):
+    from .faultproxy import FaultProxy
+
+    proxy = FaultProxy(("127.0.0.1", azurite.blob_port)).start()
+    try:
+        proxy.add("reset_before", method="PUT", times=3)
+        archive = OutboundArchive.from_connection_string(
+            proxy.connection_string(), archive_env["ARCHIVE_CONTAINER"], HASH_KEY, fail_open=True,
+            flush_interval=0.2)
+        archive_id = layout.new_archive_id()
+        with caplog.at_level(logging.WARNING, logger="archiving.outbound"):
+            results = sms(acs, archive).send(PHONE_FROM, PHONE_TO, SECRET, archive_id=archive_id)
+        assert results[0].successful
+        assert "NOT ARCHIVED BEFORE SEND" in caplog.text
+        deadline = time.monotonic() + 10
+        while archive.pending and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert archive.pending == 0
+        names = blobs(archive, "sms", archive_id)
+        assert set(names) == {layout.message_key("sms", archive_id), layout.not_archived_key("sms", archive_id),
+                              layout.sent_key("sms", archive_id)}
+        assert names[layout.not_archived_key("sms", archive_id)]["kind"] == layout.NOT_ARCHIVED
+    finally:
+        proxy.stop()
+
+
+def test_acs_failure_after_archive_recorded(acs, outbound):
+    from azure.core.exceptions import HttpResponseError
+
+    acs.faults.add(400, path=r"^/sms$", method="POST", times=1, retry_after=None)
+    archive_id = layout.new_archive_id()
+    with pytest.raises(HttpResponseError):
+        sms(acs, outbound).send(PHONE_FROM, PHONE_TO, SECRET, archive_id=archive_id)
+    names = blobs(outbound, "sms", archive_id)
+    failed = [d for n, d in names.items() if "/failed-" in n]
+    assert len(failed) == 1 and failed[0]["status"] == "failed" and failed[0]["error"]["status_code"] == 400
+    assert layout.sent_key("sms", archive_id) not in names
+    # the same send again: the record stays one, the message goes out, the outcome is recorded
+    results = sms(acs, outbound).send(PHONE_FROM, PHONE_TO, SECRET, archive_id=archive_id)
+    assert results[0].successful
+    assert outbound.store.read_document(layout.sent_key("sms", archive_id))["status"] == "sent"
+
+
+def test_sms_retry_same_archive_id_sends_once(acs, outbound):
+    client = sms(acs, outbound)
+    archive_id = layout.new_archive_id()
+    before = sent_count(acs, "sms")
+    first = client.send(PHONE_FROM, PHONE_TO, "hello", archive_id=archive_id)
+    again = client.send(PHONE_FROM, PHONE_TO, "hello", archive_id=archive_id)
+    assert sent_count(acs, "sms") == before + 1
+    assert [r.message_id for r in again] == [r.message_id for r in first]
+    assert len([n for n in blobs(outbound, "sms", archive_id) if n.endswith("message.json.lz4")]) == 1
+    with pytest.raises(ArchiveIdReused):
+        client.send(PHONE_FROM, PHONE_TO, "something else", archive_id=archive_id)
+    assert sent_count(acs, "sms") == before + 1
+
+
+def test_crash_between_archive_and_send(acs, outbound):
+    """A process that dies after the record and before the outcome: the record has no outcome
+    (reported as unknown); the retry sends with the same repeatability ids, so ACS sends once."""
+    from archiving.outbound.read import outcome_unknown
+
+    archive_id = layout.new_archive_id()
+    client = sms(acs, outbound)
+
+    class Crash(BaseException):
+        pass
+
+    original = outbound.record_sent
+
+    def crash(*args, **kwargs):
+        raise Crash()
+
+    outbound.record_sent = crash  # ACS answered, then the process "died" before the outcome
+    before = sent_count(acs, "sms")
+    try:
+        with pytest.raises(Crash):
+            client.send(PHONE_FROM, PHONE_TO, "hello", archive_id=archive_id)
+    finally:
+        outbound.record_sent = original
+    assert sent_count(acs, "sms") == before + 1
+    unknown = [u.archive_id for u in outcome_unknown(outbound.store)]
+    assert archive_id in unknown
+    client.send(PHONE_FROM, PHONE_TO, "hello", archive_id=archive_id)
+    assert sent_count(acs, "sms") == before + 1  # ACS recognised the repeatability ids
+    assert archive_id not in [u.archive_id for u in outcome_unknown(outbound.store)]
+
+
+def test_concurrent_sends(acs, outbound):
+    client = sms(acs, outbound)
+    before = sent_count(acs, "sms")
+    ids = [layout.new_archive_id() for _ in range(16)]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda a: client.send(PHONE_FROM, PHONE_TO, f"n {a}", archive_id=a), ids))
+    assert all(r[0].successful for r in results)
+    assert sent_count(acs, "sms") == before + 16
+    # one archive id from 8 threads at once: one record, one send
+    shared = layout.new_archive_id()
+    with ThreadPoolExecutor(8) as pool:
+        same = list(pool.map(lambda _: client.send(PHONE_FROM, PHONE_TO, "once", archive_id=shared), range(8)))
+    assert len({r[0].message_id for r in same}) == 1
+    assert sent_count(acs, "sms") == before + 17
+
+
+def test_sms_from_existing_client(acs, outbound):
+    from azure.communication.sms import SmsClient
+
+    raw = SmsClient.from_connection_string(acs.connection_string, **acs.client_kwargs())
+    client = ArchivingSmsClient.from_client(raw, archive=outbound)
+    results = client.send(PHONE_FROM, PHONE_TO, "hi", tag="caller-tag")
+    assert results[0].successful
+    assert sending.sent(acs, "sms")[-1].body["tag"] == "caller-tag"  # the caller's tag is kept
+
+
+# -- Email -----------------------------------------------------------------------------------------------
+
+
+def email_message(**extra):
+    return {"senderAddress": "DoNotReply@contoso.example", "content": {"subject": "Your statement",
+            "plainText": "Balance: 12.00", "html": "<p>Balance: 12.00</p>"},
+            "recipients": {"to": [{"address": "Ann@Example.com", "displayName": "Ann"}],
+                           "bcc": [{"address": "audit@contoso.example"}]},
+            "attachments": [{"name": "statement.txt", "contentType": "text/plain",
+                             "contentInBase64": base64.b64encode(b"statement body").decode()}], **extra}
+
+
+def test_email_archived_then_sent(acs, outbound):
+    client = ArchivingEmailClient.from_connection_string(acs.connection_string, archive=outbound, **acs.client_kwargs())
+    poller = client.begin_send(email_message())
+    result = poller.result()
+    assert result["status"] == "Succeeded"
+    operation_id = result["id"]
+    record = outbound.store.read_document(layout.message_key("email", operation_id))
+    assert record["subject"] == "Your statement" and record["correlation"]["email_operation_id"] == operation_id
+    attachment = record["attachments"][0]
+    assert "contentInBase64" not in json.dumps(record)
+    from archiving.store import codec
+
+    stored = codec.decompress(outbound.store.read_raw(attachment["blob"])[0])
+    assert stored == b"statement body" and codec.sha256_hex(stored) == attachment["sha256"]
+    outcome = outbound.store.read_document(layout.sent_key("email", operation_id))
+    assert {r["recipient"] for r in outcome["results"]} == {"Ann@Example.com", "audit@contoso.example"}
+    assert [m.message_id for m in sending.sent(acs, "email")][-1] == operation_id
+    # a retry with the caller's operation id: no second send, a poller all the same
+    before = sent_count(acs, "email")
+    again = client.begin_send(email_message(), operation_id=operation_id)
+    assert again.result()["id"] == operation_id and sent_count(acs, "email") == before
+
+
+# -- WhatsApp --------------------------------------------------------------------------------------------
+
+
+def test_whatsapp_text_and_template(acs, outbound):
+    from azure.communication.messages.models import (MessageTemplate, MessageTemplateText, TemplateNotificationContent,
+                                                     TextNotificationContent)
+
+    client = ArchivingNotificationMessagesClient.from_connection_string(acs.connection_string, archive=outbound,
+                                                                        **acs.client_kwargs())
+    result = client.send(TextNotificationContent(channel_registration_id="b045be8c-45cd-492a-b2a2-47e5b3d9a2b3",
+                                                 to=[PHONE_TO], content=SECRET))
+    message_id = result.receipts[0].message_id
+    link = outbound.store.read_document(layout.by_acs_id_key("whatsapp", message_id))
+    record = outbound.store.read_document(link["message_key"])
+    assert record["body"]["text"] == SECRET and record["request"]["kind"] == "text"
+    template = TemplateNotificationContent(
+        channel_registration_id="b045be8c-45cd-492a-b2a2-47e5b3d9a2b3", to=[PHONE_TO],
+        template=MessageTemplate(name="appointment", language="en_US",
+                                 template_values=[MessageTemplateText(name="day", text="Monday")]))
+    key = "caller-key-1"
+    before = sent_count(acs, "whatsapp")
+    first = client.send(template, headers={"Repeatability-Request-ID": "6f3b1c52-9f0e-4a43-8a8e-0d1c7b2a1e11"})
+    again = client.send(template, headers={"Repeatability-Request-ID": "6f3b1c52-9f0e-4a43-8a8e-0d1c7b2a1e11"})
+    assert first.receipts[0].message_id == again.receipts[0].message_id
+    assert sent_count(acs, "whatsapp") == before + 1
+    archive_id = layout.archive_id_from_key("whatsapp", "6f3b1c52-9f0e-4a43-8a8e-0d1c7b2a1e11")
+    rec = outbound.store.read_document(layout.message_key("whatsapp", archive_id))
+    assert rec["template"]["name"] == "appointment" and key not in json.dumps(rec)
+
+
+# -- Chat ------------------------------------------------------------------------------------------------
+
+
+def test_chat_send_message(acs, outbound):
+    from azure.communication.chat import CommunicationTokenCredential
+
+    user = acs.create_user()
+    thread_id = acs.create_thread("support", user, [])
+    client = ArchivingChatThreadClient(acs.endpoint, CommunicationTokenCredential(acs.issue_token(user)), thread_id,
+                                       archive=outbound, sender_id=user, **acs.client_kwargs())
+    result = client.send_message("Hello from support", sender_display_name="Support")
+    link = outbound.store.read_document(layout.by_acs_id_key("chat", result.id))
+    record = outbound.store.read_document(link["message_key"])
+    assert record["body"]["text"] == "Hello from support" and record["recipients"][0]["address"] == thread_id
+    message = client.get_message(result.id)  # every other method is the SDK's
+    assert message.metadata[layout.CHAT_METADATA_KEY] == link["archive_id"]
