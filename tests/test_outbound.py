@@ -324,3 +324,155 @@ def test_chat_send_message(acs, outbound):
     assert record["body"]["text"] == "Hello from support" and record["recipients"][0]["address"] == thread_id
     message = client.get_message(result.id)  # every other method is the SDK's
     assert message.metadata[layout.CHAT_METADATA_KEY] == link["archive_id"]
+
+
+# -- delivery reports joined (at the layout level until issue 11's parser lands) --------------------------
+
+
+def report_from_vector(relative: str, message_id: str) -> dict:
+    from .conftest import load_vector
+
+    event = load_vector(relative)
+    event["data"]["messageId"] = message_id
+    return event
+
+
+@pytest.mark.parametrize("channel,vector", [
+    ("sms", "eventgrid/event-grid-schema/sms_delivery_report_received.json"),
+    ("email", "eventgrid/event-grid-schema/email_delivery_report_received.json"),
+    ("whatsapp", "eventgrid/event-grid-schema/advanced_message_delivery_status_updated.json"),
+])
+def test_delivery_reports_joined(acs, outbound, channel, vector):
+    """A delivery report's messageId leads to the outbound message; show presents message, outcome, reports."""
+    from archiving.outbound.read import find_by_acs_id, load, render_text
+    from archiving.read.verified import Findings
+    from archiving.store.records import Record
+
+    if channel == "sms":
+        acs_id = sms(acs, outbound).send(PHONE_FROM, PHONE_TO, "report me", enable_delivery_report=True)[0].message_id
+    elif channel == "email":
+        client = ArchivingEmailClient.from_connection_string(acs.connection_string, archive=outbound, **acs.client_kwargs())
+        acs_id = client.begin_send(email_message()).result()["id"]
+    else:
+        client = ArchivingNotificationMessagesClient.from_connection_string(acs.connection_string, archive=outbound,
+                                                                            **acs.client_kwargs())
+        acs_id = client.send({"kind": "text", "channelRegistrationId": "c1", "to": [PHONE_TO],
+                              "content": "report me"}).receipts[0].message_id
+    event = report_from_vector(vector, acs_id)
+    # where issue 11 files the report (layout.report_prefix is the one place to align)
+    report = {"kind": "delivery-report", "status": event["data"].get("deliveryStatus") or event["data"].get("status"),
+              "acs_message_id": acs_id, "event": {"id": event["id"], "type": event["eventType"]},
+              "archived_at": "2026-12-01T00:00:00.000000Z"}
+    outbound.store.put_record(Record(layout.report_prefix(channel, acs_id) + "r1.json.lz4", report, {}))
+    findings = Findings()
+    view = find_by_acs_id(outbound.store, channel, event["data"]["messageId"], findings)
+    assert view is not None and view.status == "sent" and not findings
+    assert view.reports[acs_id][0]["status"] == report["status"]
+    assert load(outbound.store, channel, view.archive_id, findings).message["channel"] == channel
+    text = render_text(view)
+    assert "report delivery-report" in text and acs_id in text
+
+
+# -- the HTTP endpoint, called as the host calls it ------------------------------------------------------
+
+
+def http(app_functions, channel, body, headers=None):
+    import azure.functions as func
+
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    req = func.HttpRequest(method="POST", url=f"/api/send/{channel}", body=raw, route_params={"channel": channel},
+                           headers={"Content-Type": "application/json", **(headers or {})})
+    resp = app_functions["send_message"].get_user_function()(req=req)
+    return resp.status_code, json.loads(resp.get_body() or b"null"), dict(resp.headers)
+
+
+def test_endpoint_binding_metadata(indexed):
+    bindings = {b["type"]: b for b in indexed["send_message"]["bindings"]}
+    trigger = bindings["httpTrigger"]
+    assert trigger["authLevel"] == "FUNCTION" or trigger["authLevel"].lower() == "function"
+    assert trigger["route"] == "send/{channel}" and [m.lower() for m in trigger["methods"]] == ["post"]
+    assert bindings["http"]["direction"] == "OUT"
+
+
+def test_endpoint_sms(acs, acs_env, app_functions, services, caplog):
+    before = sent_count(acs, "sms")
+    with caplog.at_level(logging.INFO):
+        status, body, _ = http(app_functions, "sms", {"from": PHONE_FROM, "to": [PHONE_TO], "message": SECRET,
+                                                      "enable_delivery_report": True})
+    assert status == 200 and body["status"] == "sent" and body["results"][0]["successful"]
+    assert sent_count(acs, "sms") == before + 1
+    record = services.store.read_document(layout.message_key("sms", body["archive_id"]))
+    assert record["via"] == "endpoint" and record["body"]["text"] == SECRET
+    assert SECRET not in caplog.text and PHONE_TO not in caplog.text and body["archive_id"] in caplog.text
+    # the same request again, with its archive id: the stored answer, nothing sent twice
+    again = http(app_functions, "sms", {"from": PHONE_FROM, "to": [PHONE_TO], "message": SECRET,
+                                        "enable_delivery_report": True, "archive_id": body["archive_id"]})
+    assert again[0] == 200 and again[1]["results"] == body["results"] and sent_count(acs, "sms") == before + 1
+
+
+@pytest.mark.parametrize("channel,body,status,fragment", [
+    ("fax", {}, 404, "channel"),
+    ("sms", b"{not json", 400, "JSON"),
+    ("sms", [1, 2], 400, "object"),
+    ("sms", {"from": PHONE_FROM, "to": PHONE_TO, "message": "x", "bcc": "y"}, 400, "unknown field"),
+    ("sms", {"from": "0800 123", "to": PHONE_TO, "message": "x"}, 400, "E.164"),
+    ("sms", {"from": PHONE_FROM, "to": [], "message": "x"}, 400, "to must be"),
+    ("sms", {"from": PHONE_FROM, "to": PHONE_TO, "message": "x" * 2049}, 400, "longer"),
+    ("sms", {"from": PHONE_FROM, "to": PHONE_TO, "message": "x", "archive_id": "../x"}, 400, "archive_id"),
+    ("email", {"message": {"senderAddress": "a@b.example", "content": {}, "recipients": {"to": []}}}, 400, "subject"),
+    ("whatsapp", {"notification": {"channelRegistrationId": "c", "to": ["+1", "+2"], "kind": "text"}}, 400, "exactly one"),
+    ("chat", {"thread_id": "19:x@thread.v2"}, 400, "content"),
+])
+def test_endpoint_validation(acs, acs_env, app_functions, services, channel, body, status, fragment):
+    before = len(acs.request_log.records())
+    code, answer, _ = http(app_functions, channel, body)
+    assert code == status and fragment in answer["error"]["message"]
+    assert len(acs.request_log.records()) == before  # nothing sent
+    assert list(services.store.list_names(layout.ROOT)) == []  # nothing archived
+
+
+def test_endpoint_too_large(acs, acs_env, app_functions):
+    from archiving.outbound.endpoint import MAX_BODY_BYTES
+
+    code, answer, _ = http(app_functions, "email", b" " * (MAX_BODY_BYTES + 1))
+    assert code == 413 and answer["error"]["code"] == "TooLarge"
+
+
+def test_endpoint_archive_down_503(acs, acs_env, app_functions, monkeypatch):
+    from archiving import bootstrap
+
+    dead = dead_archive()  # its connection string's port refuses connections
+    conn = dead.store.container.url.split("/devstoreaccount1")[0]
+    monkeypatch.setenv("ArchiveStorage", "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey="
+                       "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+                       f"BlobEndpoint={conn}/devstoreaccount1;")
+    bootstrap.reset()
+    before = len(acs.request_log.records())
+    code, answer, headers = http(app_functions, "sms", {"from": PHONE_FROM, "to": PHONE_TO, "message": SECRET})
+    assert code == 503 and answer["error"]["code"] == "ArchiveUnavailable"
+    assert headers.get("Retry-After") == "30" or headers.get("retry-after") == "30"
+    assert len(acs.request_log.records()) == before
+
+
+def test_endpoint_acs_refuses_422_recorded(acs, acs_env, app_functions, services):
+    acs.faults.add(400, path=r"^/sms$", method="POST", times=1, retry_after=None)
+    code, answer, _ = http(app_functions, "sms", {"from": PHONE_FROM, "to": PHONE_TO, "message": "x",
+                                                  "archive_id": "0f8fad5b-d9cb-469f-a165-70867728950e"})
+    assert code == 422 and answer["error"]["acs_status"] == 400
+    names = list(services.store.list_names(layout.message_prefix("sms", "0f8fad5b-d9cb-469f-a165-70867728950e")))
+    assert any("/failed-" in n for n in names) and any(n.endswith("/message.json.lz4") for n in names)
+
+
+def test_endpoint_email_whatsapp_chat(acs, acs_env, app_functions, services):
+    code, body, _ = http(app_functions, "email", {"message": email_message()})
+    assert code == 200 and body["operation_id"] == body["archive_id"]
+    code, body, _ = http(app_functions, "whatsapp", {"notification": {
+        "kind": "text", "channelRegistrationId": "c1", "to": [PHONE_TO], "content": "hi"}})
+    assert code == 200 and body["receipts"][0]["to"] == PHONE_TO
+    thread_id = acs.create_thread("support", acs_env["ARCHIVER_USER_ID"], [])
+    code, body, _ = http(app_functions, "chat", {"thread_id": thread_id, "content": "hello",
+                                                 "sender_display_name": "Support"})
+    assert code == 200
+    assert [m["id"] for m in acs.messages(thread_id) if (m.get("content") or {}).get("message") == "hello"] == [body["message_id"]]
+    link = services.store.read_document(layout.by_acs_id_key("chat", body["message_id"]))
+    assert link["archive_id"] == body["archive_id"]
