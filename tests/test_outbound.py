@@ -476,3 +476,33 @@ def test_endpoint_email_whatsapp_chat(acs, acs_env, app_functions, services):
     assert [m["id"] for m in acs.messages(thread_id) if (m.get("content") or {}).get("message") == "hello"] == [body["message_id"]]
     link = services.store.read_document(layout.by_acs_id_key("chat", body["message_id"]))
     assert link["archive_id"] == body["archive_id"]
+
+
+# -- the command line --------------------------------------------------------------------------------------
+
+
+def test_cli_show_and_reconcile(acs, archive_env, services):
+    from .test_cli import cli
+
+    archive = OutboundArchive(services.store.container, HASH_KEY)
+    client = sms(acs, archive)
+    sent_id = layout.new_archive_id()
+    acs_id = client.send(PHONE_FROM, PHONE_TO, "statement ready", archive_id=sent_id)[0].message_id
+    # a record whose send never finished (the process died between the two steps)
+    lost_id = layout.new_archive_id()
+    archive.begin("sms", lost_id, {"body": {"text": "lost"}}, PHONE_FROM)
+
+    shown = cli("outbound", "show", "sms", sent_id, env=archive_env)
+    assert shown.returncode == 0, shown.stderr
+    assert "sms message " + sent_id + ": sent" in shown.stdout and acs_id in shown.stdout
+    assert "statement ready" in shown.stdout
+    by_report = cli("outbound", "show", "sms", "--acs-id", acs_id, "--format", "json", env=archive_env)
+    assert by_report.returncode == 0 and json.loads(by_report.stdout)["archive_id"] == sent_id
+    assert cli("outbound", "show", "sms", layout.new_archive_id(), env=archive_env).returncode == 3
+
+    unknown = cli("outbound", "reconcile", "--older-than", "0", env=archive_env)
+    assert unknown.returncode == 1, unknown.stderr
+    assert f"archived, send outcome unknown\tsms\t{lost_id}" in unknown.stdout and sent_id not in unknown.stdout
+    recent = cli("outbound", "reconcile", env=archive_env)  # default: only records older than 2 minutes
+    assert recent.returncode == 0 and lost_id not in recent.stdout
+    assert cli("outbound", "show", "--help").returncode == 0
