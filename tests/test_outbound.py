@@ -26,7 +26,8 @@ SECRET = "Your one-time code is 271828"
 
 @pytest.fixture
 def outbound(azurite, archive_env):
-    return OutboundArchive.from_connection_string(azurite.connection_string, archive_env["ARCHIVE_CONTAINER"], HASH_KEY)
+    return OutboundArchive.from_connection_string(azurite.connection_string, archive_env["ARCHIVE_CONTAINER"], HASH_KEY,
+                                                  outcomes="sync")
 
 
 def dead_archive(**kwargs) -> OutboundArchive:
@@ -137,7 +138,7 @@ def test_fail_open_sends_and_marks_later(acs, azurite, archive_env, caplog):
         proxy.add("reset_before", method="PUT", times=3)
         archive = OutboundArchive.from_connection_string(
             proxy.connection_string(), archive_env["ARCHIVE_CONTAINER"], HASH_KEY, fail_open=True,
-            flush_interval=0.2)
+            flush_interval=0.2, outcomes="sync")
         archive_id = layout.new_archive_id()
         with caplog.at_level(logging.WARNING, logger="archiving.outbound"):
             results = sms(acs, archive).send(PHONE_FROM, PHONE_TO, SECRET, archive_id=archive_id)
@@ -231,6 +232,19 @@ def test_concurrent_sends(acs, outbound):
         same = list(pool.map(lambda _: client.send(PHONE_FROM, PHONE_TO, "once", archive_id=shared), range(8)))
     assert len({r[0].message_id for r in same}) == 1
     assert sent_count(acs, "sms") == before + 17
+
+
+def test_background_outcomes(acs, azurite, archive_env):
+    """The default: only the record is written before send() returns; the outcome follows."""
+    archive = OutboundArchive.from_connection_string(azurite.connection_string, archive_env["ARCHIVE_CONTAINER"],
+                                                     HASH_KEY)
+    assert archive.outcomes == "background"
+    archive_id = layout.new_archive_id()
+    results = sms(acs, archive).send(PHONE_FROM, [PHONE_TO, PHONE_TO2], "hi", archive_id=archive_id)
+    assert archive.flush(timeout=10) == 0
+    outcome = archive.store.read_document(layout.sent_key("sms", archive_id))
+    assert [r["acs_message_id"] for r in outcome["results"]] == [r.message_id for r in results]
+    archive.close()
 
 
 def test_sms_from_existing_client(acs, outbound):
@@ -484,7 +498,7 @@ def test_endpoint_email_whatsapp_chat(acs, acs_env, app_functions, services):
 def test_cli_show_and_reconcile(acs, archive_env, services):
     from .test_cli import cli
 
-    archive = OutboundArchive(services.store.container, HASH_KEY)
+    archive = OutboundArchive(services.store.container, HASH_KEY, outcomes="sync")
     client = sms(acs, archive)
     sent_id = layout.new_archive_id()
     acs_id = client.send(PHONE_FROM, PHONE_TO, "statement ready", archive_id=sent_id)[0].message_id

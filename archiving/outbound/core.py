@@ -78,7 +78,9 @@ class OutboundArchive:
     def __init__(self, container_client: Any, hash_key: bytes, *, fail_open: bool = False,
                  attempts: int = ATTEMPTS, budget_seconds: float = BUDGET_SECONDS,
                  backoff: Iterable[float] = BACKOFF_SECONDS, via: str = "sdk",
-                 flush_interval: float = FLUSH_INTERVAL_SECONDS):
+                 flush_interval: float = FLUSH_INTERVAL_SECONDS, outcomes: str = "background"):
+        if outcomes not in ("background", "sync"):
+            raise ValueError("outcomes must be 'background' or 'sync'")
         self.store = ArchiveStore(container_client)
         self.hash_key = hash_key if isinstance(hash_key, bytes) else str(hash_key).encode("utf-8")
         self.fail_open = fail_open
@@ -87,6 +89,12 @@ class OutboundArchive:
         self.backoff = tuple(backoff)
         self.via = via
         self.flush_interval = flush_interval
+        # "background": outcome blobs are written after send() returns (only the record is on the
+        # sender's critical path); "sync": before it returns (the send endpoint: a Functions
+        # instance may be frozen once it has answered).
+        self.outcomes = outcomes
+        self._executor: Any = None
+        self._futures: set = set()
         self._locks: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
         self._locks_guard = threading.Lock()
         self._pending: list[tuple[str, dict[str, Any], dict[str, str]]] = []
@@ -241,6 +249,19 @@ class OutboundArchive:
         if not begun.archived:
             self._queue(items)
             return
+        if self.outcomes == "background":
+            with self._pending_lock:
+                if self._executor is None:
+                    from concurrent.futures import ThreadPoolExecutor
+
+                    self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="outbound-outcome")
+                future = self._executor.submit(self._write_items, begun, items, what)
+                self._futures.add(future)
+            future.add_done_callback(self._futures.discard)
+            return
+        self._write_items(begun, items, what)
+
+    def _write_items(self, begun: Begun, items: list[tuple[str, dict, dict]], what: str) -> None:
         deadline = time.monotonic() + self.budget
         for n, (key, doc, tags) in enumerate(items):
             try:
@@ -250,6 +271,20 @@ class OutboundArchive:
                           begun.archive_id, what)
                 self._queue(items[n:])
                 return
+
+    def flush(self, timeout: float | None = None) -> int:
+        """Wait for outcome writes in the background, then write what is pending; returns what is left."""
+        from concurrent.futures import wait
+
+        with self._pending_lock:
+            futures = list(self._futures)
+        wait(futures, timeout=timeout)
+        return self.flush_pending()
+
+    def close(self) -> None:
+        self.flush(timeout=self.budget)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
 
     # -- fail-open and late outcomes: written when storage answers again ----------------------------------
 
