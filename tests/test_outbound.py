@@ -51,6 +51,26 @@ def blobs(archive, channel=None, archive_id=None):
             for name in archive.store.list_names(prefix)}
 
 
+def assert_valid(archive):
+    """Every outbound document in the archive matches its JSON Schema."""
+    from archiving.outbound.schemas import errors
+
+    docs = {n: d for n, d in blobs(archive).items() if d is not None}
+    assert docs
+    bad = {n: errors(d) for n, d in docs.items() if errors(d)}
+    assert bad == {}
+
+
+def test_schema_rejects_what_is_wrong():
+    from archiving.outbound.schemas import errors
+
+    good = layout.document(layout.LINK, "sms", "a1", "2026-12-01T00:00:00.000000Z", acs_message_id="m",
+                           message_key=layout.message_key("sms", "a1"))
+    assert errors(good) == []
+    assert errors({**good, "channel": "fax"}) and errors({**good, "surprise": 1}) and errors({"kind": "x"})
+    assert errors({**good, "message_key": "chat/x"})
+
+
 def sent_count(acs, channel):
     return len(sending.sent(acs, channel))
 
@@ -78,6 +98,7 @@ def test_sms_archived_then_sent(acs, outbound):
     assert tags["kind"] == layout.MESSAGE and tags["channel"] == "sms"
     assert tags["sender"] == layout.address_hash(HASH_KEY.encode(), "sms", PHONE_FROM)
     assert PHONE_FROM not in json.dumps(tags)
+    assert_valid(outbound)
 
 
 def test_sms_record_exists_before_acs_is_called(acs, outbound):
@@ -152,6 +173,7 @@ def test_fail_open_sends_and_marks_later(acs, azurite, archive_env, caplog):
         assert set(names) == {layout.message_key("sms", archive_id), layout.not_archived_key("sms", archive_id),
                               layout.sent_key("sms", archive_id)}
         assert names[layout.not_archived_key("sms", archive_id)]["kind"] == layout.NOT_ARCHIVED
+        assert_valid(archive)
     finally:
         proxy.stop()
 
@@ -171,6 +193,7 @@ def test_acs_failure_after_archive_recorded(acs, outbound):
     results = sms(acs, outbound).send(PHONE_FROM, PHONE_TO, SECRET, archive_id=archive_id)
     assert results[0].successful
     assert outbound.store.read_document(layout.sent_key("sms", archive_id))["status"] == "sent"
+    assert_valid(outbound)
 
 
 def test_sms_retry_same_archive_id_sends_once(acs, outbound):
@@ -290,6 +313,7 @@ def test_email_archived_then_sent(acs, outbound):
     before = sent_count(acs, "email")
     again = client.begin_send(email_message(), operation_id=operation_id)
     assert again.result()["id"] == operation_id and sent_count(acs, "email") == before
+    assert_valid(outbound)
 
 
 # -- WhatsApp --------------------------------------------------------------------------------------------
@@ -320,6 +344,7 @@ def test_whatsapp_text_and_template(acs, outbound):
     archive_id = layout.archive_id_from_key("whatsapp", "6f3b1c52-9f0e-4a43-8a8e-0d1c7b2a1e11")
     rec = outbound.store.read_document(layout.message_key("whatsapp", archive_id))
     assert rec["template"]["name"] == "appointment" and key not in json.dumps(rec)
+    assert_valid(outbound)
 
 
 # -- Chat ------------------------------------------------------------------------------------------------
@@ -338,6 +363,7 @@ def test_chat_send_message(acs, outbound):
     assert record["body"]["text"] == "Hello from support" and record["recipients"][0]["address"] == thread_id
     message = client.get_message(result.id)  # every other method is the SDK's
     assert message.metadata[layout.CHAT_METADATA_KEY] == link["archive_id"]
+    assert_valid(outbound)
 
 
 # -- delivery reports joined (at the layout level until issue 11's parser lands) --------------------------
