@@ -363,6 +363,16 @@ def test_chat_send_message(acs, outbound):
     assert record["body"]["text"] == "Hello from support" and record["recipients"][0]["address"] == thread_id
     message = client.get_message(result.id)  # every other method is the SDK's
     assert message.metadata[layout.CHAT_METADATA_KEY] == link["archive_id"]
+    # the chat record the Event Grid function writes for this message is joined by its id
+    from archiving.outbound.read import find_by_acs_id
+    from archiving.read.verified import Findings
+    from archiving.store.records import Record
+
+    chat_name = f"chat/202612/{thread_id}/messages/{result.id}/{result.id}-received.json.lz4"
+    outbound.store.put_record(Record(chat_name, {"kind": "message", "action": "received", "message_id": result.id,
+                                                 "composed_at": "2026-12-01T00:00:00.000000Z"}, {}))
+    view = find_by_acs_id(outbound.store, "chat", result.id, Findings())
+    assert [r["action"] for r in view.reports[result.id]] == ["received"]
     assert_valid(outbound)
 
 
@@ -399,18 +409,26 @@ def test_delivery_reports_joined(acs, outbound, channel, vector):
         acs_id = client.send({"kind": "text", "channelRegistrationId": "c1", "to": [PHONE_TO],
                               "content": "report me"}).receipts[0].message_id
     event = report_from_vector(vector, acs_id)
-    # where issue 11 files the report (layout.report_prefix is the one place to align)
-    report = {"kind": "delivery-report", "status": event["data"].get("deliveryStatus") or event["data"].get("status"),
-              "acs_message_id": acs_id, "event": {"id": event["id"], "type": event["eventType"]},
-              "archived_at": "2026-12-01T00:00:00.000000Z"}
-    outbound.store.put_record(Record(layout.report_prefix(channel, acs_id) + "r1.json.lz4", report, {}))
+    # the report as issue 11 files it: beside its message, tagged with the escaped message id
+    kind = {"sms": "sms-report", "email": "email-report", "whatsapp": "whatsapp-report"}[channel]
+    status = event["data"].get("deliveryStatus") or event["data"].get("status")
+    report = {"schema_version": 1, "channel": channel, "kind": kind, "message_id": acs_id, "status": status,
+              "reported_at": "2026-12-01T00:00:05.000000Z", "event": {"id": event["id"], "type": event["eventType"]},
+              "archived_at": "2026-12-01T00:00:06.000000Z"}
+    name = f"{channel}/202612/0123456789abcdef-fedcba9876543210/messages/{acs_id}/reports/1796083205000-{status.lower()}.json.lz4"
+    outbound.store.put_record(Record(name, report, {"kind": kind, "channel": channel,
+                                                    "message": layout.message_tag(acs_id)}))
+    # a report of another message must not be joined
+    other = {**report, "message_id": "other"}
+    outbound.store.put_record(Record(name.replace(acs_id, "other"), other, {"kind": kind, "channel": channel,
+                                                                          "message": "other"}))
     findings = Findings()
     view = find_by_acs_id(outbound.store, channel, event["data"]["messageId"], findings)
     assert view is not None and view.status == "sent" and not findings
-    assert view.reports[acs_id][0]["status"] == report["status"]
+    assert [r["message_id"] for r in view.reports[acs_id]] == [acs_id] and view.reports[acs_id][0]["status"] == status
     assert load(outbound.store, channel, view.archive_id, findings).message["channel"] == channel
     text = render_text(view)
-    assert "report delivery-report" in text and acs_id in text
+    assert f"{kind}: {status}" in text and acs_id in text
 
 
 # -- the HTTP endpoint, called as the host calls it ------------------------------------------------------
@@ -546,3 +564,17 @@ def test_cli_show_and_reconcile(acs, archive_env, services):
     recent = cli("outbound", "reconcile", env=archive_env)  # default: only records older than 2 minutes
     assert recent.returncode == 0 and lost_id not in recent.stdout
     assert cli("outbound", "show", "--help").returncode == 0
+
+
+def test_address_hash_as_issue_11_hashes_parties():
+    """One number, one hash, across SMS, WhatsApp and chat (the raw id form 4:+<digits>)."""
+    from archiving.store.records import user_hash
+
+    key = HASH_KEY.encode()
+    assert layout.normalize_address("sms", "15555555555") == "4:+15555555555"
+    assert layout.normalize_address("whatsapp", "+1 (555) 555-5555") == "4:+15555555555"
+    assert layout.address_hash(key, "sms", "+15555555555") == user_hash(key, "4:+15555555555")
+    assert layout.normalize_address("email", " Test2@Contoso.org") == "test2@contoso.org"
+    assert layout.normalize_address("whatsapp", "B045BE8C-45CD-492A-B2A2-47E5B3D9A2B3") == \
+        "b045be8c-45cd-492a-b2a2-47e5b3d9a2b3"
+    assert layout.normalize_address("chat", "8:acs:abc_def") == "8:acs:abc_def"

@@ -16,8 +16,8 @@ attempt's blobs whatever the date; time queries use the ``at`` index tag.
 Joins with the delivery reports that issue 11 archives: a report carries the ACS message id
 (SMS ``messageId``, email ``messageId`` = the send's operation id = our archive id, WhatsApp
 ``messageId``); ``by_acs_id_key`` finds the outbound message from it, ``sent.json.lz4`` lists the
-ids of a message. ``REPORT_PREFIXES`` is where this module looks for the reports themselves until
-issue 11's layout lands (the integrator aligns it: one function, ``report_prefix``).
+ids of a message, and ``report_query`` finds the reports of an id by issue 11's ``message`` index
+tag. Addresses are hashed as issue 11 hashes parties (``normalize_address``).
 
 Documents are JSON (orjson) in an LZ4 frame with metadata ``sha256``, create-only, like chat
 records (archiving.store.codec, ArchiveStore.create_blob).
@@ -121,34 +121,46 @@ def parse_message_key(name: str) -> tuple[str, str] | None:
     return (m.group(1), m.group(2)) if m else None
 
 
-# Where the delivery/engagement reports of one ACS message id are, in issue 11's layout. Until it
-# lands this is a placeholder of the same shape: "reports sit beside the message they report on,
-# found by the message id". The integrator replaces this one function.
-REPORT_PREFIXES = {
-    "sms": "sms/reports/{acs_message_id}/",
-    "email": "email/reports/{acs_message_id}/",
-    "whatsapp": "whatsapp/reports/{acs_message_id}/",
-}
+# Where the delivery/engagement reports of one ACS message id are, in issue 11's layout: beside
+# their message under <channel>/<yyyymm>/<conversation>/messages/<message_id>/reports/, found by
+# the index tag ``message`` = the escaped message id (keys.thread_tag's escaping), whatever the
+# month. Chat has no reports: its message records (chat/<yyyymm>/<thread>/messages/<id>/) stand in.
+REPORT_CHANNELS = ("sms", "email", "whatsapp")
 
 
-def report_prefix(channel: str, acs_message_id: str) -> str | None:
-    template = REPORT_PREFIXES.get(channel)
-    return template.format(acs_message_id=acs_message_id) if template else None
+def message_tag(acs_message_id: str) -> str:
+    """issue 11's ``message`` tag value (keys.message_tag there): escaped like ``thread``."""
+    return keys.thread_tag(acs_message_id)
 
 
-# -- addresses: hashed for tags, as issue 11 does for inbound (E.164, lower-case email) -------------------
+def report_query(channel: str, acs_message_id: str) -> str | None:
+    """The blob index tag query of the reports of one ACS message id, None for chat."""
+    if channel not in REPORT_CHANNELS:
+        return None
+    return f"\"channel\" = '{channel}' AND \"message\" = '{message_tag(acs_message_id)}'"
 
-_PHONE_KEEP = re.compile(r"[^\d+]")
+
+def is_report_name(name: str) -> bool:
+    return "/reports/" in name and not name.startswith(ROOT)
+
+
+# -- addresses: hashed as issue 11 hashes parties (keys.normalize_party there) ------------------------------
+
+_DIGITS = re.compile(r"^(?:4:)?\+?[0-9][0-9 ().\-]*$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 def normalize_address(channel: str, address: str) -> str:
-    """The form that is hashed: E.164 digits for phone numbers, lower case for email, raw id for chat."""
-    if channel in ("sms", "whatsapp"):
-        digits = _PHONE_KEEP.sub("", address)
-        return digits if digits.startswith("+") else "+" + digits
-    if channel == "email":
-        return address.strip().lower()
-    return address
+    """What the hash is computed over, as issue 11 does: a phone number as ``4:+<digits>`` (the ACS
+    raw id form, one hash across SMS, WhatsApp and chat), an email address or a WhatsApp channel
+    registration id (GUID) lower-cased, anything else (an ACS raw id) unchanged."""
+    text = address.strip()
+    if _DIGITS.match(text) and 3 <= sum(c.isdigit() for c in text) <= 15:
+        return "4:+" + "".join(c for c in text.removeprefix("4:") if c.isdigit())
+    if _EMAIL.match(text) or _GUID.match(text):
+        return text.lower()
+    return text
 
 
 def address_hash(hash_key: bytes, channel: str, address: str) -> str:

@@ -112,12 +112,28 @@ def load(store: Any, channel: str, archive_id: str, findings: Findings) -> Outbo
             view.marker = blob.document
     if view.sent:
         for acs_id in layout.results_by_id(view.sent):
-            prefix = layout.report_prefix(channel, acs_id)
-            if prefix is None:
-                continue
-            reports = [b.document for b in read_verified(store, sorted(store.list_names(prefix)), findings)]
-            view.reports[acs_id] = reports
+            view.reports[acs_id] = [b.document for b in read_verified(store, report_names(store, view, acs_id), findings)]
     return view
+
+
+def report_names(store: Any, view: OutboundView, acs_id: str) -> list[str]:
+    """The reports of one ACS message id (issue 11's records, by the ``message`` tag); for chat, the
+    chat records of the message (chat/<yyyymm>/<thread>/messages/<id>/), every month."""
+    from archiving.read.scan import find_names
+    from archiving.store import keys
+
+    query = layout.report_query(view.channel, acs_id)
+    if query is not None:
+        return sorted(n for n in find_names(store, query) if layout.is_report_name(n))
+    thread_id = ((view.message or {}).get("correlation") or {}).get("chat_thread_id")
+    if not thread_id:
+        return []
+    names = []
+    for name in store.thread_names(thread_id):
+        info = keys.parse_key(name)
+        if info and info.area == "messages" and info.name.startswith(acs_id + "/"):
+            names.append(name)
+    return sorted(names)
 
 
 def find_by_acs_id(store: Any, channel: str, acs_message_id: str, findings: Findings) -> OutboundView | None:
@@ -160,6 +176,7 @@ def render_text(view: OutboundView) -> str:
             state = "accepted" if r.get("successful") else f"refused {r.get('http_status')} {r.get('error') or ''}"
             lines.append(f"    {r.get('recipient')}: {state}, ACS id {r.get('acs_message_id')}")
             for report in view.reports.get(r.get("acs_message_id") or "", []):
-                lines.append(f"      report {report.get('kind')}: {report.get('status') or report.get('action') or ''} "
-                             f"{report.get('occurred_at') or report.get('archived_at') or ''}")
+                what = report.get("status") or report.get("engagement") or report.get("action") or ""
+                when = report.get("reported_at") or report.get("composed_at") or report.get("archived_at") or ""
+                lines.append(f"      {report.get('kind')}: {what} {when}")
     return "\n".join(lines) + "\n"
