@@ -578,3 +578,17 @@ def test_address_hash_as_issue_11_hashes_parties():
     assert layout.normalize_address("whatsapp", "B045BE8C-45CD-492A-B2A2-47E5B3D9A2B3") == \
         "b045be8c-45cd-492a-b2a2-47e5b3d9a2b3"
     assert layout.normalize_address("chat", "8:acs:abc_def") == "8:acs:abc_def"
+
+
+def test_docs_embed_the_shipped_schema_and_name_every_kind():
+    import re
+
+    from archiving.outbound.schemas import SCHEMA_FILE
+
+    from .conftest import ROOT
+
+    text = (ROOT / "docs" / "outbound.md").read_text(encoding="utf-8")
+    block = re.search(r"### outbound\.schema\.json\n.*?```json\n(.*?)```", text, re.S).group(1)
+    assert json.loads(block) == json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    for kind in (layout.MESSAGE, layout.SENT, layout.FAILED, layout.NOT_ARCHIVED, layout.LINK):
+        assert f"`{kind}`" in text

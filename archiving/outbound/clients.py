@@ -241,8 +241,7 @@ def whatsapp_fields(hash_key: bytes, body: Mapping[str, Any]) -> dict[str, Any]:
     template = body.get("template")
     media = {k: body[k] for k in ("mediaUri", "caption", "fileName") if k in body}
     return {
-        "sender": {"address": body.get("channelRegistrationId", ""), "hash": None, "role": "channel",
-                   "display_name": None},
+        "sender": layout.party(hash_key, "whatsapp", str(body.get("channelRegistrationId", "")), "channel"),
         "recipients": [layout.party(hash_key, "whatsapp", r, "to") for r in body.get("to") or []],
         "subject": None,
         "body": {"text": body.get("content"), "kind": kind},
@@ -314,8 +313,8 @@ class ArchivingNotificationMessagesClient(_Wrapper):
             return SendMessageResult({"receipts": [{"messageId": r["acs_message_id"], "to": r["recipient"]}
                                                    for r in begun.sent["results"]]})
 
-        return self.archive.send("whatsapp", archive_id, fields, sender=None, transmit=transmit, results=results,
-                                 replay=replay)
+        return self.archive.send("whatsapp", archive_id, fields, sender=parsed.get("channelRegistrationId"),
+                                 transmit=transmit, results=results, replay=replay)
 
 
 # -- Chat ----------------------------------------------------------------------------------------------
