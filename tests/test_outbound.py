@@ -592,3 +592,56 @@ def test_docs_embed_the_shipped_schema_and_name_every_kind():
     assert json.loads(block) == json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
     for kind in (layout.MESSAGE, layout.SENT, layout.FAILED, layout.NOT_ARCHIVED, layout.LINK):
         assert f"`{kind}`" in text
+
+
+def test_two_processes_same_archive_id_one_record_one_send(acs, azurite, archive_env):
+    """Two senders with their own clients and archives (as two processes) retry one message at once."""
+    archives = [OutboundArchive.from_connection_string(azurite.connection_string, archive_env["ARCHIVE_CONTAINER"],
+                                                       HASH_KEY, outcomes="sync") for _ in range(2)]
+    clients = [sms(acs, a) for a in archives]
+    archive_id = layout.new_archive_id()
+    before = sent_count(acs, "sms")
+    barrier = threading.Barrier(2)
+
+    def go(client):
+        barrier.wait()
+        return client.send(PHONE_FROM, PHONE_TO, "once only", archive_id=archive_id)[0].message_id
+
+    with ThreadPoolExecutor(2) as pool:
+        ids = list(pool.map(go, clients))
+    assert ids[0] == ids[1] and sent_count(acs, "sms") == before + 1
+    names = list(archives[0].store.list_names(layout.message_prefix("sms", archive_id)))
+    assert sorted(n.rsplit("/", 1)[1] for n in names) == ["message.json.lz4", "sent.json.lz4"]
+
+
+def test_send_apis_verify_the_hmac_signature(acs):
+    """The test server refuses a request signed with another key, as ACS does: nothing is sent."""
+    import base64 as b64
+
+    from azure.communication.email import EmailClient
+    from azure.communication.messages import NotificationMessagesClient
+    from azure.communication.sms import SmsClient
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
+
+    wrong = f"endpoint={acs.endpoint};accesskey={b64.b64encode(b'not the key').decode()}"
+    before = len(sending.sent(acs))
+    with pytest.raises((ClientAuthenticationError, HttpResponseError)) as info:
+        SmsClient.from_connection_string(wrong, **acs.client_kwargs()).send(PHONE_FROM, PHONE_TO, "x")
+    assert info.value.status_code == 401
+    with pytest.raises(ClientAuthenticationError):
+        EmailClient.from_connection_string(wrong, **acs.client_kwargs()).begin_send(email_message())
+    with pytest.raises(ClientAuthenticationError):
+        NotificationMessagesClient.from_connection_string(wrong, **acs.client_kwargs()).send(
+            {"kind": "text", "channelRegistrationId": "c", "to": [PHONE_TO], "content": "x"})
+    assert len(sending.sent(acs)) == before
+
+
+def test_endpoint_repeatability_header_makes_retries_idempotent(acs, acs_env, app_functions, services):
+    request = {"kind": "text", "channelRegistrationId": "c1", "to": [PHONE_TO], "content": "once"}
+    key = {"Repeatability-Request-ID": "5d3c1f0e-7f7e-4d8e-9c59-7a0f6e2b9a11"}
+    before = sent_count(acs, "whatsapp")
+    first = http(app_functions, "whatsapp", {"notification": request}, headers=key)
+    again = http(app_functions, "whatsapp", {"notification": request}, headers=key)
+    assert first[0] == again[0] == 200 and first[1] == again[1]
+    assert first[1]["archive_id"] == layout.archive_id_from_key("whatsapp", key["Repeatability-Request-ID"])
+    assert sent_count(acs, "whatsapp") == before + 1
