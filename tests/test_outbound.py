@@ -645,3 +645,31 @@ def test_endpoint_repeatability_header_makes_retries_idempotent(acs, acs_env, ap
     assert first[0] == again[0] == 200 and first[1] == again[1]
     assert first[1]["archive_id"] == layout.archive_id_from_key("whatsapp", key["Repeatability-Request-ID"])
     assert sent_count(acs, "whatsapp") == before + 1
+
+
+def test_chat_retry_after_crash_finds_the_sent_message(acs, outbound):
+    """Chat has no repeatability id: a retry whose outcome was lost finds its message by archiveId."""
+    from azure.communication.chat import CommunicationTokenCredential
+
+    user = acs.create_user()
+    thread_id = acs.create_thread("support", user, [])
+    client = ArchivingChatThreadClient(acs.endpoint, CommunicationTokenCredential(acs.issue_token(user)), thread_id,
+                                       archive=outbound, sender_id=user, **acs.client_kwargs())
+    archive_id = layout.new_archive_id()
+
+    class Crash(BaseException):
+        pass
+
+    def crash(*args, **kwargs):
+        raise Crash()
+
+    original, outbound.record_sent = outbound.record_sent, crash
+    try:
+        with pytest.raises(Crash):
+            client.send_message("only once", archive_id=archive_id)
+    finally:
+        outbound.record_sent = original
+    result = client.send_message("only once", archive_id=archive_id)
+    texts = [m for m in acs.messages(thread_id) if (m.get("content") or {}).get("message") == "only once"]
+    assert len(texts) == 1 and texts[0]["id"] == result.id
+    assert outbound.store.read_document(layout.sent_key("chat", archive_id))["results"][0]["acs_message_id"] == result.id
