@@ -92,7 +92,7 @@ def register(sub) -> None:
                "  python -m archiving outbound reconcile --channel email --older-than 60\n\n"
                "exit codes:\n  0 every record has an outcome; 1 some have none; 2 usage or setting error;\n"
                "  4 storage failed\n")
-    r.add_argument("--channel", choices=CHANNELS)
+    r.add_argument("--channel", choices=CHANNELS, help="only this channel (default: all)")
     r.add_argument("--older-than", type=int, default=2, metavar="MINUTES",
                    help="only records older than this (a send in flight has no outcome yet; default %(default)s)")
     r.set_defaults(func=cmd_reconcile)
