@@ -686,3 +686,14 @@ def test_chat_retry_after_crash_finds_the_sent_message(acs, outbound):
     texts = [m for m in acs.messages(thread_id) if (m.get("content") or {}).get("message") == "only once"]
     assert len(texts) == 1 and texts[0]["id"] == result.id
     assert outbound.store.read_document(layout.sent_key("chat", archive_id))["results"][0]["acs_message_id"] == result.id
+
+
+def test_endpoint_acs_down_502_recorded(acs, acs_env, app_functions, services):
+    rule = acs.faults.add(503, path=r"^/sms$", method="POST", times=10, retry_after=None)
+    archive_id = "6ba7b810-9dad-41d1-80b4-00c04fd430c8"
+    code, answer, _ = http(app_functions, "sms", {"from": PHONE_FROM, "to": PHONE_TO, "message": "x",
+                                                  "archive_id": archive_id})
+    assert code == 502 and answer["error"]["code"] == "AcsFailed" and rule.fired >= 1
+    names = list(services.store.list_names(layout.message_prefix("sms", archive_id)))
+    assert any("/failed-" in n for n in names)
+    acs.faults.remove(rule)
