@@ -534,7 +534,8 @@ def test_endpoint_acs_refuses_422_recorded(acs, acs_env, app_functions, services
     assert any("/failed-" in n for n in names) and any(n.endswith("/message.json.lz4") for n in names)
 
 
-def test_endpoint_email_whatsapp_chat(acs, acs_env, app_functions, services):
+def test_endpoint_email_whatsapp_chat(acs, acs_env, app_functions, services, caplog):
+    caplog.set_level(logging.DEBUG, logger="archiving")
     code, body, _ = http(app_functions, "email", {"message": email_message()})
     assert code == 200 and body["operation_id"] == body["archive_id"]
     code, body, _ = http(app_functions, "whatsapp", {"notification": {
@@ -547,6 +548,10 @@ def test_endpoint_email_whatsapp_chat(acs, acs_env, app_functions, services):
     assert [m["id"] for m in acs.messages(thread_id) if (m.get("content") or {}).get("message") == "hello"] == [body["message_id"]]
     link = services.store.read_document(layout.by_acs_id_key("chat", body["message_id"]))
     assert link["archive_id"] == body["archive_id"]
+    logged = caplog.text
+    assert body["archive_id"] in logged
+    for secret in ("Ann@Example.com", "ann@example.com", "Balance: 12.00", "Your statement", PHONE_TO, "hello"):
+        assert secret not in logged
 
 
 # -- the command line --------------------------------------------------------------------------------------
