@@ -147,11 +147,39 @@ class Services:
 
         return self._once("acs", lambda: AcsAccess(self.settings, self._credential, self._acs_options))
 
+    @property
+    def outbound(self):
+        """Archive-before-send (send endpoint): its own storage client, bounded for a caller who waits."""
+        from archiving.outbound.core import OUTBOUND_PROFILE, OutboundArchive
+
+        def service():
+            from azure.storage.blob import BlobServiceClient
+
+            target, options = self.settings.storage, _client_options(OUTBOUND_PROFILE)
+            conn = _connection_string(target)
+            if conn:
+                return BlobServiceClient.from_connection_string(conn, **options)
+            return BlobServiceClient(target.blob_service_uri, credential=self.credential, **options)
+
+        return self._once("outbound", lambda: OutboundArchive(
+            self._once("outbound_blob", service).get_container_client(self.settings.container),
+            self.settings.hash_key, via="endpoint", outcomes="sync"))
+
+    @property
+    def senders(self):
+        """ACS send clients wrapped by archiving.outbound, built per channel on first use."""
+        from archiving.outbound.senders import Senders
+
+        return self._once("senders", lambda: Senders(self.settings, self.outbound, self._credential, self._acs_options))
+
     def close(self) -> None:
         acs = self._cache.pop("acs", None)
         if acs is not None:
             acs.close()
-        for name in ("blob_service", "queue_service"):
+        senders = self._cache.pop("senders", None)
+        if senders is not None:
+            senders.close()
+        for name in ("blob_service", "queue_service", "outbound_blob"):
             client = self._cache.pop(name, None)
             if client is not None:
                 client.close()

@@ -24,6 +24,8 @@ param acsResourceId string
 @description('Name of the Event Grid system topic of the ACS resource. An ACS resource can have only one system topic: if it has one already, give its name here (it is updated, with a system-assigned identity added). Empty: a new name.')
 param eventGridSystemTopicName string = ''
 
+// The same role authorizes the send endpoint (POST /api/send/{channel}, docs/outbound.md): SMS, Email and
+// Advanced Messages calls with ACS_ENDPOINT + the app's managed identity, and chat tokens for the sender.
 @description('Built-in role the app gets on the ACS resource so that it can issue its archiver token with its managed identity. Default: Communication and Email Service Owner. Replace with a custom role (Microsoft.Communication/CommunicationServices/read and write) for a narrower grant.')
 param acsRoleDefinitionId string = '09976791-48a7-449e-bb21-39d1a415f350'
 

@@ -550,9 +550,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_reconcile)
 
     # Each further command group lives in its own module of archiving.cli with a register(sub).
-    from archiving.cli import status, sweep
+    from archiving.cli import outbound, status, sweep
 
-    for module in (sweep, status):
+    for module in (sweep, status, outbound):
         module.register(sub)
     return parser
 

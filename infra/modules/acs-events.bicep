@@ -27,7 +27,8 @@ resource systemTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
 
 // Issue the archiver's `chat` token with the app's managed identity (CommunicationIdentityClient
 // with ACS_ENDPOINT + DefaultAzureCredential): ACS authorizes Entra ID callers by an RBAC role
-// on the resource.
+// on the resource. The send endpoint (archiving.outbound) uses the same grant to send SMS, email
+// and WhatsApp messages, and to issue chat tokens for the users it sends as.
 resource appOnAcs 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(acs.id, appPrincipalId, acsRoleDefinitionId)
   scope: acs
