@@ -53,7 +53,8 @@ def beyond_azure_functions(top: int) -> list[tuple[float, str]]:
     """The modules function_app pulls in beyond azure.functions, biggest cumulative time first."""
     rows = import_times("import azure.functions; import function_app")
     start = next(i for i, r in enumerate(rows) if r[3] == "azure.functions" and r[2] == 0)
-    mine = [(cum / 1000, "  " * (depth - 1) + name) for _, cum, depth, name in rows[start + 1:] if 1 <= depth <= 2]
+    mine = [(cum / 1000, "  " * (depth - 1) + name)
+            for _, cum, depth, name in rows[start + 1:] if 1 <= depth <= 2]
     return sorted(mine, reverse=True)[:top]
 
 
@@ -63,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=8, help="list this many of function_app's own imports")
     args = parser.parse_args(argv)
 
-    subprocess.run([sys.executable, "-c", "import function_app"], cwd=ROOT, env=_env(), check=True)  # .pyc files, disk cache
+    # One import first, for the .pyc files and the disk cache.
+    subprocess.run([sys.executable, "-c", "import function_app"], cwd=ROOT, env=_env(), check=True)
     base: list[float] = []
     app: list[float] = []
     for _ in range(args.runs):
