@@ -87,3 +87,41 @@ def test_the_check_finds_the_ways_of_naming_it(text):
 ])
 def test_the_check_lets_other_uses_of_the_word_pass(text):
     assert names_sibling(text) == []
+
+
+# -- `make test` without root: the browser test skips, with how to enable it, unless CI=true ----------
+
+
+def test_without_chromium_the_browser_test_skips_and_says_how_to_enable_it(tmp_path):
+    from .browser import chromium
+
+    with pytest.raises(pytest.skip.Exception, match=r"sudo make browser.*CHROMIUM_BIN.*CI=true"):
+        chromium({"PATH": str(tmp_path)})
+    with pytest.raises(AssertionError, match="CI=true"):
+        chromium({"PATH": str(tmp_path), "CI": "true"})
+    with pytest.raises(AssertionError, match="CHROMIUM_BIN"):
+        chromium({"PATH": str(tmp_path), "CHROMIUM_BIN": str(tmp_path / "nothing")})
+    fake = tmp_path / "chromium"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    assert chromium({"PATH": str(tmp_path), "CI": "true"}) == str(fake)
+
+
+def test_make_browser_installs_only_as_root_or_in_ci(tmp_path):
+    """The Makefile's browser step, as a user without root and without Chromium, prints and passes."""
+    import shutil
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "make").symlink_to(shutil.which("make"))
+    (bin_dir / "id").write_text("#!/bin/sh\necho 1000\n")  # a user without root, whoever runs the tests
+    (bin_dir / "id").chmod(0o755)
+    env = {"PATH": str(bin_dir), "HOME": str(tmp_path)}
+    result = subprocess.run(["make", "-s", "browser"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "Chromium not found: the browser test will be skipped" in result.stdout
+    assert "sudo make browser" in result.stdout
+    # In CI the same step installs it, with sudo (here: sudo is missing, so the step fails loudly).
+    ci = subprocess.run(["make", "-s", "browser"], cwd=ROOT, env={**env, "CI": "true"}, capture_output=True,
+                        text=True)
+    assert ci.returncode != 0 and "sudo" in ci.stderr
