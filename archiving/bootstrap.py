@@ -36,6 +36,26 @@ def _connection_string(target: StorageTarget) -> str | None:
     return target.connection_string
 
 
+# Connections kept per storage host: at least the most requests one process makes at once (the
+# sweep's 16 existence checks, threads.sweep.CHECK_WORKERS, in the timer function and the CLI; the
+# read side's 8 downloads, read.scan.WORKERS).  requests keeps 10 by default; beyond that, urllib3
+# discards connections ("Connection pool is full") and opens a new one for each request.
+POOL_SIZE = 32
+
+
+def _transport(profile: Mapping[str, Any]) -> Any:
+    """azure-core's requests transport, with a connection pool of POOL_SIZE."""
+    from azure.core.pipeline.transport import RequestsTransport
+
+    transport = RequestsTransport(connection_timeout=profile["connection_timeout"],
+                                  read_timeout=profile["read_timeout"])
+    transport.open()  # azure-core sets up its session (retries off: the pipeline retries); keep its adapters
+    session = transport.session
+    for prefix, adapter in list(session.adapters.items()):
+        session.mount(prefix, type(adapter)(pool_maxsize=POOL_SIZE, max_retries=adapter.max_retries))
+    return transport
+
+
 def _client_options(profile: Mapping[str, Any]) -> dict[str, Any]:
     from azure.storage.blob import ExponentialRetry
 
@@ -46,7 +66,7 @@ def _client_options(profile: Mapping[str, Any]) -> dict[str, Any]:
         random_jitter_range=profile["jitter"],
     )
     return {"retry_policy": retry, "connection_timeout": profile["connection_timeout"],
-            "read_timeout": profile["read_timeout"]}
+            "read_timeout": profile["read_timeout"], "transport": _transport(profile)}
 
 
 class Services:
