@@ -69,6 +69,16 @@ def _client_options(profile: Mapping[str, Any]) -> dict[str, Any]:
             "read_timeout": profile["read_timeout"], "transport": _transport(profile)}
 
 
+def _from_connection_string(client_class: Any, conn: str, options: Mapping[str, Any]) -> Any:
+    """The SDK's refusal of a connection string is a setting error (exit 2 in the CLI), not a crash."""
+    try:
+        return client_class.from_connection_string(conn, **options)
+    except ValueError as exc:  # the SDK's messages do not quote the string (it holds the key)
+        from archiving.settings import STORAGE, SettingError
+
+        raise SettingError(STORAGE, f"the storage SDK refuses it: {exc}") from None
+
+
 class Services:
     """Settings and clients for one process; every attribute is built on first use."""
 
@@ -121,7 +131,7 @@ class Services:
             options = _client_options(self._profile)
             conn = _connection_string(target)
             if conn:
-                return BlobServiceClient.from_connection_string(conn, **options)
+                return _from_connection_string(BlobServiceClient, conn, options)
             return BlobServiceClient(target.blob_service_uri, credential=self.credential, **options)
 
         return self._once("blob_service", build)
@@ -135,7 +145,7 @@ class Services:
             options = _client_options(self._profile)
             conn = _connection_string(target)
             if conn:
-                return QueueServiceClient.from_connection_string(conn, **options)
+                return _from_connection_string(QueueServiceClient, conn, options)
             if not target.queue_service_uri:
                 from archiving.settings import STORAGE, SettingError
 
