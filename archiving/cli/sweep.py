@@ -70,7 +70,10 @@ def cmd_identity_create(args) -> int:
               "participant of the threads the current one was added to. To create another user anyway, run "
               "`identity create --force`.", file=sys.stderr)
         return USAGE
-    settings = Settings.from_env({**env, "ARCHIVER_USER_ID": env.get("ARCHIVER_USER_ID") or "(new)"})
+    # Only the ACS settings matter here: a first-time user has no archive storage or hash key yet.
+    settings = Settings.from_env({"ArchiveStorage": "UseDevelopmentStorage=true", "ARCHIVE_HASH_KEY": "(unused)",
+                                  **{k: v for k, v in env.items() if v.strip()},
+                                  "ARCHIVER_USER_ID": env.get("ARCHIVER_USER_ID") or "(new)"})
     user = AcsAccess(settings).identity_client().create_user()
     print(user.properties["id"])
     print("Set it as ARCHIVER_USER_ID and add this user to every thread to be archived.", file=sys.stderr)
