@@ -54,10 +54,14 @@ def test_parallel_existence_checks_fit_the_connection_pool(archive_env, profile,
 # -- settings: the environment, then --settings FILE, else ./local.settings.json -----------------------
 
 
-def test_a_settings_file_that_does_not_exist_is_an_error_naming_it(tmp_path):
-    result = run("--settings", "prod.settings.json", "show", THREAD, cwd=tmp_path)
+@pytest.mark.parametrize("where", ["before the command", "after it"])
+def test_a_settings_file_that_does_not_exist_is_an_error_naming_it(tmp_path, where):
+    (tmp_path / "local.settings.json").write_text(json.dumps({"Values": {"ARCHIVE_HASH_KEY": "k"}}))
+    option = ("--settings", "prod.settings.json")
+    args = (*option, "show", THREAD) if where == "before the command" else ("show", THREAD, *option)
+    result = run(*args, cwd=tmp_path)
     assert result.returncode == 2
-    assert "prod.settings.json" in result.stderr and "not found" in result.stderr
+    assert result.stderr == "error: settings file prod.settings.json: not found\n"
     assert result.stdout == ""
 
 
@@ -75,7 +79,7 @@ def test_settings_file_from_anywhere_and_the_environment_wins(archive_env, servi
     other = dict(ARCHIVE_CONTAINER=archive_env["ARCHIVE_CONTAINER"] + "-env")
     shown = run("--quiet", "--settings", str(settings), "show", THREAD, env=other, cwd=case)
     assert shown.returncode == 3, shown.stderr
-    assert run("--quiet", "--settings", str(settings), "show", THREAD, cwd=case).returncode == 0
+    assert run("--quiet", "show", THREAD, "--settings", str(settings), cwd=case).returncode == 0
 
 
 # -- malformed connection strings are setting errors ----------------------------------------------------

@@ -298,8 +298,12 @@ def _command(sub, name: str, help_text: str, description: str, examples: Sequenc
     """A subcommand whose --help has its description, examples and exit codes (tests check every one)."""
     epilog = "example:\n" + "\n".join(f"  {e}" for e in examples) + "\n\nexit codes:\n" + codes
     description = "\n\n".join(textwrap.fill(part, 100) for part in description.split("\n\n"))
-    return sub.add_parser(name, help=help_text, description=description, epilog=epilog,
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = sub.add_parser(name, help=help_text, description=description, epilog=epilog,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    # Also after the command (`show X --settings case.json`); SUPPRESS keeps a value given before it.
+    parser.add_argument("--settings", metavar="FILE", default=argparse.SUPPRESS,
+                        help="settings file (as before the command; see python -m archiving --help)")
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
