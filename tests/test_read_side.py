@@ -165,13 +165,16 @@ def transcript(app_functions):
 
 @pytest.fixture
 def cli(capsys, tmp_path):
-    """python -m archiving in this process (no settings file: the environment only)."""
+    """python -m archiving in this process (an empty settings file: the environment only)."""
+    empty = tmp_path / "empty.settings.json"  # a --settings file must exist (exit 2 otherwise)
+    empty.write_text('{"Values": {}}', encoding="utf-8")
+
     def run(*args: str) -> tuple[int, str, str]:
         # main() configures logging for a process of its own: leave this one's as it was.
         loggers = [logging.getLogger(name) for name in ("", "azure", "urllib3")]
         levels = [logger.level for logger in loggers]
         try:
-            code = main(["--quiet", "--settings", str(tmp_path / "absent.json"), *args])
+            code = main(["--quiet", "--settings", str(empty), *args])
         finally:
             for logger, level in zip(loggers, levels):
                 logger.setLevel(level)
