@@ -33,7 +33,8 @@ class _N:
     AcsChatMessageReceivedEventName = "Microsoft.Communication.ChatMessageReceived"
     AcsChatMessageReceivedInThreadEventName = "Microsoft.Communication.ChatMessageReceivedInThread"
     AcsChatParticipantAddedToThreadWithUserEventName = "Microsoft.Communication.ChatParticipantAddedToThreadWithUser"
-    AcsChatParticipantRemovedFromThreadWithUserEventName = "Microsoft.Communication.ChatParticipantRemovedFromThreadWithUser"
+    AcsChatParticipantRemovedFromThreadWithUserEventName = (
+        "Microsoft.Communication.ChatParticipantRemovedFromThreadWithUser")
     AcsChatThreadCreatedEventName = "Microsoft.Communication.ChatThreadCreated"
     AcsChatThreadCreatedWithUserEventName = "Microsoft.Communication.ChatThreadCreatedWithUser"
     AcsChatThreadDeletedEventName = "Microsoft.Communication.ChatThreadDeleted"
