@@ -152,6 +152,9 @@ def test_acs_archive_runs_from_any_folder(wheel, tmp_path, archive_env):
 
     helped = run("--help")
     assert helped.returncode == 0 and "exit codes" in helped.stdout.lower()
+    as_module = subprocess.run([str(python), "-m", "archiving", "--help"], cwd=case, env=env, capture_output=True,
+                               text=True, check=True)
+    assert helped.stdout == as_module.stdout  # acs-archive is python -m archiving
     # Settings from local.settings.json in the case folder, as from the checkout.
     (case / "local.settings.json").write_text(json.dumps({"IsEncrypted": False, "Values": archive_env}))
     replayed = run("--quiet", "replay", "events.json")
