@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -177,9 +178,10 @@ def test_every_command_help_lists_exit_codes_and_an_example():
     assert {("sweep",), ("redrive",), ("identity",), ("identity", "create"), ("show",)} <= set(commands)
     for path, parser in commands.items():
         text = parser.format_help()
-        assert "exit codes:" in text, " ".join(path)
-        assert "example:" in text and "python -m archiving " + " ".join(path) in text, " ".join(path)
-        assert all(f"  {code} " in text or f"; {code} " in text for code in ("0", "2")), " ".join(path)
+        assert "exit codes:" in text.lower(), " ".join(path)
+        codes = text.lower().split("exit codes:", 1)[1]
+        assert re.search(r"\b0\b", codes) and re.search(r"\b2\b", codes), " ".join(path)  # at least ok, usage
+        assert "example" in text and "python -m archiving " + " ".join(path) in text, " ".join(path)
 
 
 def test_top_level_help_names_settings_and_exit_codes():
