@@ -36,6 +36,26 @@ def _connection_string(target: StorageTarget) -> str | None:
     return target.connection_string
 
 
+# Connections kept per storage host: at least the most requests one process makes at once (the
+# sweep's 16 existence checks, threads.sweep.CHECK_WORKERS, in the timer function and the CLI; the
+# read side's 8 downloads, read.scan.WORKERS).  requests keeps 10 by default; beyond that, urllib3
+# discards connections ("Connection pool is full") and opens a new one for each request.
+POOL_SIZE = 32
+
+
+def _transport(profile: Mapping[str, Any]) -> Any:
+    """azure-core's requests transport, with a connection pool of POOL_SIZE."""
+    from azure.core.pipeline.transport import RequestsTransport
+
+    transport = RequestsTransport(connection_timeout=profile["connection_timeout"],
+                                  read_timeout=profile["read_timeout"])
+    transport.open()  # azure-core sets up its session (retries off: the pipeline retries); keep its adapters
+    session = transport.session
+    for prefix, adapter in list(session.adapters.items()):
+        session.mount(prefix, type(adapter)(pool_maxsize=POOL_SIZE, max_retries=adapter.max_retries))
+    return transport
+
+
 def _client_options(profile: Mapping[str, Any]) -> dict[str, Any]:
     from azure.storage.blob import ExponentialRetry
 
@@ -47,7 +67,17 @@ def _client_options(profile: Mapping[str, Any]) -> dict[str, Any]:
         random_jitter_range=profile["jitter"],
     )
     return {"retry_policy": retry, "connection_timeout": profile["connection_timeout"],
-            "read_timeout": profile["read_timeout"]}
+            "read_timeout": profile["read_timeout"], "transport": _transport(profile)}
+
+
+def _from_connection_string(client_class: Any, conn: str, options: Mapping[str, Any]) -> Any:
+    """The SDK's refusal of a connection string is a setting error (exit 2 in the CLI), not a crash."""
+    try:
+        return client_class.from_connection_string(conn, **options)
+    except ValueError as exc:  # the SDK's messages do not quote the string (it holds the key)
+        from archiving.settings import STORAGE, SettingError
+
+        raise SettingError(STORAGE, f"the storage SDK refuses it: {exc}") from None
 
 
 class Services:
@@ -102,7 +132,7 @@ class Services:
             options = _client_options(self._profile)
             conn = _connection_string(target)
             if conn:
-                return BlobServiceClient.from_connection_string(conn, **options)
+                return _from_connection_string(BlobServiceClient, conn, options)
             return BlobServiceClient(target.blob_service_uri, credential=self.credential, **options)
 
         return self._once("blob_service", build)
@@ -116,7 +146,7 @@ class Services:
             options = _client_options(self._profile)
             conn = _connection_string(target)
             if conn:
-                return QueueServiceClient.from_connection_string(conn, **options)
+                return _from_connection_string(QueueServiceClient, conn, options)
             if not target.queue_service_uri:
                 from archiving.settings import STORAGE, SettingError
 

@@ -7,6 +7,7 @@ at import time: an exception while the host indexes the app shows only as "0 fun
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -150,8 +151,7 @@ def _storage(env: Mapping[str, str]) -> StorageTarget:
     blob_uri = (env.get(f"{STORAGE}__blobServiceUri") or "").strip()
     queue_uri = (env.get(f"{STORAGE}__queueServiceUri") or "").strip()
     if conn:
-        if conn != "UseDevelopmentStorage=true" and "=" not in conn:
-            raise SettingError(STORAGE, "is not a storage connection string")
+        _check_connection_string(conn)
         return StorageTarget(connection_string=conn)
     if blob_uri:
         for name, uri in ((f"{STORAGE}__blobServiceUri", blob_uri), (f"{STORAGE}__queueServiceUri", queue_uri)):
@@ -159,6 +159,37 @@ def _storage(env: Mapping[str, str]) -> StorageTarget:
                 raise SettingError(name, "must be an https:// service URI")
         return StorageTarget(blob_service_uri=blob_uri, queue_service_uri=queue_uri or None)
     raise SettingError(STORAGE, f"not set (nor {STORAGE}__blobServiceUri for a managed identity)")
+
+
+def _check_connection_string(conn: str) -> None:
+    """A storage connection string the SDK can use, or a SettingError naming ArchiveStorage.
+
+    Without this, a key cut short in copying fails only when a request is signed (AzureSigningError,
+    reported as a service failure). The messages never quote the string: it holds the account key."""
+    if conn == "UseDevelopmentStorage=true":
+        return
+    parts: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in conn.split(";"))):
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip():
+            raise SettingError(STORAGE, "is not a storage connection string (Name=value pairs separated by ';')")
+        parts[name.strip().lower()] = value.strip()
+    if not parts:
+        raise SettingError(STORAGE, "is not a storage connection string (Name=value pairs separated by ';')")
+    if "accountkey" in parts:
+        try:
+            key = base64.b64decode(parts["accountkey"], validate=True)
+        except ValueError:
+            key = b""
+        if not key:
+            raise SettingError(STORAGE, "AccountKey is not a base64 account key (copied only in part?)")
+        if not parts.get("accountname"):
+            raise SettingError(STORAGE, "has an AccountKey but no AccountName")
+    if not (parts.get("accountname") or parts.get("blobendpoint")):
+        raise SettingError(STORAGE, "names neither an AccountName nor a BlobEndpoint")
+    for key, label in (("blobendpoint", "BlobEndpoint"), ("queueendpoint", "QueueEndpoint")):
+        if key in parts and not parts[key].startswith(("https://", "http://")):
+            raise SettingError(STORAGE, f"{label} is not an http(s) URL")
 
 
 def _required(get, name: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import azure.functions as func
 
 from archiving.bootstrap import services
-from archiving.threads.sweep import select_threads
 
 bp = func.Blueprint()
 
@@ -16,6 +15,10 @@ bp = func.Blueprint()
 @bp.retry(strategy="exponential_backoff", max_retry_count="3", minimum_interval="00:00:30",
           maximum_interval="00:05:00")
 def sweep_inactive_threads(timer: func.TimerRequest, queue: func.Out[list[str]]) -> None:
+    # Imported here, not at the top: the host imports every blueprint at cold start, and the Event
+    # Grid path must not wait for the sweep's modules (docs/performance.md, cold start).
+    from archiving.threads.sweep import select_threads
+
     # It archives nothing itself: one run could not finish tens of thousands of threads in time.
     selected, _ = select_threads(services())
     if selected:

@@ -3,7 +3,6 @@ and a storage outage on the command line."""
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import socket

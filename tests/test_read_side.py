@@ -29,7 +29,7 @@ from archiving.store.records import user_hash
 from archiving.threads.sweep import ThreadToArchive
 
 from .acs_server import AcsTestServer
-from .browser import dump_dom, screenshot
+from .browser import chromium, dump_dom, screenshot
 from .conftest import HASH_KEY
 from .host import Out, grid_event
 
@@ -165,13 +165,16 @@ def transcript(app_functions):
 
 @pytest.fixture
 def cli(capsys, tmp_path):
-    """python -m archiving in this process (no settings file: the environment only)."""
+    """python -m archiving in this process (an empty settings file: the environment only)."""
+    empty = tmp_path / "empty.settings.json"  # a --settings file must exist (exit 2 otherwise)
+    empty.write_text('{"Values": {}}', encoding="utf-8")
+
     def run(*args: str) -> tuple[int, str, str]:
         # main() configures logging for a process of its own: leave this one's as it was.
         loggers = [logging.getLogger(name) for name in ("", "azure", "urllib3")]
         levels = [logger.level for logger in loggers]
         try:
-            code = main(["--quiet", "--settings", str(tmp_path / "absent.json"), *args])
+            code = main(["--quiet", "--settings", str(empty), *args])
         finally:
             for logger, level in zip(loggers, levels):
                 logger.setLevel(level)
@@ -318,6 +321,7 @@ def test_show_merges_records_and_transcripts_across_months(acs, people, svc, del
 
 
 def test_show_html_renders_in_chromium(acs, people, svc, deliver, transcript, cli, tmp_path):
+    chromium()  # skips when Chromium is missing (fails instead with CI=true), before the thread is made
     c, ids = support_thread(acs, people)
     deliver(lost(c, ids["thanks"]))
     transcript(acs, c.tid)

@@ -319,16 +319,16 @@ def test_cli_sweep_once_and_identity(acs, sweep_env, svc, tmp_path):
 
     dry = cli("sweep", "--once", "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert "1 to archive" in dry.stdout and tid in dry.stdout
+    assert "1 to archive" in dry.stderr and dry.stdout.split("\t")[0] == tid  # summary on stderr, data on stdout
     assert transcripts_of(svc, tid) == []
 
     done = cli("sweep", "--once")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1] == "1 threads archived, 0 failed"
+    assert done.stderr.splitlines()[-1] == "1 threads archived, 0 failed"
     assert len(transcripts_of(svc, tid)) == 2
-    assert "0 to archive, 1 archived already" in cli("sweep", "--once").stdout
+    assert "0 to archive, 1 archived already" in cli("sweep", "--once").stderr
 
-    created = cli("identity", "create")
+    created = cli("identity", "create", "--force")  # ARCHIVER_USER_ID is set: without --force, refused
     assert created.returncode == 0, created.stderr
     user = created.stdout.strip()
     assert user.startswith("8:acs:") and acs.issue_token(user)

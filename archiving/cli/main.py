@@ -7,6 +7,7 @@ or setting error; 3 nothing found; 4 a service (storage, ACS) failed.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -24,10 +25,13 @@ EXIT_CODES = textwrap.dedent(
     """
 )
 
+LOCAL_SETTINGS = "local.settings.json"
+
 EPILOG = textwrap.dedent(
     """\
-    Settings come from the environment, else from local.settings.json in the current directory
-    (the same names as the Functions app; see README).
+    Settings come from the environment, then from --settings FILE, else from local.settings.json in
+    the current folder if there is one (the same names as the Functions app; see README).
+    Installed with pip, the same command is `acs-archive`.
 
     examples:
       python -m archiving replay samples/conversation.json
@@ -404,9 +408,15 @@ def _bom_options(p, default_note: str = "default: on when writing CSV to a file 
 
 
 def _command(sub, name: str, help_text: str, description: str, examples: Sequence[str], codes: str):
+    """A subcommand whose --help has its description, examples and exit codes (tests check every one)."""
     epilog = "example:\n" + "\n".join(f"  {e}" for e in examples) + "\n\nexit codes:\n" + codes
-    return sub.add_parser(name, help=help_text, description=description, epilog=epilog,
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    description = "\n\n".join(textwrap.fill(part, 100) for part in description.split("\n\n"))
+    parser = sub.add_parser(name, help=help_text, description=description, epilog=epilog,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    # Also after the command (`show X --settings case.json`); SUPPRESS keeps a value given before it.
+    parser.add_argument("--settings", metavar="FILE", default=argparse.SUPPRESS,
+                        help="settings file (as before the command; see python -m archiving --help)")
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -417,7 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--settings", default="local.settings.json", help="settings file (default: %(default)s)")
+    parser.add_argument("--settings", metavar="FILE", default=None,
+                        help="read settings from FILE (the Values of a local.settings.json); the environment wins. "
+                             f"Default: {LOCAL_SETTINGS} in the current folder, if there is one")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings only")
     parser.add_argument("--log-file", metavar="PATH", help="write log lines to this file instead of stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -563,8 +575,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     from archiving.cli.progress import configure_logging
 
     configure_logging(args.quiet, args.log_file)  # logs through the progress bars, never into them
+    if args.settings is None:
+        args.settings = LOCAL_SETTINGS  # read when present, as `func start` does
+    elif not Path(args.settings).is_file():
+        # Asked for by name: a typo must not silently fall back to the environment alone.
+        print(f"error: settings file {args.settings}: not found", file=sys.stderr)
+        return USAGE
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError:
+        return _stdout_closed()
     except SettingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return USAGE
@@ -579,3 +601,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                   file=sys.stderr)
             return SERVICE
         raise
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout went away (`… | head`): what it wanted is written; end quietly.
+
+    As the Python docs' note on SIGPIPE says: point stdout at devnull so that the interpreter's
+    final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (captured, in tests)
+        pass
+    return OK

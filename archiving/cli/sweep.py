@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 
@@ -15,8 +14,9 @@ def cmd_sweep(args) -> int:
 
     svc = _services(args)
     selected, stats = select_threads(svc)
+    # Summaries on stderr, data (the --dry-run list) on stdout: `… --dry-run | cut -f1` gets thread ids only.
     print(f"{stats.listed} threads listed: {stats.selected} to archive, {stats.archived_already} archived already, "
-          f"{stats.active} active, {stats.deleted} deleted, {stats.no_messages} without messages")
+          f"{stats.active} active, {stats.deleted} deleted, {stats.no_messages} without messages", file=sys.stderr)
     if args.dry_run:
         for item in selected:
             print(f"{item.thread_id}\t{item.last_message_at.isoformat()}")
@@ -31,7 +31,7 @@ def cmd_sweep(args) -> int:
                 failed += 1
                 print(f"failed: {item.thread_id}: {type(exc).__name__}", file=sys.stderr)
             bar.update(1)
-    print(f"{len(selected) - failed} threads archived, {failed} failed")
+    print(f"{len(selected) - failed} threads archived, {failed} failed", file=sys.stderr)
     return FINDINGS if failed else OK
 
 
@@ -80,11 +80,21 @@ def cmd_redrive(args) -> int:
 
 def cmd_identity_create(args) -> int:
     from archiving.threads.acs import AcsAccess
-    from archiving.cli.main import OK
+    from archiving.cli.main import OK, USAGE
     from archiving.settings import Settings, load_local_settings
 
     env = load_local_settings(args.settings)
-    settings = Settings.from_env({**env, "ARCHIVER_USER_ID": env.get("ARCHIVER_USER_ID") or "(new)"})
+    if (env.get("ARCHIVER_USER_ID") or "").strip() and not args.force:
+        # A second user would not see the threads the first one was added to: the sweep reads only
+        # the threads of whichever id is set.
+        print("error: ARCHIVER_USER_ID is already set: the archiver has an ACS user. A new one would not be a "
+              "participant of the threads the current one was added to. To create another user anyway, run "
+              "`identity create --force`.", file=sys.stderr)
+        return USAGE
+    # Only the ACS settings matter here: a first-time user has no archive storage or hash key yet.
+    settings = Settings.from_env({"ArchiveStorage": "UseDevelopmentStorage=true", "ARCHIVE_HASH_KEY": "(unused)",
+                                  **{k: v for k, v in env.items() if v.strip()},
+                                  "ARCHIVER_USER_ID": env.get("ARCHIVER_USER_ID") or "(new)"})
     user = AcsAccess(settings).identity_client().create_user()
     print(user.properties["id"])
     print("Set it as ARCHIVER_USER_ID and add this user to every thread to be archived.", file=sys.stderr)
@@ -93,37 +103,50 @@ def cmd_identity_create(args) -> int:
 
 def register(sub) -> None:
     """Add this module's subcommands to the CLI's subparsers."""
-    p = sub.add_parser(
-        "sweep", help="select inactive threads and write their transcripts inline (backfill)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Run the sweep's selection (threads of ARCHIVER_USER_ID, not deleted, quiet for "
-                    "INACTIVE_AFTER_MINUTES, without a transcript for their last activity) and archive each "
-                    "selected thread inline, as archive_thread does. Safe to repeat.",
-        epilog="examples:\n  python -m archiving sweep --once --dry-run\n  python -m archiving sweep --once",
+    from archiving.cli.main import _command
+
+    p = _command(
+        sub, "sweep", "select inactive threads and write their transcripts inline (backfill)",
+        "Run the sweep's selection (threads of ARCHIVER_USER_ID, not deleted, quiet for INACTIVE_AFTER_MINUTES, "
+        "without a transcript for their last activity) and archive each selected thread inline, as "
+        "archive_thread does. Safe to repeat. --dry-run prints the selected threads on stdout (thread id, tab, "
+        "last message time); the summary goes to stderr. Needs ACS_CONNECTION_STRING (or ACS_ENDPOINT) and "
+        "ARCHIVER_USER_ID.",
+        ["python -m archiving sweep --once --dry-run", "python -m archiving sweep --once"],
+        "  0 done (or listed, with --dry-run); 1 some threads failed (named on stderr; the others are archived);\n"
+        "  2 usage or setting error; 4 ACS or storage failed\n",
     )
     p.add_argument("--once", action="store_true", required=True, help="one pass, then exit")
     p.add_argument("--dry-run", action="store_true", help="list what would be archived, write nothing")
     p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser(
-        "redrive", help="move failed threads from the poison queue back to the sweep queue",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="archive_thread gives up on a thread after maxDequeueCount attempts (host.json) and the host "
-                    "moves its message to <SWEEP_QUEUE>-poison. Once the cause is fixed, move them back.",
-        epilog="example:\n  python -m archiving redrive\n\nexit codes:\n  0 done (also: no poison queue, 0 moved); "
-               "1 messages remain that could not be received now (invisible after a failed attempt);\n"
-               "  2 usage or setting error; 4 storage failed\n",
+    p = _command(
+        sub, "redrive", "move failed threads from the poison queue back to the sweep queue",
+        "archive_thread gives up on a thread after maxDequeueCount attempts (host.json) and the host moves its "
+        "message to <SWEEP_QUEUE>-poison. Once the cause is fixed, move them back.",
+        ["python -m archiving redrive", "python -m archiving redrive --limit 10"],
+        "  0 done (also: no poison queue, 0 moved); 1 messages remain that could not be received now\n"
+        "  (invisible after a failed attempt); 2 usage or setting error; 4 storage failed\n",
     )
     from archiving.cli.main import positive_int
 
     p.add_argument("--limit", type=positive_int, default=None, help="move at most this many (at least 1)")
     p.set_defaults(func=cmd_redrive)
 
-    p = sub.add_parser("identity", help="the archiver's ACS identity",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="example:\n  python -m archiving identity create")
+    identity_codes = ("  0 created (the id on stdout); 2 usage or setting error, or ARCHIVER_USER_ID is already set\n"
+                      "  (use --force to create another user); 4 ACS failed\n")
+    p = _command(
+        sub, "identity", "the archiver's ACS identity",
+        "The archiver's own ACS user: the sweep lists the threads it is a participant of.",
+        ["python -m archiving identity create"], identity_codes,
+    )
     isub = p.add_subparsers(dest="identity_command", required=True, metavar="ACTION")
-    c = isub.add_parser("create", help="create the archiver's ACS user and print its id",
-                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                        epilog="example:\n  python -m archiving identity create")
+    c = _command(
+        isub, "create", "create the archiver's ACS user and print its id",
+        "Create an ACS user for the archiver and print its id (8:acs:…) on stdout; set it as ARCHIVER_USER_ID "
+        "and add that user to every thread to be archived. Refused when ARCHIVER_USER_ID is already set, "
+        "unless --force. Needs ACS_CONNECTION_STRING (or ACS_ENDPOINT with a managed identity).",
+        ["python -m archiving identity create", "python -m archiving identity create --force"], identity_codes,
+    )
+    c.add_argument("--force", action="store_true", help="create a new user even though ARCHIVER_USER_ID is set")
     c.set_defaults(func=cmd_identity_create)

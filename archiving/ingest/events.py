@@ -13,15 +13,38 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from azure.eventgrid import SystemEventNames
-
 from archiving.errors import InvalidEvent
 from archiving.store.keys import check_id
 from archiving.timefmt import epoch_ms, parse_time
 
 PREFIX = "Microsoft.Communication."
 
-_N = SystemEventNames
+
+class _N:
+    """The values of ``azure.eventgrid.SystemEventNames`` we archive (tests/test_cold_start.py checks
+    them against the SDK): importing azure.eventgrid would cost the cold start ~60 ms for constants."""
+
+    AcsChatMemberAddedToThreadWithUserEventName = "Microsoft.Communication.ChatMemberAddedToThreadWithUser"
+    AcsChatMemberRemovedFromThreadWithUserEventName = "Microsoft.Communication.ChatMemberRemovedFromThreadWithUser"
+    AcsChatMessageDeletedEventName = "Microsoft.Communication.ChatMessageDeleted"
+    AcsChatMessageDeletedInThreadEventName = "Microsoft.Communication.ChatMessageDeletedInThread"
+    AcsChatMessageEditedEventName = "Microsoft.Communication.ChatMessageEdited"
+    AcsChatMessageEditedInThreadEventName = "Microsoft.Communication.ChatMessageEditedInThread"
+    AcsChatMessageReceivedEventName = "Microsoft.Communication.ChatMessageReceived"
+    AcsChatMessageReceivedInThreadEventName = "Microsoft.Communication.ChatMessageReceivedInThread"
+    AcsChatParticipantAddedToThreadWithUserEventName = "Microsoft.Communication.ChatParticipantAddedToThreadWithUser"
+    AcsChatParticipantRemovedFromThreadWithUserEventName = (
+        "Microsoft.Communication.ChatParticipantRemovedFromThreadWithUser")
+    AcsChatThreadCreatedEventName = "Microsoft.Communication.ChatThreadCreated"
+    AcsChatThreadCreatedWithUserEventName = "Microsoft.Communication.ChatThreadCreatedWithUser"
+    AcsChatThreadDeletedEventName = "Microsoft.Communication.ChatThreadDeleted"
+    AcsChatThreadParticipantAddedEventName = "Microsoft.Communication.ChatThreadParticipantAdded"
+    AcsChatThreadParticipantRemovedEventName = "Microsoft.Communication.ChatThreadParticipantRemoved"
+    AcsChatThreadPropertiesUpdatedEventName = "Microsoft.Communication.ChatThreadPropertiesUpdated"
+    AcsChatThreadPropertiesUpdatedPerUserEventName = "Microsoft.Communication.ChatThreadPropertiesUpdatedPerUser"
+    AcsChatThreadWithUserDeletedEventName = "Microsoft.Communication.ChatThreadWithUserDeleted"
+
+
 # Event type -> (record kind, action).  User-level events and their thread-level twins map
 # to the same change, so every copy yields the same record.
 _ARCHIVED = {
@@ -44,7 +67,7 @@ _ARCHIVED = {
     _N.AcsChatParticipantRemovedFromThreadWithUserEventName: ("thread", "participant-removed"),
     _N.AcsChatMemberRemovedFromThreadWithUserEventName: ("thread", "participant-removed"),
 }
-ARCHIVED_TYPES: dict[str, tuple[str, str]] = {name.value: kind for name, kind in _ARCHIVED.items()}
+ARCHIVED_TYPES: dict[str, tuple[str, str]] = dict(_ARCHIVED)
 
 # Event Grid rejects events over 1 MB, so nothing legitimate is larger; replayed files could be.
 MAX_EVENT_BYTES = 1024 * 1024
