@@ -13,38 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from azure.eventgrid import SystemEventNames
-
 from archiving.errors import InvalidEvent
+from archiving.ingest.types import ARCHIVED_TYPES, CHAT_TYPES  # noqa: F401 - re-exported
 from archiving.store.keys import check_id
 from archiving.timefmt import epoch_ms, parse_time
 
 PREFIX = "Microsoft.Communication."
 
-_N = SystemEventNames
-# Event type -> (record kind, action).  User-level events and their thread-level twins map
-# to the same change, so every copy yields the same record.
-_ARCHIVED = {
-    _N.AcsChatMessageReceivedEventName: ("message", "received"),
-    _N.AcsChatMessageReceivedInThreadEventName: ("message", "received"),
-    _N.AcsChatMessageEditedEventName: ("message", "edited"),
-    _N.AcsChatMessageEditedInThreadEventName: ("message", "edited"),
-    _N.AcsChatMessageDeletedEventName: ("message", "deleted"),
-    _N.AcsChatMessageDeletedInThreadEventName: ("message", "deleted"),
-    _N.AcsChatThreadCreatedEventName: ("thread", "created"),
-    _N.AcsChatThreadCreatedWithUserEventName: ("thread", "created"),
-    _N.AcsChatThreadDeletedEventName: ("thread", "deleted"),
-    _N.AcsChatThreadWithUserDeletedEventName: ("thread", "deleted"),
-    _N.AcsChatThreadPropertiesUpdatedEventName: ("thread", "updated"),
-    _N.AcsChatThreadPropertiesUpdatedPerUserEventName: ("thread", "updated"),
-    _N.AcsChatThreadParticipantAddedEventName: ("thread", "participant-added"),
-    _N.AcsChatParticipantAddedToThreadWithUserEventName: ("thread", "participant-added"),
-    _N.AcsChatMemberAddedToThreadWithUserEventName: ("thread", "participant-added"),
-    _N.AcsChatThreadParticipantRemovedEventName: ("thread", "participant-removed"),
-    _N.AcsChatParticipantRemovedFromThreadWithUserEventName: ("thread", "participant-removed"),
-    _N.AcsChatMemberRemovedFromThreadWithUserEventName: ("thread", "participant-removed"),
-}
-ARCHIVED_TYPES: dict[str, tuple[str, str]] = {name.value: kind for name, kind in _ARCHIVED.items()}
 
 # Event Grid rejects events over 1 MB, so nothing legitimate is larger; replayed files could be.
 MAX_EVENT_BYTES = 1024 * 1024
@@ -134,7 +109,7 @@ Change = MessageChange | ThreadChange
 
 def parse_change(envelope: Envelope) -> Change:
     """The change an archived event describes; raises InvalidEvent if it is malformed."""
-    kind, action = ARCHIVED_TYPES[envelope.type]
+    kind, action = CHAT_TYPES[envelope.type]
     data = envelope.data
     if not isinstance(data, Mapping):
         raise InvalidEvent(f"data is {_describe(data)}, expected a JSON object")
