@@ -2,10 +2,10 @@
 
 import azure.functions as func
 
-from blueprints.chat_events import bp as chat_events
+from blueprints.events import bp as events
 from blueprints.sweep import bp as sweep
 from blueprints.thread_archive import bp as thread_archive
 
 app = func.FunctionApp()
-for blueprint in (chat_events, sweep, thread_archive):
+for blueprint in (events, sweep, thread_archive):
     app.register_functions(blueprint)

@@ -1,4 +1,4 @@
-"""archive_chat_event, called as the host calls it, against a real Azurite."""
+"""archive_event, called as the host calls it, against a real Azurite."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ _invoke = {}
 @pytest.fixture(autouse=True)
 def _function(app_functions):
     # The user function the host invokes, as indexed from function_app.app.
-    _invoke["fn"] = app_functions["archive_chat_event"].get_user_function()
+    _invoke["fn"] = app_functions["archive_event"].get_user_function()
 
 
 def deliver(raw: dict) -> Out:
@@ -55,14 +55,14 @@ def message_event(**data_overrides) -> dict:
 
 
 def test_binding_metadata(indexed):
-    bindings = {b["name"]: b for b in indexed["archive_chat_event"]["bindings"]}
+    bindings = {b["name"]: b for b in indexed["archive_event"]["bindings"]}
     assert bindings["event"] == {"direction": "IN", "type": "eventGridTrigger", "name": "event"}
     rejected = bindings["rejected"]
     assert rejected["type"] == "blob" and rejected["direction"] == "OUT"
     assert rejected["path"].startswith("%ARCHIVE_REJECTED_CONTAINER%/")
     assert "{rand-guid}" in rejected["path"]
     assert rejected["connection"] == "ArchiveStorage"
-    assert indexed["archive_chat_event"]["scriptFile"] == "function_app.py"
+    assert indexed["archive_event"]["scriptFile"] == "function_app.py"
 
 
 def test_function_app_imports_no_storage_sdk_and_reads_no_setting():

@@ -1,7 +1,7 @@
 """The read side (show, export, find, verify, reconcile, replay of dead letters) on realistic archives.
 
 Archives are built as in production: a conversation happens in the HTTPS ACS test server, the
-Event Grid events it would raise are delivered (twice, shuffled) to the real ``archive_chat_event``
+Event Grid events it would raise are delivered (twice, shuffled) to the real ``archive_event``
 function, and transcripts come from the real ``archive_thread`` queue function.  Some events are
 "lost" on purpose to show that the reader merges transcripts in and that reconcile finds the gaps.
 The HTML page is opened in a real headless Chromium.
@@ -138,7 +138,7 @@ def svc(acs_services):
 
 @pytest.fixture
 def deliver(app_functions):
-    fn = app_functions["archive_chat_event"].get_user_function()
+    fn = app_functions["archive_event"].get_user_function()
 
     def run(events, copies: int = 2, seed: int = 7):
         # At least once and in no particular order, as Event Grid delivers.

@@ -1,6 +1,6 @@
 """Nothing is lost: fault injection, duplicate and reorder storms, concurrency, log hygiene.
 
-The real-time function runs as the host runs it (``archive_chat_event`` with a real
+The real-time function runs as the host runs it (``archive_event`` with a real
 ``func.EventGridEvent``), its storage behind :class:`tests.faultproxy.FaultProxy` in front of a
 real Azurite.  How each test works, what it injects and its measured figures are in
 docs/reliability.md; every test prints a ``figures:`` line (run with ``-s``) and writes it to
@@ -496,8 +496,8 @@ def install_app_services(monkeypatch, connection_string: str, profile) -> Servic
 
 @pytest.fixture
 def invoke(app_functions):
-    """Call archive_chat_event as the host does: a func.EventGridEvent in, the rejected binding out."""
-    fn = app_functions["archive_chat_event"].get_user_function()
+    """Call archive_event as the host does: a func.EventGridEvent in, the rejected binding out."""
+    fn = app_functions["archive_event"].get_user_function()
 
     def call(raw: dict) -> Out:
         out = Out()

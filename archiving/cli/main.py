@@ -86,11 +86,12 @@ def cmd_replay(args) -> int:
         client = dead_letter_container(svc, args.container, args.connection_setting, load_local_settings(args.settings))
         with _bar(args, unit="blob", desc="dead-letter blobs") as bar:
             counts = replay(dead_letter_items(client, args.prefix, progress=bar), svc.store, svc.rejected_store,
-                            svc.settings.hash_key)
+                            svc.settings.hash_key, media=svc.media, media_max_bytes=svc.settings.media_max_bytes)
     elif args.files:
         with _bar(args, unit="event") as bar:
             counts = replay((event for _, event in read_files(args.files)), svc.store, svc.rejected_store,
-                            svc.settings.hash_key, progress=bar)
+                            svc.settings.hash_key, progress=bar, media=svc.media,
+                            media_max_bytes=svc.settings.media_max_bytes)
     else:
         raise ValueError("give FILEs to replay, or --container NAME for Event Grid dead letters")
     total = sum(n for status, n in counts.items() if status != "dead-lettered")

@@ -82,7 +82,8 @@ def read_files(paths: Iterable[str | Path]) -> Iterator[tuple[str, Any]]:
             yield str(p), event
 
 
-def replay(events: Iterable[Any], store, rejected_store, hash_key: bytes, progress=None) -> Counter:
+def replay(events: Iterable[Any], store, rejected_store, hash_key: bytes, progress=None, media=None,
+           media_max_bytes: int | None = None) -> Counter:
     """Archive each event; rejected ones go to the rejected container, like the function's binding."""
     counts: Counter = Counter()
     for item in events:
@@ -92,7 +93,8 @@ def replay(events: Iterable[Any], store, rejected_store, hash_key: bytes, progre
             log.info("dead-lettered event=%s reason=%s attempts=%s",
                      event.get("id") if isinstance(event, dict) else None, reason, attempts)
             counts[DEAD_LETTERED] += 1
-        outcome: Outcome = archive_event(event, store, hash_key)
+        extra = {"media_max_bytes": media_max_bytes} if media_max_bytes else {}
+        outcome: Outcome = archive_event(event, store, hash_key, media=media, **extra)
         counts[outcome.status] += 1
         if outcome.status == REJECTED:
             # Plain JSON, as the function's output binding writes it: readable in Storage Explorer.

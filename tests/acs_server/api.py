@@ -131,6 +131,10 @@ class RestApi:
             elif rest[1] == "typing" and k == 2:
                 table = {"POST": (self.send_typing, "bearer", (rest[0],))}
         if not table:
+            from .media import route as media_route  # Advanced Messaging media (media.py)
+
+            table = media_route(self, req)
+        if not table:
             raise not_found(f"No resource at {req.path}.")
         entry = table.get(m)
         if entry is None:
