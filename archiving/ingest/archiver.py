@@ -153,9 +153,11 @@ def _log(outcome: Outcome, record: Record | None) -> None:
     elif outcome.status == REJECTED:
         log.warning("event=%s type=%s outcome=rejected reason=%s", outcome.event_id, outcome.event_type,
                     outcome.rejection["reason"] if outcome.rejection else "")
-    else:
+    elif outcome.status == SKIPPED:
+        log.info("event=%s type=%s outcome=skipped", outcome.event_id, outcome.event_type)
+    else:  # a redelivered WhatsApp message found archived before any download
         log.info("event=%s type=%s outcome=%s key=%s", outcome.event_id, outcome.event_type, outcome.status,
-                 outcome.key or "-")
+                 outcome.key)
 
 
 def rejection_json(outcome: Outcome) -> str:
