@@ -339,3 +339,109 @@ def test_malformed_channel_events_are_rejected_with_a_reason(mutate, reason):
 def test_whatsapp_without_media_id_is_rejected():
     outcome = prepare(whatsapp(media={"mimeType": "image/png"}), KEY)
     assert outcome.status == "rejected" and "media.id" in outcome.rejection["reason"]
+
+
+# -- the read side: show, export, find, verify ------------------------------------------------------------
+
+
+def _conversation(svc):
+    """An SMS conversation of +14255550123 with the business number 15555555555: two inbound messages, a report
+    of an outbound one, a report of one the archive never saw; plus a message of another customer."""
+    customer = {"From": "+14255550123"}
+    events = [sms(MessageId="in-1", ReceivedTimestamp="2020-09-18T00:27:45Z", Message="first", **customer),
+              sms(MessageId="in-2", ReceivedTimestamp="2020-09-18T00:40:00Z", Message="second", **customer),
+              report("Delivered", "2020-09-18T00:30:00Z", message_id="out-1", to="+14255550123"),
+              report("Failed", "2020-09-30T23:59:59Z", message_id="out-2", to="14255550123"),
+              sms(MessageId="other-1", From="+16175550000")]
+    for e in events:
+        assert archive_event(e, svc.store, KEY).status == "archived"
+
+
+def test_show_a_conversation_by_the_two_parties_and_by_its_id(services):
+    from archiving.read import conversations as conv
+
+    _conversation(services)
+    ids = conv.conversation_ids_between(KEY, "+1 425-555-0123", "15555555555")
+    view = conv.load_conversation(services.store, ids)
+    assert [m.message_id for m in view.messages] == ["in-1", "out-1", "in-2", "out-2"]
+    assert [m.archived for m in view.messages] == [True, False, True, False]
+    text = conv.render_text(view)
+    assert "'first'" in text and "status Delivered" in text and conv.NOT_ARCHIVED in text
+    by_id = conv.load_conversation(services.store, [view.messages[0].records[0][1]["conversation_id"]])
+    assert [m.message_id for m in by_id.messages] == ["in-1", "out-1", "in-2", "out-2"]
+    assert json.loads(conv.render_json(by_id))["messages"][1]["reports"][0]["document"]["status"] == "Delivered"
+
+
+def test_show_an_email_delivery_history_in_order(services):
+    from archiving.read import conversations as conv
+
+    base = load_vector("eventgrid/event-grid-schema/email_delivery_report_received.json")
+    later = copy.deepcopy(base)
+    later["id"] = "later"
+    later["data"].update(status="Bounced", deliveryAttemptTimeStamp="2023-03-01T00:00:00Z")  # next month
+    for e in (later, base):
+        archive_event(e, services.store, KEY)
+    view = conv.load_message(services.store, base["data"]["messageId"])
+    (message,) = view.messages
+    assert [d["status"] for _, d in message.reports] == ["delivered", "Bounced"]
+    assert {n.split("/")[1] for n, _ in message.reports} == {"202302", "202303"}
+
+
+def test_export_and_find_cover_every_channel(services, tmp_path):
+    from archiving.read.export import ExportRequest, export
+    from archiving.read.find import find_user, text_line
+
+    _conversation(services)
+    archive_event(load_vector("eventgrid/event-grid-schema/chat_message_received.json"), services.store, KEY)
+    result = export(services.store, ExportRequest("2020-01-01T00:00:00.000000Z", "2030-01-01T00:00:00.000000Z",
+                                                  tmp_path / "all.csv", "csv"))
+    assert result.counts["sms-message"] == 3 and result.counts["sms-report"] == 2 and result.counts["message"] == 1
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "all.csv").open(encoding="utf-8", newline="")))
+    assert {r["channel"] for r in rows} == {"chat", "sms"}
+    inbound = next(r for r in rows if r["message_id"] == "in-1")
+    assert inbound["content"] == "first" and inbound["sender_id"] == "+14255550123"
+    items = list(find_user(services.store, KEY, "+1 (425) 555-0123"))
+    assert {i.document["message_id"] for i in items} == {"in-1", "in-2", "out-1", "out-2"}  # sent by and to it
+    assert all("sms" in text_line(i) for i in items)
+    assert list(find_user(services.store, KEY, "+19999999999")) == []
+
+
+def test_verify_checks_channel_records_and_media(media_services, acs):
+    from archiving.read.verify import verify
+
+    svc = media_services
+    _conversation(svc)
+    add_media(acs, "media-v", b"verified bytes", "image/png")
+    archive_event(whatsapp("wa-v", media={"id": "media-v"}), svc.store, KEY, media=svc.media)
+    names = [n for root in ("sms/", "whatsapp/") for n in svc.store.list_names(root)]
+    assert len(names) == 7 and all(f is None for _, f in verify(svc.store, names))
+    # Damage: media bytes replaced (sha256 no longer matches), a record under the wrong message id.
+    media_name = next(n for n in names if n.startswith(keys.MEDIA_ROOT))
+    svc.store.container.upload_blob(media_name, codec.encode_bytes(b"other bytes").data, overwrite=True,
+                                    metadata={"sha256": hashlib.sha256(b"other bytes").hexdigest()})
+    record = next(n for n in names if n.endswith("/in-1/received.json.lz4"))
+    moved = record.replace("/in-1/", "/in-9/")
+    data, metadata = svc.store.read_raw(record)
+    svc.store.create_blob(moved, data, metadata)
+    found = {n: f for n, f in verify(svc.store, [media_name, moved]) if f}
+    assert found[media_name].problem == "corrupt" and "name" in found[media_name].detail
+    assert found[moved].problem == "invalid" and "message_id" in found[moved].detail
+
+
+def test_cli_show_find_verify_every_channel(archive_env, services):
+    from .test_cli import cli
+
+    _conversation(services)
+    shown = cli("show", "--between", "+14255550123", "15555555555", env=archive_env)
+    assert shown.returncode == 0, shown.stderr
+    assert "sms message in-1" in shown.stdout and "message not in the archive" in shown.stdout
+    conversation = shown.stdout.splitlines()[0].split()[1].rstrip(",")
+    by_id = cli("show", conversation, "--format", "json", env=archive_env)
+    assert by_id.returncode == 0 and len(json.loads(by_id.stdout)["messages"]) == 4
+    assert cli("show", "--message", "nothing-here", env=archive_env).returncode == 3
+    found = cli("find", "--sender", "+1 425 555 0123", env=archive_env)
+    assert found.returncode == 0 and found.stdout.count("\n") == 4, found.stdout
+    verified = cli("verify", env=archive_env)
+    assert verified.returncode == 0 and "5 blobs verified" in verified.stdout, verified.stdout

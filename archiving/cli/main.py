@@ -112,9 +112,14 @@ def cmd_replay(args) -> int:
 
 
 def cmd_show(args) -> int:
+    from archiving.cli.conversations import show_channels, wants_channels
     from archiving.read.reader import load_thread, render_csv, render_json, render_text
 
     svc = _services(args)
+    if wants_channels(args):  # SMS, WhatsApp, email
+        return show_channels(args, svc)
+    if not args.thread_id:
+        raise ValueError("give a THREAD_ID, a conversation id, --between PARTY PARTY or --message MESSAGE_ID")
     with _bar(args, unit="blob", desc="show") as bar:
         view = load_thread(svc.store, args.thread_id, progress=bar)
     if view.empty:
@@ -162,8 +167,10 @@ def cmd_export(args) -> int:
     with _bar(args, unit="blob", desc="export") as bar:
         result = export(svc.store, request, progress=bar, container=svc.settings.container)
     c = result.counts
+    channel_records = sum(n for k, n in c.items() if k not in ("message", "thread", "transcript-message"))
     print(f"exported {result.items} items ({c['message']} message records, {c['thread']} thread records, "
-          f"{c['transcript-message']} transcript messages) from {start} to {end} (exclusive)")
+          f"{c['transcript-message']} transcript messages, {channel_records} SMS, WhatsApp and email records) "
+          f"from {start} to {end} (exclusive)")
     print(f"file: {result.path} ({result.size} bytes, sha256 {result.sha256})")
     print(f"manifest: {result.manifest_path}")
     if result.items == 0:
@@ -214,10 +221,15 @@ def cmd_verify(args) -> int:
     svc = _services(args)
     store = svc.rejected_store if args.rejected else svc.store
     container = svc.settings.rejected_container if args.rejected else svc.settings.container
-    prefix = args.prefix if args.prefix is not None else ("" if args.rejected else "chat/")
+    from itertools import chain
+
+    roots = ("chat/", "sms/", "whatsapp/", "email/")  # every channel, media included
+    prefixes = [args.prefix] if args.prefix is not None else ([""] if args.rejected else list(roots))
+    prefix = ", ".join(prefixes)
     counts: Counter = Counter()
     with _bar(args, unit="blob", desc="verify") as bar:
-        for _, finding in verify(store, store.list_names(prefix), rejected=args.rejected):
+        names = chain.from_iterable(store.list_names(p) for p in prefixes)
+        for _, finding in verify(store, names, rejected=args.rejected):
             bar.update(1)
             counts[finding.problem if finding else "ok"] += 1
             if finding:
@@ -334,10 +346,16 @@ def build_parser() -> argparse.ArgumentParser:
         "created_at, content, edited_at, deleted_at, versions]; --format html writes a self-contained page "
         "(text escaped, html messages sanitized, nothing loaded from elsewhere).",
         [f"python -m archiving show '{THREAD_EXAMPLE}' --history",
-         f"python -m archiving show '{THREAD_EXAMPLE}' --format html --out thread.html"],
+         f"python -m archiving show '{THREAD_EXAMPLE}' --format html --out thread.html",
+         "python -m archiving show --between +15555555555 +14255550123",
+         "python -m archiving show --message 950850f5-bcdf-4315-b77a-6447cf56fac9"],
         "  0 done; 2 usage or setting error; 3 nothing archived for the thread; 4 storage failed\n",
     )
-    p.add_argument("thread_id", metavar="THREAD_ID")
+    p.add_argument("thread_id", nargs="?", metavar="THREAD_ID",
+                   help="a chat thread id, or an SMS / WhatsApp / email conversation id (as show prints it)")
+    from archiving.cli.conversations import add_show_options
+
+    add_show_options(p)
     p.add_argument("--format", choices=("text", "json", "csv", "html"), default="text")
     p.add_argument("--history", action="store_true", help="list every version of each message")
     p.add_argument("--out", metavar="PATH", help="write to this file instead of stdout")
@@ -373,7 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
          "python -m archiving find --sender '8:acs:…' --from 2026-01-01 --to 2026-12-31 --format jsonl --out dsar.jsonl"],
         "  0 found; 2 usage or setting error; 3 nothing found; 4 storage failed\n",
     )
-    p.add_argument("--sender", required=True, metavar="RAW_ID", help="the user's ACS raw id (8:acs:…, 4:+…, 8:orgid:…)")
+    p.add_argument("--sender", required=True, metavar="RAW_ID",
+                   help="the user's ACS raw id (8:acs:…, 4:+…, 8:orgid:…), a phone number (any format) or an email "
+                        "address (SMS, WhatsApp, email records sent by or to it)")
     p.add_argument("--from", dest="start", metavar="DATE")
     p.add_argument("--to", dest="end", metavar="DATE")
     p.add_argument("--format", choices=("text", "jsonl", "csv"), default="text")
@@ -390,7 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
         "  0 every blob is sound; 1 some are corrupt, unreadable or invalid; 2 usage or setting error;\n"
         "  3 no blob under the prefix; 4 storage failed\n",
     )
-    p.add_argument("--prefix", default=None, help="only blobs whose name starts with this (default: chat/)")
+    p.add_argument("--prefix", default=None,
+                   help="only blobs whose name starts with this (default: chat/, sms/, whatsapp/, email/)")
     p.add_argument("--rejected", action="store_true", help="verify the rejected container")
     p.set_defaults(func=cmd_verify)
 

@@ -29,15 +29,16 @@ import orjson
 
 from archiving import SCHEMA_VERSION
 from archiving.read.scan import WORKERS, Blob, find_names, in_range, read_blobs, tag_filter
+from archiving.store.schemas import CHANNEL_KINDS
 from archiving.timefmt import iso, utcnow
 
 log = logging.getLogger("archiving.read.export")
 
-KINDS = ("message", "thread", "transcript-message")
+KINDS = ("message", "thread", "transcript-message") + CHANNEL_KINDS  # SMS, WhatsApp, email: read/conversations.py
 FORMATS = ("jsonl", "csv")
 CSV_COLUMNS = ("kind", "at", "thread_id", "message_id", "version", "action", "message_type", "sender_id",
                "sender_display_name", "sender_hash", "content", "composed_at", "edited_at", "deleted_at", "topic",
-               "participants", "source", "source_sha256")
+               "participants", "source", "source_sha256", "channel")
 
 
 @dataclass(frozen=True)
@@ -51,16 +52,24 @@ class Item:
     source_sha256: str | None
     document: Mapping[str, Any]  # the record, or the transcript's message
     topic: str | None = None  # transcript messages: the transcript's topic
+    channel: str = "chat"  # sms, whatsapp, email: thread_id is then the conversation id
 
     def as_json(self) -> dict[str, Any]:
         out = {"kind": self.kind, "at": self.at, "thread_id": self.thread_id, "source": self.source,
-               "source_sha256": self.source_sha256, "document": self.document}
+               "source_sha256": self.source_sha256, "document": self.document, "channel": self.channel}
         if self.kind == "transcript-message":
             out["topic"] = self.topic
         return out
 
     def csv_row(self) -> tuple[str, ...]:
         d = self.document
+        if self.channel != "chat":
+            from archiving.read.conversations import channel_values
+
+            values = channel_values(d)
+            values.update(kind=self.kind, at=self.at, thread_id=self.thread_id, source=self.source,
+                          source_sha256=self.source_sha256, channel=self.channel)
+            return tuple("" if values.get(c) is None else str(values[c]) for c in CSV_COLUMNS)
         if self.kind == "thread":
             who = d.get("actor") or {}
             props = d.get("properties") or {}
@@ -82,7 +91,7 @@ class Item:
         participants = "; ".join(_who(p) for p in d.get("participants") or [])
         values.update(kind=self.kind, at=self.at, thread_id=self.thread_id, sender_id=who.get("raw_id"),
                       sender_display_name=who.get("display_name"), participants=participants,
-                      source=self.source, source_sha256=self.source_sha256)
+                      source=self.source, source_sha256=self.source_sha256, channel=self.channel)
         return tuple("" if values.get(c) is None else str(values[c]) for c in CSV_COLUMNS)
 
 
@@ -96,6 +105,10 @@ def _action(m: Mapping[str, Any]) -> str:
 
 
 def record_item(blob: Blob, doc: Mapping[str, Any]) -> Item:
+    if doc.get("channel") not in (None, "chat"):
+        from archiving.read.conversations import item_of
+
+        return item_of(blob, doc)
     kind = doc.get("kind")
     if kind == "message":
         at = doc.get("deleted_at") or doc.get("edited_at") or doc.get("composed_at")
@@ -225,6 +238,10 @@ def export_items(store: Any, start: str, end: str, thread_id: str | None = None,
         if progress is not None:
             progress.update(1)
         yield from transcript_items(blob, blob.document(), start, end)
+    if thread_id is None:
+        from archiving.read.conversations import channel_items
+
+        yield from channel_items(store, start, end, progress=progress, workers=workers)
 
 
 def export(store: Any, request: ExportRequest, progress: Any = None, container: str | None = None,

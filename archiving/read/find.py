@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archiving.read.export import Item, record_item, transcript_items
-from archiving.store.records import user_hash
 from archiving.read.scan import WORKERS, find_names, in_range, read_blobs, tag_filter
 
 log = logging.getLogger("archiving.read.find")
@@ -37,12 +36,15 @@ def find_user(store: Any, hash_key: bytes, raw_id: str, start: str | None = None
               stats: FindStats | None = None, progress: Any = None, workers: int = WORKERS) -> Iterator[Item]:
     """The user's items, streamed: records first (found by tags), then matching transcript messages."""
     stats = stats if stats is not None else FindStats()
-    hashed = user_hash(hash_key, raw_id)
+    from archiving.read.conversations import _tag_query, party_hash
+
+    hashed = party_hash(hash_key, raw_id)  # an ACS raw id as it is; a phone number or email address normalized
     seen: set[str] = set()  # a record can match both tags (a user who added themselves)
 
     def names() -> Iterator[str]:
         for expression in (tag_filter(sender=hashed, start=start, end=end),
-                           tag_filter(participant=hashed, start=start, end=end)):
+                           tag_filter(participant=hashed, start=start, end=end),
+                           _tag_query(recipient=hashed, start=start, end=end)):  # SMS, WhatsApp, email
             for name in find_names(store, expression):
                 if name not in seen:
                     seen.add(name)
@@ -56,7 +58,8 @@ def find_user(store: Any, hash_key: bytes, raw_id: str, start: str | None = None
         if not in_range(item.at, start, end):
             continue
         stats.records += 1
-        stats.threads.add(item.thread_id)
+        if item.channel == "chat":
+            stats.threads.add(item.thread_id)
         yield item
     log.info("find records=%d threads=%d", stats.records, len(stats.threads))
 
@@ -76,6 +79,10 @@ def find_user(store: Any, hash_key: bytes, raw_id: str, start: str | None = None
 def text_line(item: Item) -> str:
     """One line per item for a person: time, what, thread, message, content."""
     d = item.document
+    if item.channel != "chat":
+        from archiving.read.conversations import text_line as channel_line
+
+        return channel_line(item)
     if item.kind == "thread":
         props = d.get("properties") or {}
         who = ", ".join(p.get("display_name") or p.get("raw_id") or "" for p in d.get("participants") or [])

@@ -79,6 +79,10 @@ def check_archive_blob(store: Any, name: str) -> Finding | None:
     import lz4.frame
     import orjson
 
+    if name.startswith(("sms/", "whatsapp/", "email/")):
+        from archiving.read.channel_verify import check_channel_blob
+
+        return check_channel_blob(store, name)
     info = keys.parse_key(name)
     if info is None or not (name.endswith(".json.lz4") or name.endswith(".csv.lz4")):
         return Finding(name, INVALID, "not an archive blob name (see docs/archive-format.md)")
