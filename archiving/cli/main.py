@@ -168,9 +168,9 @@ def cmd_export(args) -> int:
         result = export(svc.store, request, progress=bar, container=svc.settings.container)
     c = result.counts
     channel_records = sum(n for k, n in c.items() if k not in ("message", "thread", "transcript-message"))
+    channels = f", {channel_records} SMS, WhatsApp and email records" if channel_records else ""
     print(f"exported {result.items} items ({c['message']} message records, {c['thread']} thread records, "
-          f"{c['transcript-message']} transcript messages, {channel_records} SMS, WhatsApp and email records) "
-          f"from {start} to {end} (exclusive)")
+          f"{c['transcript-message']} transcript messages{channels}) from {start} to {end} (exclusive)")
     print(f"file: {result.path} ({result.size} bytes, sha256 {result.sha256})")
     print(f"manifest: {result.manifest_path}")
     if result.items == 0:

@@ -262,7 +262,7 @@ def _version(value: Any, fallback: datetime | None) -> str:
     else:
         raise InvalidEvent(f"version is {_describe(value)}, expected a whole number")
     if number < 0 or number >= 10**20:
-        raise InvalidEvent(f"version {number} is out of range")
+        raise InvalidEvent("version is out of range (negative, or more than 20 digits)")
     return str(number)
 
 

@@ -259,7 +259,8 @@ def export(store: Any, request: ExportRequest, progress: Any = None, container: 
         raw.flush()
         os.fsync(raw.fileno())
     os.replace(partial, out)
-    counts = {kind: tally.counts.get(kind, 0) for kind in KINDS}
+    # Chat kinds always; SMS, WhatsApp and email kinds when the range holds any.
+    counts = {kind: tally.counts.get(kind, 0) for kind in KINDS if kind in KINDS[:3] or tally.counts.get(kind)}
     manifest = {
         "export": out.name,
         "format": request.fmt,
