@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from archiving import SCHEMA_VERSION
@@ -27,14 +28,20 @@ class Fields:
     def __init__(self, data: Any):
         if not isinstance(data, Mapping):
             raise InvalidEvent(f"data is {describe(data)}, expected a JSON object")
-        self._map: dict[str, Any] = {}
-        for k, v in data.items():
-            if isinstance(k, str):
-                self._map.setdefault(k.lower(), v)
+        self._data = data
+        self._lower: dict[str, Any] | None = None  # built on the first miss (PascalCase payloads)
 
     def get(self, *names: str) -> Any:
+        data = self._data
         for name in names:
-            value = self._map.get(name.lower())
+            value = data.get(name)
+            if value is None:
+                if self._lower is None:
+                    self._lower = {}
+                    for k, v in data.items():
+                        if isinstance(k, str) and v is not None:
+                            self._lower.setdefault(k.lower(), v)
+                value = self._lower.get(name.lower())
             if value is not None:
                 return value
         return None
@@ -105,9 +112,15 @@ def party(address: Any, name: str, hash_key: bytes) -> dict[str, str]:
         raise InvalidEvent(f"{name} is {describe(address)}, expected a phone number, address or id")
     if len(address) > MAX_ADDRESS_LENGTH:
         raise InvalidEvent(f"{name} is longer than {MAX_ADDRESS_LENGTH} characters")
+    kind, normalized, hashed = _party(hash_key, address)
+    return {"address": address, "kind": kind, "normalized": normalized, "hash": hashed}
+
+
+@lru_cache(maxsize=4096)
+def _party(hash_key: bytes, address: str) -> tuple[str, str, str]:
+    # A conversation repeats its two parties in every event: normalize and hash each once.
     normalized = keys.normalize_party(address)
-    return {"address": address, "kind": keys.party_kind(address), "normalized": normalized,
-            "hash": user_hash(hash_key, normalized)}
+    return keys.party_kind(address), normalized, user_hash(hash_key, normalized)
 
 
 def event_time(fields: Fields, envelope: Envelope, *names: str) -> datetime:
