@@ -445,3 +445,17 @@ def test_cli_show_find_verify_every_channel(archive_env, services):
     assert found.returncode == 0 and found.stdout.count("\n") == 4, found.stdout
     verified = cli("verify", env=archive_env)
     assert verified.returncode == 0 and "5 blobs verified" in verified.stdout, verified.stdout
+
+
+def test_the_documented_example_names_are_the_ones_the_code_produces():
+    from .test_docs import FORMAT_DOC, sections
+
+    body = sections(FORMAT_DOC.read_text(encoding="utf-8"), 3)["13.9 Example: the published examples"]
+    rows = re.findall(r"^\| `(\w+\.json)` \| `((?:sms|whatsapp|email)/[^`]+)` \|$", body, re.M)
+    assert len(rows) == 5
+    for vector, name in rows:
+        assert prepare(load_vector(f"eventgrid/event-grid-schema/{vector}"), b"demo-only-hash-key").key == name
+    shown = json.loads(re.search(r"^```json\n(.*?)^```", body, re.S | re.M).group(1))
+    record = prepare(load_vector("eventgrid/event-grid-schema/sms_received.json"), b"demo-only-hash-key")
+    assert {**shown, "archived_at": None} == {**record.document, "archived_at": None}
+    assert schema_errors(shown) == []

@@ -204,9 +204,11 @@ def cmd_find(args) -> int:
                 writer.write(item)
                 counts[item.kind] += 1
     total = sum(counts.values())
+    channel_records = total - counts["message"] - counts["thread"] - counts["transcript-message"]
+    channels = f", {channel_records} SMS, WhatsApp and email records" if channel_records else ""
     print(f"{total} items: {counts['message']} message records, {counts['thread']} thread records, "
           f"{counts['transcript-message']} transcript messages, in {len(stats.threads)} threads "
-          f"({stats.transcripts} transcripts read)", file=sys.stderr)
+          f"({stats.transcripts} transcripts read){channels}", file=sys.stderr)
     return OK if total else NOT_FOUND
 
 
