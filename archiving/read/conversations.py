@@ -98,12 +98,9 @@ def _assemble(blobs: Iterable[Any]) -> list[MessageView]:
         if not is_channel_document(doc):
             continue
         view = views.setdefault((doc["channel"], doc["message_id"]), MessageView(doc["message_id"], doc["channel"]))
-        if ".conflict-" in blob.name:
-            view.reports.append((blob.name, doc)) if "reports/" in blob.name else view.records.append((blob.name, doc))
-        elif doc.get("kind") in MESSAGE_KINDS or doc.get("action") == "sent":
-            view.records.append((blob.name, doc))
-        else:
-            view.reports.append((blob.name, doc))
+        # By the name: received / sent (issue 12) are the message, reports/ its reports; conflict copies alike.
+        target = view.reports if "/reports/" in blob.name else view.records
+        target.append((blob.name, doc))
     for view in views.values():
         view.reports.sort(key=lambda r: (record_at(r[1]) or "", r[0]))
     return sorted(views.values(), key=lambda v: (v.at, v.message_id))
