@@ -321,9 +321,12 @@ def storm_events(changes: list[Change], seed: int, twin_every: int) -> tuple[lis
     return events, change_of
 
 
+PHONE_MARK = "14254095"  # the first digits of every customer's phone number: never to be logged
+
+
 def customer(j: int) -> tuple[str, str]:
-    """A customer's phone number and email address, both marked with RESOURCE (never to be logged)."""
-    return f"+1425{j % 1000:03d}{int(RESOURCE[:4], 16) % 10000:04d}", f"customer{j % 1000}@{RESOURCE}.example"
+    """A customer's phone number and email address, marked with PHONE_MARK and RESOURCE."""
+    return f"+{PHONE_MARK}{j % 1000:03d}", f"customer{j % 1000}@{RESOURCE}.example"
 
 
 def channel_events(j: int, rng: random.Random, twin: bool) -> list[dict]:
@@ -443,10 +446,9 @@ class watching:
 
 
 def forbidden_strings(users: Iterable[User]) -> list[str]:
-    # RESOURCE is in every customer email address; the phone numbers' digits are checked too.
-    phones = [customer(j)[0] for j in range(1000)]
-    return [BODY_MARK, NAME_MARK, RESOURCE, *(u.raw_id for u in users), *(u.name for u in users), *phones,
-            *(p[1:] for p in phones)]
+    # RESOURCE is in every customer email address, PHONE_MARK in every customer phone number in any
+    # form (+E.164, digits, 4:+E.164): one literal each keeps the log check's pattern small.
+    return [BODY_MARK, NAME_MARK, RESOURCE, PHONE_MARK, *(u.raw_id for u in users), *(u.name for u in users)]
 
 
 @dataclass
