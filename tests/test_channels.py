@@ -459,3 +459,17 @@ def test_the_documented_example_names_are_the_ones_the_code_produces():
     record = prepare(load_vector("eventgrid/event-grid-schema/sms_received.json"), b"demo-only-hash-key")
     assert {**shown, "archived_at": None} == {**record.document, "archived_at": None}
     assert schema_errors(shown) == []
+
+
+def test_export_names_and_skips_a_damaged_channel_record(services, tmp_path, caplog):
+    from archiving.read.export import ExportRequest, export
+
+    _conversation(services)
+    name = next(n for n in services.store.list_names("sms/") if n.endswith("/in-2/received.json.lz4"))
+    blob = services.store.container.get_blob_client(name)
+    blob.set_blob_metadata({"sha256": "0" * 64})  # the content no longer matches
+    with caplog.at_level(logging.WARNING, logger="archiving.read.conversations"):
+        result = export(services.store, ExportRequest("2020-01-01T00:00:00.000000Z", "2030-01-01T00:00:00.000000Z",
+                                                      tmp_path / "x.jsonl"))
+    assert result.counts["sms-message"] == 2  # of 3
+    assert any(name in r.getMessage() and "sha256" in r.getMessage() for r in caplog.records)

@@ -12,6 +12,7 @@ A report whose message is not in the archive is shown under its message id, mark
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,8 @@ from archiving.read.verified import Findings, read_verified
 from archiving.store import keys
 from archiving.store.records import user_hash
 from archiving.store.schemas import CHANNEL_KINDS
+
+log = logging.getLogger("archiving.read.conversations")
 
 MESSAGE_KINDS = ("sms-message", "whatsapp-message")
 NOT_ARCHIVED = "message not in the archive"
@@ -209,9 +212,12 @@ def channel_items(store: Any, start: str | None, end: str | None, findings: Find
     """Export items of every SMS, WhatsApp and email record whose ``at`` is in the range."""
     from archiving.read.export import Item
 
-    findings = findings if findings is not None else Findings()
+    own = findings is None
+    findings = Findings() if own else findings
     for channel in keys.CHANNELS:
-        names = _names(store, [_tag_query(channel=channel, start=start, end=end)])
+        # Streamed (an export range can hold millions of records); media blobs have no place in it.
+        names = (n for n in find_names(store, _tag_query(channel=channel, start=start, end=end))
+                 if not n.startswith(keys.MEDIA_ROOT))
         for blob in read_verified(store, names, findings, workers):
             if progress is not None:
                 progress.update(1)
@@ -221,6 +227,9 @@ def channel_items(store: Any, start: str | None, end: str | None, findings: Find
             at = record_at(doc)
             if in_range(at, start, end):
                 yield Item(doc["kind"], at, doc["conversation_id"], blob.name, blob.sha256, doc, channel=channel)
+    if own:
+        for damage in findings.items:  # named, skipped, never silent
+            log.warning("damaged blob skipped: %s: %s", damage.name, damage.reason)
 
 
 def item_of(blob: Any, doc: Mapping[str, Any]) -> Any:
