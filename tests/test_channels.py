@@ -473,3 +473,20 @@ def test_export_names_and_skips_a_damaged_channel_record(services, tmp_path, cap
                                                       tmp_path / "x.jsonl"))
     assert result.counts["sms-message"] == 2  # of 3
     assert any(name in r.getMessage() and "sha256" in r.getMessage() for r in caplog.records)
+
+
+def test_media_api_of_the_test_server_checks_the_hmac_signature(acs):
+    import base64
+    import os
+
+    from azure.communication.messages import NotificationMessagesClient
+    from azure.core.exceptions import ClientAuthenticationError
+
+    add_media(acs, "media-auth", b"signed bytes", "image/png")
+    good = NotificationMessagesClient.from_connection_string(acs.connection_string, **acs.client_kwargs())
+    assert b"".join(good.download_media("media-auth")) == b"signed bytes"
+    wrong = f"endpoint={acs.endpoint};accesskey={base64.b64encode(os.urandom(32)).decode()}"
+    bad = NotificationMessagesClient.from_connection_string(wrong, **acs.client_kwargs())
+    with pytest.raises(ClientAuthenticationError):
+        b"".join(bad.download_media("media-auth"))
+    assert acs.count(path=r"^/messages/streams/media-auth$", status=401) == 1
