@@ -490,3 +490,16 @@ def test_media_api_of_the_test_server_checks_the_hmac_signature(acs):
     with pytest.raises(ClientAuthenticationError):
         b"".join(bad.download_media("media-auth"))
     assert acs.count(path=r"^/messages/streams/media-auth$", status=401) == 1
+
+
+def test_export_of_one_conversation(services, tmp_path):
+    from archiving.read import conversations as conv
+    from archiving.read.export import ExportRequest, export
+
+    _conversation(services)
+    conversation = conv.conversation_ids_between(KEY, "15555555555", "+14255550123")[0]
+    result = export(services.store, ExportRequest("2020-01-01T00:00:00.000000Z", "2030-01-01T00:00:00.000000Z",
+                                                  tmp_path / "one.jsonl", thread_id=conversation))
+    lines = [json.loads(line) for line in (tmp_path / "one.jsonl").read_text().splitlines()]
+    assert result.items == 4 and {line["thread_id"] for line in lines} == {conversation}
+    assert {line["document"]["message_id"] for line in lines} == {"in-1", "in-2", "out-1", "out-2"}  # not other-1

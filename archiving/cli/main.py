@@ -378,7 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--from", dest="start", required=True, metavar="DATE")
     p.add_argument("--to", dest="end", required=True, metavar="DATE")
-    p.add_argument("--thread", metavar="THREAD_ID", help="only this thread")
+    p.add_argument("--thread", metavar="THREAD_ID",
+                   help="only this thread (or SMS / WhatsApp / email conversation id, as show prints it)")
     p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     p.add_argument("--out", required=True, metavar="PATH")
     p.set_defaults(func=cmd_export)

@@ -208,15 +208,16 @@ def render_json(view: ConversationView) -> str:
 
 
 def channel_items(store: Any, start: str | None, end: str | None, findings: Findings | None = None,
-                  progress: Any = None, workers: int = WORKERS) -> Iterator[Any]:
-    """Export items of every SMS, WhatsApp and email record whose ``at`` is in the range."""
+                  progress: Any = None, workers: int = WORKERS, conversation: str | None = None) -> Iterator[Any]:
+    """Export items of every SMS, WhatsApp and email record whose ``at`` is in the range (of one conversation)."""
     from archiving.read.export import Item
 
     own = findings is None
     findings = Findings() if own else findings
     for channel in keys.CHANNELS:
         # Streamed (an export range can hold millions of records); media blobs have no place in it.
-        names = (n for n in find_names(store, _tag_query(channel=channel, start=start, end=end))
+        query = _tag_query(channel=channel, conversation=conversation, start=start, end=end)
+        names = (n for n in find_names(store, query)
                  if not n.startswith(keys.MEDIA_ROOT))
         for blob in read_verified(store, names, findings, workers):
             if progress is not None:

@@ -224,6 +224,12 @@ class _Tally:
 def export_items(store: Any, start: str, end: str, thread_id: str | None = None, progress: Any = None,
                  workers: int = WORKERS) -> Iterator[Item]:
     """Every item of the range, streamed: message records, thread records, then transcript messages."""
+    from archiving.read.conversations import channel_items
+    from archiving.store.keys import is_conversation_id
+
+    if thread_id is not None and is_conversation_id(thread_id):  # an SMS / WhatsApp / email conversation
+        yield from channel_items(store, start, end, progress=progress, workers=workers, conversation=thread_id)
+        return
     for kind in ("message", "thread"):
         names = find_names(store, tag_filter(kind=kind, thread_id=thread_id, start=start, end=end))
         for blob in read_blobs(store, names, workers):
@@ -239,8 +245,6 @@ def export_items(store: Any, start: str, end: str, thread_id: str | None = None,
             progress.update(1)
         yield from transcript_items(blob, blob.document(), start, end)
     if thread_id is None:
-        from archiving.read.conversations import channel_items
-
         yield from channel_items(store, start, end, progress=progress, workers=workers)
 
 
