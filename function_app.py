@@ -2,11 +2,11 @@
 
 import azure.functions as func
 
-from blueprints.chat_events import bp as chat_events
+from blueprints.events import bp as events
 from blueprints.send import bp as send
 from blueprints.sweep import bp as sweep
 from blueprints.thread_archive import bp as thread_archive
 
 app = func.FunctionApp()
-for blueprint in (chat_events, sweep, thread_archive, send):
+for blueprint in (events, sweep, thread_archive, send):
     app.register_functions(blueprint)

@@ -202,7 +202,17 @@ class Services:
 
         return self._once("senders", lambda: Senders(self.settings, self.outbound, self._credential, self._acs_options))
 
+    @property
+    def media(self):
+        """WhatsApp media downloads (Advanced Messaging); the SDK client is built on the first download."""
+        from archiving.ingest.media import MediaSource
+
+        return self._once("media", lambda: MediaSource(self.settings, self._credential, self._acs_options))
+
     def close(self) -> None:
+        media = self._cache.pop("media", None)
+        if media is not None:
+            media.close()
         acs = self._cache.pop("acs", None)
         if acs is not None:
             acs.close()

@@ -77,6 +77,11 @@ SPECS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec("ACS_ENDPOINT", "", "ACS endpoint, used with DefaultAzureCredential when no connection string is set."),
     SettingSpec("ARCHIVER_USER_ID", "", "The archiver's own ACS user id; it must be a participant of every thread to sweep."),
+    SettingSpec(
+        "MEDIA_MAX_BYTES",
+        "104857600",
+        "Largest WhatsApp media item archived, in bytes (default 100 MiB); a larger one is recorded as not retrievable.",
+    ),
 )
 
 SPEC_BY_NAME = {s.name: s for s in SPECS}
@@ -108,6 +113,7 @@ class Settings:
     acs_connection_string: str | None = field(default=None, repr=False)
     acs_endpoint: str | None = None
     archiver_user_id: str | None = None
+    media_max_bytes: int = 104857600
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -136,6 +142,7 @@ class Settings:
             acs_connection_string=get("ACS_CONNECTION_STRING") or None,
             acs_endpoint=get("ACS_ENDPOINT") or None,
             archiver_user_id=get("ARCHIVER_USER_ID") or None,
+            media_max_bytes=_positive_int(get, "MEDIA_MAX_BYTES"),
         )
 
     def require_acs(self) -> None:

@@ -36,7 +36,7 @@ param archiverUserId string = ''
 @description('HMAC key of the user-id hashes. Given: stored as the Key Vault secret. Empty: the secret is left as it is (every later deployment). Keep it stable: a new key changes every hash.')
 param archiveHashKey string = ''
 
-@description('Create the Event Grid subscription to archive_chat_event. Event Grid checks that the function exists: turn this on only once the code is published.')
+@description('Create the Event Grid subscription to archive_event. Event Grid checks that the function exists: turn this on only once the code is published.')
 param deployEventSubscription bool = false
 
 @allowed([
@@ -46,6 +46,14 @@ param deployEventSubscription bool = false
 ])
 @description('Which chat events to subscribe to: thread-level (once per thread, the default), user-level (once per recipient), or both.')
 param chatEventLevel string = 'thread'
+
+@description('Channels whose Event Grid events are archived (chat, sms, whatsapp, email); default every channel an ACS resource can have. Subscribing to a channel the resource does not use costs nothing.')
+param archivedChannels array = [
+  'chat'
+  'sms'
+  'whatsapp'
+  'email'
+]
 
 @minValue(1)
 @maxValue(30)
@@ -328,8 +336,9 @@ module eventSubscription 'modules/event-subscription.bicep' = if (deployEventSub
   scope: resourceGroup(acsSubscriptionId, acsResourceGroupName)
   params: {
     topicName: acsEvents.outputs.topicName
-    functionResourceId: '${functionApp.outputs.id}/functions/archive_chat_event'
+    functionResourceId: '${functionApp.outputs.id}/functions/archive_event'
     chatEventLevel: chatEventLevel
+    channels: archivedChannels
     maxDeliveryAttempts: maxDeliveryAttempts
     eventTimeToLiveInMinutes: eventTimeToLiveInMinutes
     deadLetterStorageAccountId: archiveStorage.outputs.id

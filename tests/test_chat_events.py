@@ -1,4 +1,4 @@
-"""archive_chat_event, called as the host calls it, against a real Azurite."""
+"""archive_event, called as the host calls it, against a real Azurite."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ _invoke = {}
 @pytest.fixture(autouse=True)
 def _function(app_functions):
     # The user function the host invokes, as indexed from function_app.app.
-    _invoke["fn"] = app_functions["archive_chat_event"].get_user_function()
+    _invoke["fn"] = app_functions["archive_event"].get_user_function()
 
 
 def deliver(raw: dict) -> Out:
@@ -55,14 +55,14 @@ def message_event(**data_overrides) -> dict:
 
 
 def test_binding_metadata(indexed):
-    bindings = {b["name"]: b for b in indexed["archive_chat_event"]["bindings"]}
+    bindings = {b["name"]: b for b in indexed["archive_event"]["bindings"]}
     assert bindings["event"] == {"direction": "IN", "type": "eventGridTrigger", "name": "event"}
     rejected = bindings["rejected"]
     assert rejected["type"] == "blob" and rejected["direction"] == "OUT"
     assert rejected["path"].startswith("%ARCHIVE_REJECTED_CONTAINER%/")
     assert "{rand-guid}" in rejected["path"]
     assert rejected["connection"] == "ArchiveStorage"
-    assert indexed["archive_chat_event"]["scriptFile"] == "function_app.py"
+    assert indexed["archive_event"]["scriptFile"] == "function_app.py"
 
 
 def test_function_app_imports_no_storage_sdk_and_reads_no_setting():
@@ -104,11 +104,13 @@ EXPECTED = {
 
 # Two upstream files in the event-grid-schema folder are CloudEvents-shaped: not for this trigger
 # (the replay test covers every CloudEvents vector).
-GRID_VECTORS = [p for p in vector_files("event-grid-schema") if "specversion" not in p.read_text(encoding="utf-8")]
+# SMS, WhatsApp and email vectors are tests/test_channels.py's.
+GRID_VECTORS = [p for p in vector_files("event-grid-schema")
+                if "specversion" not in p.read_text(encoding="utf-8") and p.name.startswith("chat_")]
 
 
 def test_vectors_cover_every_archived_type():
-    from archiving.ingest.events import ARCHIVED_TYPES
+    from archiving.ingest.types import CHAT_TYPES as ARCHIVED_TYPES
 
     seen = {json.loads(p.read_text(encoding="utf-8"))["eventType"] for p in GRID_VECTORS}
     assert set(ARCHIVED_TYPES) <= seen
@@ -283,13 +285,13 @@ def test_same_change_from_64_concurrent_invocations(services):
 
 
 def test_other_event_types_are_skipped_with_one_log_line(services, caplog):
-    typing_event = {"id": "t1", "topic": "/x", "subject": "s", "eventType": "Microsoft.Communication.SMSReceived",
+    typing_event = {"id": "t1", "topic": "/x", "subject": "s", "eventType": "Microsoft.Communication.RecordingFileStatusUpdated",
                     "eventTime": "2024-01-01T00:00:00Z", "dataVersion": "1.0", "data": {"threadId": "x"}}
     with caplog.at_level(logging.INFO, logger="archiving"):
         assert deliver(typing_event).value is None
     assert archive_blobs(services) == {}
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("archiving")]
-    assert lines == ["event=t1 type=Microsoft.Communication.SMSReceived outcome=skipped"]
+    assert lines == ["event=t1 type=Microsoft.Communication.RecordingFileStatusUpdated outcome=skipped"]
 
 
 # -- malformed events ------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ def embedded_schemas(text: str) -> dict[str, str]:
     """``### <kind>.schema.json`` -> the text of the first ```json block under it."""
     out = {}
     for heading, body in sections(text, 3).items():
-        m = re.fullmatch(r"(\w+)\.schema\.json", heading)
+        m = re.fullmatch(r"([\w-]+)\.schema\.json", heading)
         if m:
             block = re.search(r"^```json\n(.*?)^```", body, re.S | re.M)
             assert block, f"no ```json block under ### {heading}"
@@ -59,7 +59,7 @@ def embedded_schemas(text: str) -> dict[str, str]:
 
 def event_type_table(text: str) -> dict[str, tuple[str, str]]:
     """Rows ``| `Microsoft.Communication.X` [(legacy)] | kind | action |``."""
-    rows = re.findall(r"^\| `(Microsoft\.Communication\.\w+)`[^|]*\| (\w+) \| ([\w-]+) \|$", text, re.M)
+    rows = re.findall(r"^\| `(Microsoft\.Communication\.\w+)`[^|]*\| ([\w-]+) \| ([\w-]+) \|$", text, re.M)
     return {t: (kind, action) for t, kind, action in rows}
 
 

@@ -28,6 +28,8 @@ from archiving.store import codec
 from archiving.store import keys
 from archiving.ingest.archiver import REJECTED, SKIPPED, Outcome, prepare, rejection_json
 from archiving.ingest.events import ARCHIVED_TYPES, MAX_EVENT_BYTES
+from archiving.ingest.whatsapp import Inbound
+from archiving.read.channel_verify import name_problems
 from archiving.store.records import Record, substance
 from archiving.store.schemas import errors as schema_errors
 
@@ -40,7 +42,7 @@ MARK = "SECRET\u27e6c\u27e7"  # planted in hostile content: never echoed into a 
 VECTORS = [json.loads(p.read_text(encoding="utf-8")) for p in vector_files("event-grid-schema") + vector_files("cloud-events-schema")]
 ARCHIVED = sorted(ARCHIVED_TYPES)
 OTHER_TYPES = [
-    P + "ChatTypingIndicatorReceivedInThread", P + "ChatAzureBotCommandReceivedInThread", P + "SMSReceived",
+    P + "ChatTypingIndicatorReceivedInThread", P + "ChatAzureBotCommandReceivedInThread", P + "RecordingFileStatusUpdated",
     P + "chatmessagereceived", P + "ChatMessageReceived ", "ChatMessageReceived", "", "Microsoft.Communication.",
 ]
 # Every data field the parser reads, so that random data often hits the interesting paths.
@@ -53,6 +55,12 @@ FIELDS = [
     "participantAdded", "participantRemoved", "memberAdded", "memberRemoved", "displayName",
     "participantCommunicationIdentifier", "memberId", "rawId", "communicationUser", "phoneNumber", "kind", "id",
     "value", "transactionId",
+    # SMS, WhatsApp, email (matched without regard to case: PascalCase too)
+    "from", "to", "From", "To", "MessageId", "message", "Message", "receivedTimestamp", "ReceivedTimestamp",
+    "segmentCount", "deliveryStatus", "deliveryStatusDetails", "deliveryAttempts", "tag", "content", "media",
+    "mimeType", "fileName", "caption", "animated", "reaction", "context", "button", "interactive", "error",
+    "channelType", "messageType", "status", "sender", "recipient", "deliveryAttemptTimeStamp", "engagement",
+    "engagementContext", "userAgent", "userActionTimeStamp",
 ]
 HOSTILE_STRINGS = [
     "", " ", ".", "..", "/", "\\", "a/../b", "\x00", "a\x00b", "\x7f", "\x85", "\u202e", "\ufeff", "\u200b", "\u2028",
@@ -166,8 +174,16 @@ def _size(raw) -> int:
             return 0
 
 
+def _finished(result):
+    """An inbound WhatsApp message with media, finished as if its media had been stored."""
+    if isinstance(result, Inbound):
+        assert result.media is not None
+        return result.finish(result.media.entry("stored", keys.media_key("0" * 64), "0" * 64, 0))
+    return result
+
+
 def check(raw, stats: Counter | None = None) -> Record | Outcome:
-    result = prepare(raw, HASH_KEY, NOW)  # must not raise
+    result = _finished(prepare(raw, HASH_KEY, NOW))  # must not raise
     if isinstance(result, Record):
         doc = result.document
         assert schema_errors(doc) == [], (schema_errors(doc), raw)
@@ -176,16 +192,20 @@ def check(raw, stats: Counter | None = None) -> Record | Outcome:
         # The store decides duplicate-or-conflict on the decoded copy: it must equal the record.
         assert substance(back) == result.substance, "record does not survive its JSON round trip"
         assert codec.sha256_hex(codec.dumps(doc)) == encoded.sha256
-        info = keys.parse_key(result.key)
-        assert info is not None and info.thread_id == doc["thread_id"], result.key
-        assert info.area == ("messages" if doc["kind"] == "message" else "thread")
+        if doc["channel"] == "chat":
+            info = keys.parse_key(result.key)
+            assert info is not None and info.thread_id == doc["thread_id"], result.key
+            assert info.area == ("messages" if doc["kind"] == "message" else "thread")
+        else:
+            info = keys.parse_channel_key(result.key)
+            assert info is not None and name_problems(info, dict(doc)) == [], (result.key, name_problems(info, doc))
         assert len(result.key) <= 1024 and result.key.endswith(keys.RECORD_SUFFIX)
         assert len(result.tags) <= 10
         for name, value in result.tags.items():
             assert TAG_VALUE.match(name) and TAG_VALUE.match(value), (name, value)
         assert _size(raw) <= MAX_EVENT_BYTES, "an event over the size limit was archived"
         # Same event, another moment: same name, same substance (what makes redelivery a duplicate).
-        again = prepare(raw, HASH_KEY, NOW + timedelta(days=3))
+        again = _finished(prepare(raw, HASH_KEY, NOW + timedelta(days=3)))
         assert again.key == result.key and again.substance == result.substance
         status = "archived"
     else:
@@ -553,3 +573,76 @@ def test_rejection_of_an_event_nested_too_deep_for_the_encoder():
     assert schema_errors(doc) == []
     assert "too deeply nested" in doc["reason"]
     assert doc["event"]["id"] == raw["id"] and doc["event"]["eventType"] == raw["eventType"]
+
+
+# -- SMS, WhatsApp and email: valid events in both schemas and both casings ------------------------
+
+PHONES = st.integers(10**9, 10**14).map(str).flatmap(
+    lambda d: st.sampled_from([d, "+" + d, f"+{d[:1]} {d[1:4]}-{d[4:]}", "4:+" + d]))
+EMAILS = st.tuples(st.from_regex(r"[A-Za-z0-9._]{1,12}", fullmatch=True), st.sampled_from(["Contoso.com", "x.org"])
+                   ).map(lambda t: f"{t[0]}@{t[1]}")
+CHANNEL_KINDS = {
+    "SMSReceived": "sms", "SMSDeliveryReportReceived": "sms", "AdvancedMessageReceived": "whatsapp",
+    "AdvancedMessageDeliveryStatusUpdated": "whatsapp", "EmailDeliveryReportReceived": "email",
+    "EmailEngagementTrackingReportReceived": "email",
+}
+
+
+@st.composite
+def channel_twins(draw):
+    """One valid SMS, WhatsApp or email event as an Event Grid delivery and a CloudEvents one, keys cased apart."""
+    event_type = draw(st.sampled_from(sorted(CHANNEL_KINDS)))
+    channel = CHANNEL_KINDS[event_type]
+    a, b = (draw(EMAILS), draw(EMAILS)) if channel == "email" else (draw(PHONES), draw(PHONES))
+    stamp = _stamp(draw, draw(INSTANTS))
+    message_id = draw(SAFE_ID)
+    if event_type == "SMSReceived":
+        data = {"messageId": message_id, "from": a, "to": b, "message": draw(STRINGS), "receivedTimestamp": stamp,
+                "segmentCount": draw(st.integers(0, 10))}
+    elif event_type == "SMSDeliveryReportReceived":
+        data = {"messageId": message_id, "from": a, "to": b, "deliveryStatus": draw(st.sampled_from(
+                ["Delivered", "Failed", "Sent"])), "deliveryStatusDetails": draw(STRINGS), "receivedTimestamp": stamp,
+                "deliveryAttempts": [{"timestamp": stamp, "segmentsSucceeded": 1, "segmentsFailed": 0}],
+                "tag": draw(st.one_of(st.none(), STRINGS))}
+    elif event_type == "AdvancedMessageReceived":
+        data = {"channelType": "whatsapp", "from": a, "to": draw(st.one_of(PHONES, st.uuids().map(str))),
+                "receivedTimestamp": stamp, "content": draw(st.one_of(st.none(), STRINGS)),
+                "messageType": draw(st.sampled_from(["text", "image", "reaction"]))}
+        if draw(st.booleans()):
+            data["media"] = {"id": str(draw(st.uuids())), "mimeType": "image/jpeg", "fileName": draw(STRINGS),
+                             "caption": draw(STRINGS)}
+        if draw(st.booleans()):
+            data["reaction"] = {"messageId": str(draw(st.uuids())), "emoji": draw(STRINGS)}
+        if draw(st.booleans()):
+            data["context"] = {"from": a, "id": str(draw(st.uuids()))}
+    elif event_type == "AdvancedMessageDeliveryStatusUpdated":
+        data = {"messageId": message_id, "status": draw(st.sampled_from(["sent", "delivered", "read", "failed"])),
+                "channelType": "whatsapp", "from": str(draw(st.uuids())), "to": b, "receivedTimestamp": stamp}
+    elif event_type == "EmailDeliveryReportReceived":
+        data = {"sender": a, "recipient": b, "messageId": message_id, "status": draw(st.sampled_from(
+                ["Delivered", "Bounced", "Suppressed"])), "deliveryAttemptTimeStamp": stamp,
+                "deliveryStatusDetails": {"statusMessage": draw(STRINGS)}}
+    else:
+        data = {"sender": a, "recipient": b, "messageId": message_id, "userActionTimeStamp": stamp,
+                "engagement": draw(st.sampled_from(["view", "click"])), "engagementContext": draw(STRINGS),
+                "userAgent": draw(STRINGS)}
+    event_id = str(draw(st.uuids()))
+    grid = {"id": event_id, "topic": "/subscriptions/x", "subject": "s", "eventType": P + event_type,
+            "eventTime": stamp, "dataVersion": "1.0", "data": data}
+    pascal = {k[:1].upper() + k[1:]: v for k, v in data.items()}  # as the published SMS examples have it
+    cloud = {"id": event_id, "source": "/subscriptions/x", "subject": "s", "type": P + event_type, "time": stamp,
+             "specversion": "1.0", "data": pascal}
+    return grid, cloud
+
+
+@settings(FUZZ, max_examples=300)
+@given(channel_twins())
+def test_valid_channel_events_archive_identically_from_either_schema(pair):
+    grid, cloud = pair
+    a, b = check(grid, _stats("valid channel twins")), check(cloud, _stats("valid channel twins"))
+    assert isinstance(a, Record), (a.rejection["reason"], grid)
+    assert isinstance(b, Record), (b.rejection["reason"], cloud)
+    assert a.key == b.key and a.substance == b.substance and a.tags == b.tags
+    for name in ("from", "to"):
+        address = a.document[name]["address"]
+        assert all(address not in v for v in a.tags.values()) and address not in a.key

@@ -247,7 +247,7 @@ def test_event_subscription_waits_for_the_code_and_targets_the_function():
     assert flag["type"] == "bool" and flag["default"] is False
     module = main["modules"]["eventSubscription"]["config"]
     assert module.get("condition") == "deployEventSubscription"
-    assert unwrap(module)["params"]["functionResourceId"].endswith("/functions/archive_chat_event")
+    assert unwrap(module)["params"]["functionResourceId"].endswith("/functions/archive_event")
 
     tree = parse(INFRA / "modules" / "event-subscription.bicep")
     assert set(tree["variables"]["threadLevelEvents"]["value"]) == THREAD_LEVEL_EVENTS
@@ -317,3 +317,17 @@ def test_subscription_targets_a_function_of_the_app():
     assert re.search(r"function_name\(\s*(name\s*=\s*)?[\"']%s[\"']" % re.escape(name), code), (
         f"no function named {name} in function_app.py or blueprints/"
     )
+
+
+def test_subscription_covers_every_channel_by_default():
+    """The event types per channel in Bicep are the ones the code archives; the default takes every channel."""
+    from archiving.ingest.types import CHANNEL_TYPES
+
+    tree = parse(INFRA / "modules" / "event-subscription.bicep")
+    in_bicep = set()
+    for name in ("smsEvents", "whatsappEvents", "emailEvents"):
+        in_bicep |= set(tree["variables"][name]["value"])
+    assert in_bicep == set(CHANNEL_TYPES)
+    main = parse(INFRA / "main.bicep")
+    assert main["parameters"]["archivedChannels"]["default"] == ["chat", "sms", "whatsapp", "email"]
+    assert unwrap(main["modules"]["eventSubscription"]["config"])["params"]["channels"] == "archivedChannels"

@@ -197,9 +197,10 @@ def test_read_verified_keeps_its_interface(archived, svc):
 
 
 @pytest.mark.parametrize("sender, says", [
-    ("+4915112345678", "is a phone number, not an ACS raw id: phone numbers are archived as 4:+<E.164>, e.g. 4:+4915112345678"),
+    ("4915112345678", "is not an ACS raw id (8:acs:…"),  # a phone number needs its +country code
     ("", "--sender is empty"),
-    ("bob@contoso.com", "is not an ACS raw id; accepted forms: 8:acs:…"),
+    ("bob@contoso", "is not an ACS raw id (8:acs:…"),
+    ("4:+49 151", "a phone raw id is 4:+ followed by digits only (E.164)"),
 ])
 def test_find_rejects_what_is_not_a_raw_id(sender, says, env, cli):
     code, out, err = cli("find", "--sender", sender)

@@ -1,7 +1,7 @@
 """The read side (show, export, find, verify, reconcile, replay of dead letters) on realistic archives.
 
 Archives are built as in production: a conversation happens in the HTTPS ACS test server, the
-Event Grid events it would raise are delivered (twice, shuffled) to the real ``archive_chat_event``
+Event Grid events it would raise are delivered (twice, shuffled) to the real ``archive_event``
 function, and transcripts come from the real ``archive_thread`` queue function.  Some events are
 "lost" on purpose to show that the reader merges transcripts in and that reconcile finds the gaps.
 The HTML page is opened in a real headless Chromium.
@@ -138,7 +138,7 @@ def svc(acs_services):
 
 @pytest.fixture
 def deliver(app_functions):
-    fn = app_functions["archive_chat_event"].get_user_function()
+    fn = app_functions["archive_event"].get_user_function()
 
     def run(events, copies: int = 2, seed: int = 7):
         # At least once and in no particular order, as Event Grid delivers.
@@ -507,7 +507,8 @@ def test_verify_reports_each_damaged_blob(acs, people, svc, deliver, transcript,
     transcript(acs, c.tid)
     names = sorted(svc.store.list_names("chat/"))
     code, out, _ = cli("verify")
-    assert code == 0 and out.splitlines() == [f"{len(names)} blobs verified in {svc.settings.container}/chat/: "
+    assert code == 0 and out.splitlines() == [f"{len(names)} blobs verified in {svc.settings.container}/chat/, sms/, "
+                                              "whatsapp/, email/: "
                                               f"{len(names)} ok, 0 corrupt, 0 unreadable, 0 invalid"]
 
     container = svc.store.container

@@ -103,7 +103,8 @@ def cmd_replay(args) -> int:
         profile = "rejected" if args.container == svc.settings.rejected_container else "deadletter"
         with _bar(args, unit="blob", desc="blobs") as bar:
             counts = replay(dead_letter_items(client, args.prefix, progress=bar, problems=problems, profile=profile),
-                            svc.store, svc.rejected_store, svc.settings.hash_key)
+                            svc.store, svc.rejected_store, svc.settings.hash_key, media=svc.media,
+                            media_max_bytes=svc.settings.media_max_bytes)
     elif args.files:
         total = 0
         for path in args.files:
@@ -113,7 +114,8 @@ def cmd_replay(args) -> int:
                 pass  # named by read_files
         with _bar(args, total=total, unit="B", unit_scale=True, desc="replay") as bar:
             counts = replay((event for _, event in read_files(args.files, problems, progress=bar)), svc.store,
-                            svc.rejected_store, svc.settings.hash_key)
+                            svc.rejected_store, svc.settings.hash_key, media=svc.media,
+                            media_max_bytes=svc.settings.media_max_bytes)
     else:
         raise ValueError("give FILEs to replay, or --container NAME for Event Grid dead letters")
     for problem in problems.items:
@@ -142,9 +144,14 @@ def cmd_replay(args) -> int:
 
 
 def cmd_show(args) -> int:
+    from archiving.cli.conversations import show_channels, wants_channels
     from archiving.read.reader import load_thread, render_csv, render_json, render_text
 
     svc = _services(args)
+    if wants_channels(args):  # SMS, WhatsApp, email
+        return show_channels(args, svc)
+    if not args.thread_id:
+        raise ValueError("give a THREAD_ID, a conversation id, --between PARTY PARTY or --message MESSAGE_ID")
     hash_key = svc.settings.hash_key
     with _bar(args, unit="blob", desc="show") as bar:
         view = load_thread(svc.store, args.thread_id, progress=bar, hash_key=hash_key)
@@ -199,8 +206,10 @@ def cmd_export(args) -> int:
         result = export(svc.store, request, progress=bar, container=svc.settings.container,
                         hash_key=svc.settings.hash_key)
     c = result.counts
+    channel_records = sum(n for k, n in c.items() if k not in ("message", "thread", "transcript-message"))
+    channels = f", {channel_records} SMS, WhatsApp and email records" if channel_records else ""
     print(f"exported {result.items} items ({c['message']} message records, {c['thread']} thread records, "
-          f"{c['transcript-message']} transcript messages) from {start} to {end} (exclusive)")
+          f"{c['transcript-message']} transcript messages{channels}) from {start} to {end} (exclusive)")
     print(f"file: {result.path} ({result.size} bytes, sha256 {result.sha256})")
     print(f"manifest: {result.manifest_path}")
     if result.untagged:
@@ -245,9 +254,11 @@ def cmd_find(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return USAGE
     total = sum(counts.values())
+    channel_records = total - counts["message"] - counts["thread"] - counts["transcript-message"]
+    channels = f", {channel_records} SMS, WhatsApp and email records" if channel_records else ""
     print(f"{total} items: {counts['message']} message records, {counts['thread']} thread records, "
           f"{counts['transcript-message']} transcript messages, in {len(stats.threads)} threads "
-          f"({stats.transcripts} transcripts read)", file=sys.stderr)
+          f"({stats.transcripts} transcripts read){channels}", file=sys.stderr)
     if stats.untagged:
         print(f"{stats.untagged} of them found by listing only (blobs without index tags)", file=sys.stderr)
     if stats.other_keys:
@@ -273,11 +284,15 @@ def cmd_verify(args) -> int:
     svc = _services(args)
     store = svc.rejected_store if args.rejected else svc.store
     container = svc.settings.rejected_container if args.rejected else svc.settings.container
-    prefix = args.prefix if args.prefix is not None else ("" if args.rejected else "chat/")
+    from itertools import chain
+
+    roots = ("chat/", "sms/", "whatsapp/", "email/")  # every channel, media included
+    prefixes = [args.prefix] if args.prefix is not None else ([""] if args.rejected else list(roots))
+    prefix = ", ".join(prefixes)
     counts: Counter = Counter()
     with _bar(args, unit="blob", desc="verify") as bar:
-        for _, problems in verify(store, store.list_names(prefix), rejected=args.rejected,
-                                  hash_key=svc.settings.hash_key):
+        names = chain.from_iterable(store.list_names(p) for p in prefixes)
+        for _, problems in verify(store, names, rejected=args.rejected, hash_key=svc.settings.hash_key):
             bar.update(1)
             counts[problems[0].kind if problems else "ok"] += 1
             for problem in problems:
@@ -458,13 +473,21 @@ def build_parser() -> argparse.ArgumentParser:
         "merged by message id: the newest version of each message in compose order, edits and deletions "
         "marked. --format json prints thread_id, topic, participants and messages [message_id, sender_id, "
         "created_at, content, edited_at, deleted_at, versions]; --format html writes a self-contained page "
-        "(text escaped, html messages sanitized, nothing loaded from elsewhere).",
+        "(text escaped, html messages sanitized, nothing loaded from elsewhere). SMS, WhatsApp and email: a "
+        "conversation by its id or by the two parties (--between), or one message with every delivery and "
+        "engagement report of it (--message); --format text or json.",
         [f"python -m archiving show '{THREAD_EXAMPLE}' --history",
-         f"python -m archiving show '{THREAD_EXAMPLE}' --format html --out thread.html"],
+         f"python -m archiving show '{THREAD_EXAMPLE}' --format html --out thread.html",
+         "python -m archiving show --between +15555555555 +14255550123",
+         "python -m archiving show --message 950850f5-bcdf-4315-b77a-6447cf56fac9"],
         "  0 done; 1 done, with damaged blobs left out (or mistagged ones) named on stderr and on the page;\n"
         "  2 usage or setting error; 3 nothing archived for the thread; 4 storage failed\n",
     )
-    p.add_argument("thread_id", metavar="THREAD_ID")
+    p.add_argument("thread_id", nargs="?", metavar="THREAD_ID",
+                   help="a chat thread id, or an SMS / WhatsApp / email conversation id (as show prints it)")
+    from archiving.cli.conversations import add_show_options
+
+    add_show_options(p)
     p.add_argument("--format", choices=("text", "json", "csv", "html"), default="text")
     p.add_argument("--history", action="store_true", help="list every version of each message")
     p.add_argument("--out", metavar="PATH", help="write to this file instead of stdout")
@@ -492,7 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--from", dest="start", required=True, metavar="DATE")
     p.add_argument("--to", dest="end", required=True, metavar="DATE")
-    p.add_argument("--thread", metavar="THREAD_ID", help="only this thread")
+    p.add_argument("--thread", metavar="THREAD_ID",
+                   help="only this thread (or SMS / WhatsApp / email conversation id, as show prints it)")
     p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     p.add_argument("--out", required=True, metavar="PATH")
     _bom_options(p, default_note="default: on")
@@ -512,7 +536,9 @@ def build_parser() -> argparse.ArgumentParser:
         "  error (also: --sender not a raw id, ARCHIVE_HASH_KEY not the archive's key); 3 nothing found;\n"
         "  4 storage failed\n",
     )
-    p.add_argument("--sender", required=True, metavar="RAW_ID", help="the user's ACS raw id (8:acs:…, 4:+…, 8:orgid:…)")
+    p.add_argument("--sender", required=True, metavar="RAW_ID",
+                   help="the user's ACS raw id (8:acs:…, 4:+…, 8:orgid:…), a phone number (any format) or an email "
+                        "address (SMS, WhatsApp, email records sent by or to it)")
     p.add_argument("--from", dest="start", metavar="DATE")
     p.add_argument("--to", dest="end", metavar="DATE")
     p.add_argument("--format", choices=("text", "jsonl", "csv"), default="text")
@@ -532,7 +558,8 @@ def build_parser() -> argparse.ArgumentParser:
         "  0 every blob is sound; 1 some are corrupt, unreadable, invalid or mistagged; 2 usage or setting error;\n"
         "  3 no blob under the prefix; 4 storage failed\n",
     )
-    p.add_argument("--prefix", default=None, help="only blobs whose name starts with this (default: chat/)")
+    p.add_argument("--prefix", default=None,
+                   help="only blobs whose name starts with this (default: chat/, sms/, whatsapp/, email/)")
     p.add_argument("--rejected", action="store_true", help="verify the rejected container")
     p.set_defaults(func=cmd_verify)
 

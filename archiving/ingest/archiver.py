@@ -1,6 +1,7 @@
 """The real-time path: one event in, one record (or a skip, or a rejection) out.
 
-Shared by the ``archive_chat_event`` function and ``python -m archiving replay``.
+Shared by the ``archive_event`` function and ``python -m archiving replay``; every channel (chat,
+SMS, WhatsApp, email).  An inbound WhatsApp message with media fetches its media in between.
 """
 
 from __future__ import annotations
@@ -15,13 +16,17 @@ from archiving.errors import InvalidEvent
 from archiving.ingest.events import MAX_EVENT_BYTES, Envelope, parse_change
 from archiving.ingest.chat_records import build_record
 from archiving.ops.logfields import event_line
+from archiving.ingest.types import CHANNEL_TYPES
+from archiving.ingest.whatsapp import STORED, Inbound
 from archiving.store.records import Record
-from archiving.store.archive import ArchiveStore
+from archiving.store import keys
+from archiving.store.archive import DUPLICATE, ArchiveStore
 from archiving.timefmt import iso, utcnow
 
 log = logging.getLogger("archiving.ingest.events")
 
 SKIPPED, REJECTED = "skipped", "rejected"
+DEFAULT_MEDIA_MAX_BYTES = 100 * 1024 * 1024  # MEDIA_MAX_BYTES: WhatsApp's largest media (documents)
 
 
 @dataclass(frozen=True)
@@ -33,8 +38,9 @@ class Outcome:
     rejection: Mapping[str, Any] | None = None  # the document for the rejected container
 
 
-def prepare(raw: Any, hash_key: bytes, now: datetime | None = None) -> Record | Outcome:
-    """Parse and build without I/O: a Record to write, or a skip or rejection Outcome."""
+def prepare(raw: Any, hash_key: bytes, now: datetime | None = None) -> Record | Inbound | Outcome:
+    """Parse and build without I/O: a Record to write, an inbound WhatsApp message whose media is still
+    to fetch (``Inbound``), or a skip or rejection Outcome."""
     try:
         envelope = Envelope.from_mapping(raw)
     except InvalidEvent as exc:
@@ -43,8 +49,20 @@ def prepare(raw: Any, hash_key: bytes, now: datetime | None = None) -> Record | 
         return Outcome(SKIPPED, envelope.id, envelope.type)
     try:
         _check_size(raw)
-        change = parse_change(envelope)
-        record = build_record(change, envelope, hash_key, now or utcnow())
+        if envelope.type in CHANNEL_TYPES:
+            from archiving.ingest import channels
+
+            built = channels.build(envelope, hash_key, now or utcnow())
+            if isinstance(built, Inbound):
+                if built.media is not None:
+                    # Encode with a stand-in media entry: what JSON cannot carry is rejected before any download.
+                    built.finish(built.media.entry(STORED, keys.media_key("0" * 64), "0" * 64, 0)).encoded  # noqa: B018
+                    return built
+                built = built.finish(None)
+            record = built
+        else:
+            change = parse_change(envelope)
+            record = build_record(change, envelope, hash_key, now or utcnow())
         record.encoded  # noqa: B018 - encode here, so what JSON cannot carry is a rejection, not a store error
     except InvalidEvent as exc:
         return _rejected(raw, envelope.id, envelope.type, str(exc), now)
@@ -53,16 +71,25 @@ def prepare(raw: Any, hash_key: bytes, now: datetime | None = None) -> Record | 
     return record
 
 
-def archive_event(raw: Any, store: ArchiveStore, hash_key: bytes, now: datetime | None = None) -> Outcome:
+def archive_event(raw: Any, store: ArchiveStore, hash_key: bytes, now: datetime | None = None,
+                  media: Any = None, media_max_bytes: int = DEFAULT_MEDIA_MAX_BYTES) -> Outcome:
     """Archive one event (a mapping in Event Grid or CloudEvents schema).
 
-    Storage errors propagate so that the caller fails and the event is delivered again.
+    ``media`` is the ``MediaSource`` for WhatsApp media (needed only when a message has media).
+    Storage errors, and media downloads that fail other than with 404, propagate so that the
+    caller fails and the event is delivered again.
     """
     prepared = prepare(raw, hash_key, now)
     if isinstance(prepared, Outcome):
         _log(prepared, None)
         return prepared
-    record = prepared
+    if isinstance(prepared, Inbound):
+        record = _with_media(prepared, store, media, media_max_bytes)
+        if isinstance(record, Outcome):
+            _log(record, None)
+            return record
+    else:
+        record = prepared
     from archiving.store.records import key_id
 
     result = store.put_record(record, hash_key_id=key_id(hash_key))
@@ -70,6 +97,26 @@ def archive_event(raw: Any, store: ArchiveStore, hash_key: bytes, now: datetime 
     outcome = Outcome(result.status, event["id"], event["type"], result.key)
     _log(outcome, record)
     return outcome
+
+
+def _with_media(inbound: Inbound, store: ArchiveStore, media: Any, max_bytes: int) -> Record | Outcome:
+    """The record with its media entry; a redelivery reuses the archived entry instead of downloading again."""
+    from archiving.ingest.media import archive_media
+    from archiving.store.records import substance
+
+    event = inbound.document["event"]
+    if store.exists(inbound.key):
+        existing = store.read_document(inbound.key)
+        record = inbound.finish(existing.get("media") if isinstance(existing, Mapping) else None)
+        if isinstance(existing, Mapping) and substance(existing) == record.substance:
+            return Outcome(DUPLICATE, event["id"], event["type"], inbound.key)
+        return record  # differs: put_record keeps it as a conflict copy
+    if media is None:
+        from archiving.settings import SettingError
+
+        raise SettingError("ACS_CONNECTION_STRING", "not set (nor ACS_ENDPOINT): WhatsApp media is downloaded from ACS")
+    entry = archive_media(inbound.media, media, store, inbound.at, max_bytes, event["id"])
+    return inbound.finish(entry)
 
 
 def _check_size(raw: Any) -> None:

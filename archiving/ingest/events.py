@@ -1,4 +1,4 @@
-"""Parsing ACS chat events (Event Grid or CloudEvents envelopes) into frozen dataclasses.
+"""Parsing ACS chat events into frozen dataclasses (the envelope is ingest/envelope.py).
 
 The parser is strict about what it needs to build a record (ids, versions, times) and lenient
 about what real payloads vary in (numbers as strings, ``Text``/``Html``, legacy fields).
@@ -14,102 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from archiving.errors import InvalidEvent
+from archiving.ingest.envelope import MAX_EVENT_BYTES, Envelope  # noqa: F401 - re-exported
+from archiving.ingest.types import ARCHIVED_TYPES, CHAT_TYPES  # noqa: F401 - re-exported
 from archiving.store.keys import check_id
 from archiving.timefmt import epoch_ms, parse_time
 
 PREFIX = "Microsoft.Communication."
-
-
-class _N:
-    """The values of ``azure.eventgrid.SystemEventNames`` we archive (tests/test_cold_start.py checks
-    them against the SDK): importing azure.eventgrid would cost the cold start ~60 ms for constants."""
-
-    AcsChatMemberAddedToThreadWithUserEventName = "Microsoft.Communication.ChatMemberAddedToThreadWithUser"
-    AcsChatMemberRemovedFromThreadWithUserEventName = "Microsoft.Communication.ChatMemberRemovedFromThreadWithUser"
-    AcsChatMessageDeletedEventName = "Microsoft.Communication.ChatMessageDeleted"
-    AcsChatMessageDeletedInThreadEventName = "Microsoft.Communication.ChatMessageDeletedInThread"
-    AcsChatMessageEditedEventName = "Microsoft.Communication.ChatMessageEdited"
-    AcsChatMessageEditedInThreadEventName = "Microsoft.Communication.ChatMessageEditedInThread"
-    AcsChatMessageReceivedEventName = "Microsoft.Communication.ChatMessageReceived"
-    AcsChatMessageReceivedInThreadEventName = "Microsoft.Communication.ChatMessageReceivedInThread"
-    AcsChatParticipantAddedToThreadWithUserEventName = "Microsoft.Communication.ChatParticipantAddedToThreadWithUser"
-    AcsChatParticipantRemovedFromThreadWithUserEventName = (
-        "Microsoft.Communication.ChatParticipantRemovedFromThreadWithUser")
-    AcsChatThreadCreatedEventName = "Microsoft.Communication.ChatThreadCreated"
-    AcsChatThreadCreatedWithUserEventName = "Microsoft.Communication.ChatThreadCreatedWithUser"
-    AcsChatThreadDeletedEventName = "Microsoft.Communication.ChatThreadDeleted"
-    AcsChatThreadParticipantAddedEventName = "Microsoft.Communication.ChatThreadParticipantAdded"
-    AcsChatThreadParticipantRemovedEventName = "Microsoft.Communication.ChatThreadParticipantRemoved"
-    AcsChatThreadPropertiesUpdatedEventName = "Microsoft.Communication.ChatThreadPropertiesUpdated"
-    AcsChatThreadPropertiesUpdatedPerUserEventName = "Microsoft.Communication.ChatThreadPropertiesUpdatedPerUser"
-    AcsChatThreadWithUserDeletedEventName = "Microsoft.Communication.ChatThreadWithUserDeleted"
-
-
-# Event type -> (record kind, action).  User-level events and their thread-level twins map
-# to the same change, so every copy yields the same record.
-_ARCHIVED = {
-    _N.AcsChatMessageReceivedEventName: ("message", "received"),
-    _N.AcsChatMessageReceivedInThreadEventName: ("message", "received"),
-    _N.AcsChatMessageEditedEventName: ("message", "edited"),
-    _N.AcsChatMessageEditedInThreadEventName: ("message", "edited"),
-    _N.AcsChatMessageDeletedEventName: ("message", "deleted"),
-    _N.AcsChatMessageDeletedInThreadEventName: ("message", "deleted"),
-    _N.AcsChatThreadCreatedEventName: ("thread", "created"),
-    _N.AcsChatThreadCreatedWithUserEventName: ("thread", "created"),
-    _N.AcsChatThreadDeletedEventName: ("thread", "deleted"),
-    _N.AcsChatThreadWithUserDeletedEventName: ("thread", "deleted"),
-    _N.AcsChatThreadPropertiesUpdatedEventName: ("thread", "updated"),
-    _N.AcsChatThreadPropertiesUpdatedPerUserEventName: ("thread", "updated"),
-    _N.AcsChatThreadParticipantAddedEventName: ("thread", "participant-added"),
-    _N.AcsChatParticipantAddedToThreadWithUserEventName: ("thread", "participant-added"),
-    _N.AcsChatMemberAddedToThreadWithUserEventName: ("thread", "participant-added"),
-    _N.AcsChatThreadParticipantRemovedEventName: ("thread", "participant-removed"),
-    _N.AcsChatParticipantRemovedFromThreadWithUserEventName: ("thread", "participant-removed"),
-    _N.AcsChatMemberRemovedFromThreadWithUserEventName: ("thread", "participant-removed"),
-}
-ARCHIVED_TYPES: dict[str, tuple[str, str]] = dict(_ARCHIVED)
-
-# Event Grid rejects events over 1 MB, so nothing legitimate is larger; replayed files could be.
-MAX_EVENT_BYTES = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Envelope:
-    """One event as delivered, in either schema; ``raw`` is kept for rejections."""
-
-    id: str
-    type: str
-    subject: str | None
-    topic: str | None
-    time: str | None
-    data: Any
-    raw: Mapping[str, Any]
-
-    @classmethod
-    def from_mapping(cls, raw: Any) -> "Envelope":
-        """Event Grid schema or CloudEvents 1.0 (``specversion``, or ``type`` without ``eventType``)."""
-        if not isinstance(raw, Mapping):
-            raise InvalidEvent(f"event is a {type(raw).__name__}, expected a JSON object")
-        cloud = "specversion" in raw or ("eventType" not in raw and "type" in raw)
-        event_id = raw.get("id")
-        event_type = raw.get("type" if cloud else "eventType")
-        if not isinstance(event_id, str) or not event_id:
-            raise InvalidEvent("event id is missing or not a string")
-        if not isinstance(event_type, str) or not event_type:
-            raise InvalidEvent("event type is missing or not a string")
-        return cls(
-            id=event_id,
-            type=event_type,
-            subject=_opt_str(raw.get("subject")),
-            topic=_opt_str(raw.get("source" if cloud else "topic")),
-            time=_opt_str(raw.get("time" if cloud else "eventTime")),
-            data=raw.get("data"),
-            raw=raw,
-        )
-
-    @property
-    def archived(self) -> bool:
-        return self.type in ARCHIVED_TYPES
 
 
 @dataclass(frozen=True)
@@ -157,7 +67,7 @@ Change = MessageChange | ThreadChange
 
 def parse_change(envelope: Envelope) -> Change:
     """The change an archived event describes; raises InvalidEvent if it is malformed."""
-    kind, action = ARCHIVED_TYPES[envelope.type]
+    kind, action = CHAT_TYPES[envelope.type]
     data = envelope.data
     if not isinstance(data, Mapping):
         raise InvalidEvent(f"data is {_describe(data)}, expected a JSON object")
@@ -352,7 +262,7 @@ def _version(value: Any, fallback: datetime | None) -> str:
     else:
         raise InvalidEvent(f"version is {_describe(value)}, expected a whole number")
     if number < 0 or number >= 10**20:
-        raise InvalidEvent(f"version {number} is out of range")
+        raise InvalidEvent("version is out of range (negative, or more than 20 digits)")
     return str(number)
 
 

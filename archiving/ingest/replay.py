@@ -257,7 +257,8 @@ def rejection_name_for(event: Any) -> str:
     return f"replay-{hashlib.sha256(text.encode('ascii')).hexdigest()[:40]}.json"
 
 
-def replay(events: Iterable[Any], store, rejected_store, hash_key: bytes, progress=None) -> Counter:
+def replay(events: Iterable[Any], store, rejected_store, hash_key: bytes, progress=None, media=None,
+           media_max_bytes: int | None = None) -> Counter:
     """Archive each event; rejected ones go to the rejected container, like the function's binding."""
     counts: Counter = Counter()
     for item in events:
@@ -270,7 +271,8 @@ def replay(events: Iterable[Any], store, rejected_store, hash_key: bytes, progre
             log.info("dead-lettered event=%s reason=%s attempts=%s",
                      event.get("id") if isinstance(event, dict) else None, reason, attempts)
             counts[DEAD_LETTERED] += 1
-        outcome: Outcome = archive_event(event, store, hash_key)
+        extra = {"media_max_bytes": media_max_bytes} if media_max_bytes else {}
+        outcome: Outcome = archive_event(event, store, hash_key, media=media, **extra)
         if outcome.status == REJECTED and from_rejection:
             counts[STILL_REJECTED] += 1  # its rejection document stays where it is; nothing new is written
         else:

@@ -40,15 +40,16 @@ from archiving import SCHEMA_VERSION
 from archiving.read.scan import WORKERS, find_names, in_range, list_indexed, months_of, tag_filter
 from archiving.read.verified import Findings, VerifiedBlob, read_verified
 from archiving.store import keys
+from archiving.store.schemas import CHANNEL_KINDS
 from archiving.timefmt import iso, utcnow
 
 log = logging.getLogger("archiving.read.export")
 
-KINDS = ("message", "thread", "transcript-message")
+KINDS = ("message", "thread", "transcript-message") + CHANNEL_KINDS  # SMS, WhatsApp, email: read/conversations.py
 FORMATS = ("jsonl", "csv")
 CSV_COLUMNS = ("kind", "at", "thread_id", "message_id", "version", "action", "message_type", "sender_id",
                "sender_display_name", "sender_hash", "content", "composed_at", "edited_at", "deleted_at", "topic",
-               "participants", "source", "source_sha256")
+               "participants", "source", "source_sha256", "channel")
 
 
 @dataclass(frozen=True)
@@ -62,10 +63,11 @@ class Item:
     source_sha256: str | None
     document: Mapping[str, Any]  # the record, or the transcript's message
     topic: str | None = None  # transcript messages: the transcript's topic
+    channel: str = "chat"  # sms, whatsapp, email: thread_id is then the conversation id
 
     def as_json(self) -> dict[str, Any]:
         out = {"kind": self.kind, "at": self.at, "thread_id": self.thread_id, "source": self.source,
-               "source_sha256": self.source_sha256, "document": self.document}
+               "source_sha256": self.source_sha256, "document": self.document, "channel": self.channel}
         if self.kind == "transcript-message":
             out["topic"] = self.topic
         return out
@@ -78,6 +80,13 @@ class Item:
 
     def raw_csv_row(self) -> tuple[str, ...]:
         d = self.document
+        if self.channel != "chat":
+            from archiving.read.conversations import channel_values
+
+            values = channel_values(d)
+            values.update(kind=self.kind, at=self.at, thread_id=self.thread_id, source=self.source,
+                          source_sha256=self.source_sha256, channel=self.channel)
+            return tuple("" if values.get(c) is None else str(values[c]) for c in CSV_COLUMNS)
         if self.kind == "thread":
             who = d.get("actor") or {}
             props = d.get("properties") or {}
@@ -99,7 +108,7 @@ class Item:
         participants = "; ".join(_who(p) for p in d.get("participants") or [])
         values.update(kind=self.kind, at=self.at, thread_id=self.thread_id, sender_id=who.get("raw_id"),
                       sender_display_name=who.get("display_name"), participants=participants,
-                      source=self.source, source_sha256=self.source_sha256)
+                      source=self.source, source_sha256=self.source_sha256, channel=self.channel)
         return tuple("" if values.get(c) is None else str(values[c]) for c in CSV_COLUMNS)
 
 
@@ -113,6 +122,10 @@ def _action(m: Mapping[str, Any]) -> str:
 
 
 def record_item(blob: VerifiedBlob, doc: Mapping[str, Any]) -> Item:
+    if doc.get("channel") not in (None, "chat"):
+        from archiving.read.conversations import item_of
+
+        return item_of(blob, doc)
     kind = doc.get("kind")
     if kind == "message":
         at = doc.get("deleted_at") or doc.get("edited_at") or doc.get("composed_at")
@@ -249,6 +262,13 @@ def export_items(store: Any, start: str, end: str, thread_id: str | None = None,
         if progress is not None:
             progress.update(1)
 
+    from archiving.read.conversations import channel_items
+    from archiving.store.keys import is_conversation_id
+
+    if thread_id is not None and is_conversation_id(thread_id):  # an SMS / WhatsApp / email conversation
+        yield from channel_items(store, start, end, findings=findings, progress=progress, workers=workers,
+                                 conversation=thread_id)
+        return
     for kind in ("message", "thread"):
         names = tracked(find_names(store, tag_filter(kind=kind, thread_id=thread_id, start=start, end=end)))
         for blob in read_verified(store, names, findings, workers, hash_key=hash_key):
@@ -278,6 +298,8 @@ def export_items(store: Any, start: str, end: str, thread_id: str | None = None,
         if items:
             stats["untagged"] += 1
         yield from items
+    if thread_id is None:  # SMS, WhatsApp and email records of the range
+        yield from channel_items(store, start, end, findings=findings, progress=progress, workers=workers)
 
 
 def _listing(store: Any, start: str, end: str, thread_id: str | None) -> Iterator[Any]:
@@ -308,7 +330,8 @@ def export(store: Any, request: ExportRequest, progress: Any = None, container: 
         partial.unlink(missing_ok=True)  # a failed export leaves nothing that looks like one
         raise
     os.replace(partial, out)
-    counts = {kind: tally.counts.get(kind, 0) for kind in KINDS}
+    # Chat kinds always; SMS, WhatsApp and email kinds when the range holds any.
+    counts = {kind: tally.counts.get(kind, 0) for kind in KINDS if kind in KINDS[:3] or tally.counts.get(kind)}
     manifest = {
         "export": out.name,
         "format": request.fmt,

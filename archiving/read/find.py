@@ -31,7 +31,7 @@ from archiving.read.export import Item, record_item, transcript_items
 from archiving.read.scan import WORKERS, find_names, in_range, list_indexed, months_of, tag_filter
 from archiving.read.verified import Findings, read_verified
 from archiving.store import keys
-from archiving.store.records import key_id, user_hash
+from archiving.store.records import key_id
 
 log = logging.getLogger("archiving.read.find")
 
@@ -45,7 +45,8 @@ RAW_ID_FORMS = (
     ("28:gcch:", "a Teams app (GCCH)"),
 )
 ACCEPTED = ", ".join(prefix + "…" for prefix, _ in RAW_ID_FORMS)
-_PHONE = re.compile(r"^\+?[0-9][0-9 ()./-]{5,}$")
+_PHONE = re.compile(r"^\+[0-9][0-9 ()./-]{5,}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class WrongKey(ValueError):
@@ -53,21 +54,22 @@ class WrongKey(ValueError):
 
 
 def check_sender(text: str) -> str:
-    """The raw id to search for, or ValueError naming the accepted forms."""
+    """What to search for (an ACS raw id, a phone number or an email address), or ValueError naming the
+    accepted forms.  Phone numbers and email addresses are normalized by the party hash (13.2)."""
     value = (text or "").strip()
     if not value:
-        raise ValueError(f"--sender is empty: give the user's ACS raw id ({ACCEPTED})")
+        raise ValueError(f"--sender is empty: give the user's ACS raw id ({ACCEPTED}), a phone number or an "
+                         "email address")
     if value != text:
         raise ValueError("--sender has leading or trailing blanks: a raw id has none")
-    if _PHONE.match(value):
-        digits = re.sub(r"[^0-9]", "", value)
-        raise ValueError(f"--sender {value!r} is a phone number, not an ACS raw id: "
-                         f"phone numbers are archived as 4:+<E.164>, e.g. 4:+{digits}")
+    if _PHONE.match(value) or _EMAIL.match(value):
+        return value  # SMS, WhatsApp and email parties; a phone number also finds chat records as 4:+<E.164>
     if any(value.startswith(prefix) and len(value) > len(prefix) for prefix, _ in RAW_ID_FORMS):
         if value.startswith("4:+") and not value[3:].isdigit():
             raise ValueError(f"--sender {value!r}: a phone raw id is 4:+ followed by digits only (E.164)")
         return value
-    raise ValueError(f"--sender {value!r} is not an ACS raw id; accepted forms: {ACCEPTED}")
+    raise ValueError(f"--sender {value!r} is not an ACS raw id ({ACCEPTED}), a phone number (+<country code>…) "
+                     "or an email address")
 
 
 @dataclass
@@ -105,7 +107,9 @@ def find_user(store: Any, hash_key: bytes, raw_id: str, start: str | None = None
     were all written with another hash key."""
     stats = stats if stats is not None else FindStats()
     findings = stats.findings
-    hashed = user_hash(hash_key, raw_id)
+    from archiving.read.conversations import _tag_query, party_hash
+
+    hashed = party_hash(hash_key, raw_id)  # an ACS raw id as it is; a phone number or email address normalized
     stats.our_key_id = key_id(hash_key)
     seen: set[str] = set()  # a record can match both tags (a user who added themselves)
 
@@ -135,7 +139,8 @@ def find_user(store: Any, hash_key: bytes, raw_id: str, start: str | None = None
 
     def names() -> Iterator[str]:
         for expression in (tag_filter(sender=hashed, start=start, end=end),
-                           tag_filter(participant=hashed, start=start, end=end)):
+                           tag_filter(participant=hashed, start=start, end=end),
+                           _tag_query(recipient=hashed, start=start, end=end)):  # SMS, WhatsApp, email
             for name in find_names(store, expression):
                 if name not in seen:
                     seen.add(name)
@@ -151,7 +156,8 @@ def find_user(store: Any, hash_key: bytes, raw_id: str, start: str | None = None
         if not in_range(item.at, start, end):
             continue
         stats.records += 1
-        stats.threads.add(item.thread_id)
+        if item.channel == "chat":
+            stats.threads.add(item.thread_id)
         yield item
     for blob in read_verified(store, (n for n in untagged if n not in seen), findings, workers, hash_key=hash_key):
         tick()
@@ -190,6 +196,10 @@ def text_line(item: Item) -> str:
 
 def _text_line(item: Item) -> str:
     d = item.document
+    if item.channel != "chat":
+        from archiving.read.conversations import text_line as channel_line
+
+        return channel_line(item)
     if item.kind == "thread":
         props = d.get("properties") or {}
         who = ", ".join(p.get("display_name") or p.get("raw_id") or "" for p in d.get("participants") or [])

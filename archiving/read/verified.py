@@ -287,6 +287,9 @@ def check(name: str, data: bytes, metadata: Mapping[str, str], tags: Mapping[str
         return _check_plain(name, data, metadata, profile)
     if name.startswith(ACK_ROOT):
         return _check_ack(name, data, metadata, tags, check_tags)
+    channel = keys.parse_channel_key(name)
+    if channel is not None:
+        return _check_channel(name, channel, data, metadata, tags, check_tags)
     info = keys.parse_key(name)
     is_csv = name.endswith(".csv.lz4")
     if info is None and not name.startswith(keys.ROOT) and (name.endswith(".json.lz4") or is_csv):
@@ -329,6 +332,32 @@ def check(name: str, data: bytes, metadata: Mapping[str, str], tags: Mapping[str
         warnings = tuple(tag_problems(expected_tags(info, document, key), tags))
     return VerifiedBlob(name, document, digest, len(data), dict(metadata), text=text,
                         tags=dict(tags) if tags is not None else None, warnings=warnings)
+
+
+def _check_channel(name: str, info: Any, data: bytes, metadata: Mapping[str, str], tags: Mapping[str, str] | None,
+                   check_tags: bool) -> VerifiedBlob | Damage:
+    """An SMS, WhatsApp or email blob (docs/archive-format.md, section 13): a record (checks 1 to 5, then its
+    name against its document), or a media item (an lz4 frame of the bytes, named by their sha256)."""
+    if info.area != "media":
+        result = _check_generic(name, data, metadata, tags, check_tags)
+        if isinstance(result, VerifiedBlob) and isinstance(result.document, dict):
+            from archiving.read.channel_verify import name_problems
+
+            problems = name_problems(info, result.document)
+            if problems:
+                return Damage(name, f"{INVALID}: " + "; ".join(problems))
+        return result
+    raw, problem = _decode_lz4(data)
+    if problem:
+        return Damage(name, f"{UNREADABLE}: {problem}")
+    digest = hashlib.sha256(raw).hexdigest()
+    expected = metadata.get("sha256")
+    if not expected:
+        return Damage(name, f"{INVALID}: no sha256 metadata: its integrity cannot be checked")
+    if digest != expected.lower() or digest != info.name:
+        return Damage(name, f"{CORRUPT}: sha256 of the content is {digest}, the metadata says {expected}, "
+                            f"the name says {info.name}")
+    return VerifiedBlob(name, None, digest, len(data), dict(metadata), tags=dict(tags) if tags is not None else None)
 
 
 def _check_generic(name: str, data: bytes, metadata: Mapping[str, str], tags: Mapping[str, str] | None,

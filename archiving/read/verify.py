@@ -34,4 +34,11 @@ def verify(store: object, names: Iterable[str], rejected: bool = False, workers:
         if isinstance(result, Damage):
             yield result.name, [result]
         else:
-            yield result.name, [Damage(result.name, f"{TAGS}: {w}") for w in result.warnings]
+            problems = [Damage(result.name, f"{TAGS}: {w}") for w in result.warnings]
+            if result.document is not None and result.document.get("channel") not in (None, "chat"):
+                from archiving.read.channel_verify import media_link_problem
+
+                link = media_link_problem(store, result.document)
+                if link:
+                    problems.insert(0, Damage(result.name, f"{INVALID}: {link}"))
+            yield result.name, problems

@@ -124,3 +124,125 @@ def thread_tag(thread_id: str) -> str:
     import hashlib
 
     return "sha256:" + hashlib.sha256(thread_id.encode("utf-8")).hexdigest()
+
+
+# -- SMS, WhatsApp and email (docs/archive-format.md, section 13) ------------------------------------
+#
+#     <channel>/<yyyymm>/<conversation>/messages/<message_id>/received.json.lz4
+#     <channel>/<yyyymm>/<conversation>/messages/<message_id>/reports/<at_ms>-<status>.json.lz4
+#     email/<yyyymm>/<conversation>/messages/<message_id>/reports/<at_ms>-<engagement>-<ctx12>.json.lz4
+#     whatsapp/media/<sha256>.lz4
+#
+# <conversation> is "<business hash[:16]>-<counterpart hash[:16]>" (party hashes, below): no phone
+# number or email address is ever in a name or a tag.
+
+CHANNELS = ("sms", "whatsapp", "email")
+MEDIA_ROOT = "whatsapp/media/"
+# Reserved for the business's own copy of a message it sends (issue 12), beside received.
+INBOUND, OUTBOUND = "received", "sent"
+
+_DIGITS = re.compile(r"^(?:4:)?\+?[0-9][0-9 ().\-]*$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def party_kind(address: str) -> str:
+    """phoneNumber, email, channel (a WhatsApp channel registration id) or unknown."""
+    text = address.strip()
+    if _DIGITS.match(text) and 3 <= sum(c.isdigit() for c in text) <= 15:
+        return "phoneNumber"
+    if _EMAIL.match(text):
+        return "email"
+    if _GUID.match(text):
+        return "channel"
+    return "unknown"
+
+
+def normalize_party(address: str) -> str:
+    """What the party hash is computed over.
+
+    A phone number becomes ``4:+<digits>`` (E.164 in the form of an ACS raw id, so a number has
+    the same hash in SMS, WhatsApp and chat); an email address is lower-cased; a channel
+    registration id (GUID) is lower-cased; anything else (an ACS raw id) is kept as it is.
+    """
+    text = address.strip()
+    kind = party_kind(text)
+    if kind == "phoneNumber":
+        return "4:+" + "".join(c for c in text.removeprefix("4:") if c.isdigit())
+    if kind in ("email", "channel"):
+        return text.lower()
+    return text
+
+
+def conversation_id(business_hash: str, counterpart_hash: str) -> str:
+    return f"{business_hash[:16]}-{counterpart_hash[:16]}"
+
+
+_CONVERSATION_RE = re.compile(r"^[0-9a-f]{16}-[0-9a-f]{16}$")
+
+
+def is_conversation_id(text: str) -> bool:
+    return bool(_CONVERSATION_RE.match(text))
+
+
+def channel_prefix(channel: str, yyyymm: str, conversation: str) -> str:
+    return f"{channel}/{yyyymm}/{conversation}/"
+
+
+def channel_message_key(channel: str, at: datetime, conversation: str, message_id: str,
+                        direction: str = INBOUND) -> str:
+    return f"{channel}/{month(at)}/{conversation}/messages/{message_id}/{direction}{RECORD_SUFFIX}"
+
+
+def report_token(text: str) -> str:
+    """A status or engagement type as a name part: lower case, runs of other characters as '-'."""
+    token = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40].strip("-")
+    return token or "unknown"
+
+
+def report_key(channel: str, at: datetime, conversation: str, message_id: str, at_ms: int, status: str,
+               suffix: str | None = None) -> str:
+    tail = f"-{suffix}" if suffix else ""
+    return (f"{channel}/{month(at)}/{conversation}/messages/{message_id}/reports/"
+            f"{at_ms}-{report_token(status)}{tail}{RECORD_SUFFIX}")
+
+
+def media_key(sha256_hex: str) -> str:
+    return f"{MEDIA_ROOT}{sha256_hex}.lz4"
+
+
+@dataclass(frozen=True)
+class ChannelKeyInfo:
+    """What a channel blob name says; ``media`` names have only channel and sha256."""
+
+    channel: str
+    month: str | None
+    conversation: str | None
+    message_id: str | None
+    area: str  # message | report | media
+    name: str  # received / sent, "<at_ms>-<status>[-<suffix>]" or the media sha256 (without suffixes)
+    conflict: bool = False
+
+
+_CHANNEL_KEY_RE = re.compile(
+    r"^(sms|whatsapp|email)/(\d{6})/([0-9a-f]{16}-[0-9a-f]{16})/messages/([^/]+)/"
+    r"(?:(received|sent)|reports/([0-9]+-[a-z0-9-]+))(\.conflict-[0-9a-f]{12})?\.json\.lz4$"
+)
+_MEDIA_KEY_RE = re.compile(r"^whatsapp/media/([0-9a-f]{64})\.lz4$")
+
+
+def parse_channel_key(key: str) -> ChannelKeyInfo | None:
+    m = _MEDIA_KEY_RE.match(key)
+    if m:
+        return ChannelKeyInfo("whatsapp", None, None, None, "media", m.group(1))
+    m = _CHANNEL_KEY_RE.match(key)
+    if not m:
+        return None
+    channel, yyyymm, conversation, message_id, direction, report, conflict = m.groups()
+    area = "message" if direction else "report"
+    return ChannelKeyInfo(channel, yyyymm, conversation, message_id, area, direction or report, bool(conflict))
+
+
+def message_tag(message_id: str) -> str:
+    """The ``message`` tag: the escaped message id (as ``thread``), so reports join their message."""
+    return thread_tag(message_id)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# azd postdeploy hook: the code is published, so archive_chat_event exists and Event Grid will
+# azd postdeploy hook: the code is published, so archive_event exists and Event Grid will
 # accept a subscription to it. Re-run the same Bicep (same parameters as `azd provision`, read
 # from infra/main.parameters.json and the azd environment) with deployEventSubscription=true.
 #
@@ -38,7 +38,7 @@ doc["parameters"]["archiveHashKey"] = {"value": ""}
 json.dump(doc, sys.stdout, indent=2)
 PY
 
-echo "postdeploy: creating the Event Grid subscription to archive_chat_event..."
+echo "postdeploy: creating the Event Grid subscription to archive_event..."
 az deployment group create \
     --resource-group "$AZURE_RESOURCE_GROUP" \
     --name "${AZURE_ENV_NAME}-event-subscription" \
@@ -46,4 +46,4 @@ az deployment group create \
     --parameters "@$params" \
     --parameters deployEventSubscription=true \
     --query "properties.outputs.AZURE_EVENT_SUBSCRIPTION_DEPLOYED.value" -o tsv
-echo "postdeploy: done. Chat events of ${ACS_RESOURCE_ID##*/} now reach archive_chat_event."
+echo "postdeploy: done. Events of ${ACS_RESOURCE_ID##*/} now reach archive_event."

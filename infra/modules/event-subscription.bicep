@@ -1,4 +1,4 @@
-// Event subscription of the ACS system topic to the archive_chat_event function. Deployed only
+// Event subscription of the ACS system topic to the archive_event function. Deployed only
 // once the code is published (Event Grid checks that the function exists).
 param topicName string
 param functionResourceId string
@@ -9,6 +9,13 @@ param functionResourceId string
   'both'
 ])
 param chatEventLevel string
+@description('Channels whose events are archived: chat, sms, whatsapp, email.')
+param channels array = [
+  'chat'
+  'sms'
+  'whatsapp'
+  'email'
+]
 param maxDeliveryAttempts int
 param eventTimeToLiveInMinutes int
 param deadLetterStorageAccountId string
@@ -38,7 +45,23 @@ var userLevelEvents = [
   'Microsoft.Communication.ChatParticipantRemovedFromThreadWithUser'
 ]
 
-var includedEventTypes = chatEventLevel == 'thread' ? threadLevelEvents : (chatEventLevel == 'user' ? userLevelEvents : concat(threadLevelEvents, userLevelEvents))
+var chatEvents = chatEventLevel == 'thread' ? threadLevelEvents : (chatEventLevel == 'user' ? userLevelEvents : concat(threadLevelEvents, userLevelEvents))
+
+// The other channels (docs/archive-format.md, section 13).
+var smsEvents = [
+  'Microsoft.Communication.SMSReceived'
+  'Microsoft.Communication.SMSDeliveryReportReceived'
+]
+var whatsappEvents = [
+  'Microsoft.Communication.AdvancedMessageReceived'
+  'Microsoft.Communication.AdvancedMessageDeliveryStatusUpdated'
+]
+var emailEvents = [
+  'Microsoft.Communication.EmailDeliveryReportReceived'
+  'Microsoft.Communication.EmailEngagementTrackingReportReceived'
+]
+
+var includedEventTypes = concat(contains(channels, 'chat') ? chatEvents : [], contains(channels, 'sms') ? smsEvents : [], contains(channels, 'whatsapp') ? whatsappEvents : [], contains(channels, 'email') ? emailEvents : [])
 
 resource systemTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' existing = {
   name: topicName

@@ -21,6 +21,7 @@ param transcriptFormats string
 param deleteThreadAfterArchive bool
 param acsEndpoint string
 param archiverUserId string
+param mediaMaxBytes int = 104857600
 param maximumInstanceCount int
 param instanceMemoryMB int
 @description('Zone-redundant Flex Consumption plan (only in regions that offer it).')
@@ -156,6 +157,11 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'ARCHIVER_USER_ID'
           value: archiverUserId
+        }
+        // WhatsApp media downloads also use ACS_ENDPOINT and the managed identity (its role on ACS).
+        {
+          name: 'MEDIA_MAX_BYTES'
+          value: string(mediaMaxBytes)
         }
       ]
     }

@@ -131,9 +131,10 @@ class RestApi:
             elif rest[1] == "typing" and k == 2:
                 table = {"POST": (self.send_typing, "bearer", (rest[0],))}
         if not table:
+            from .media import route as media_route  # Advanced Messaging media (media.py)
             from .sending import route as sending_route  # SMS, Email, Advanced Messages (sending.py)
 
-            table = sending_route(self, req) or {}
+            table = media_route(self, req) or sending_route(self, req) or {}
         if not table:
             raise not_found(f"No resource at {req.path}.")
         entry = table.get(m)

@@ -1,10 +1,12 @@
-"""``archive_chat_event``: Event Grid (Event Grid schema) -> one immutable record per change."""
+"""``archive_event``: Event Grid (Event Grid schema) -> one immutable record per change, every channel
+(chat, SMS, WhatsApp with its media, email reports)."""
 
 from __future__ import annotations
 
 import azure.functions as func
 
-from archiving.ingest.archiver import REJECTED, archive_event, rejection_json
+from archiving.ingest.archiver import REJECTED, rejection_json
+from archiving.ingest.archiver import archive_event as archive
 from archiving.bootstrap import services
 
 bp = func.Blueprint()
@@ -24,7 +26,7 @@ def event_as_dict(event: func.EventGridEvent) -> dict:
     }
 
 
-@bp.function_name("archive_chat_event")
+@bp.function_name("archive_event")
 @bp.event_grid_trigger(arg_name="event")
 @bp.blob_output(
     arg_name="rejected",
@@ -33,9 +35,10 @@ def event_as_dict(event: func.EventGridEvent) -> dict:
     connection="ArchiveStorage",
     data_type="string",
 )
-def archive_chat_event(event: func.EventGridEvent, rejected: func.Out[str]) -> None:
+def archive_event(event: func.EventGridEvent, rejected: func.Out[str]) -> None:
     svc = services()
-    outcome = archive_event(event_as_dict(event), svc.store, svc.settings.hash_key)
+    outcome = archive(event_as_dict(event), svc.store, svc.settings.hash_key, media=svc.media,
+                      media_max_bytes=svc.settings.media_max_bytes)
     if outcome.status == REJECTED:
         # Kept with its reason; returning normally stops Event Grid from redelivering it.
         rejected.set(rejection_json(outcome))

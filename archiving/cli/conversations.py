@@ -1,0 +1,50 @@
+"""``show`` for SMS, WhatsApp and email: a conversation (by its id or by the two parties) or one
+message's delivery history (by its message id).  ``cli/main.py``'s ``show`` dispatches here."""
+
+from __future__ import annotations
+
+import sys
+
+
+def add_show_options(p) -> None:
+    p.add_argument("--between", nargs=2, metavar=("PARTY", "PARTY"),
+                   help="SMS / WhatsApp / email: the conversation of these two parties (phone numbers in any "
+                        "format, email addresses, channel ids), whichever is the business")
+    p.add_argument("--message", metavar="MESSAGE_ID",
+                   help="one SMS, WhatsApp or email message and every delivery or engagement report of it, any month")
+    p.add_argument("--channel", choices=("sms", "whatsapp", "email"), help="only this channel (with --between "
+                   "or a conversation id)")
+
+
+def wants_channels(args) -> bool:
+    from archiving.store import keys
+
+    return bool(getattr(args, "between", None) or getattr(args, "message", None)
+                or keys.is_conversation_id(args.thread_id or ""))
+
+
+def show_channels(args, services) -> int:
+    from archiving.cli.main import NOT_FOUND, OK, _output
+    from archiving.read import conversations as conv
+
+    if args.format not in ("text", "json"):
+        raise ValueError("--format for a conversation or a message: text or json")
+    if args.message:
+        view = conv.load_message(services.store, args.message, args.channel)
+        what = f"message {args.message}"
+    elif args.between:
+        ids = conv.conversation_ids_between(services.settings.hash_key, *args.between)
+        view = conv.load_conversation(services.store, ids, args.channel)
+        what = "conversation of the two parties"
+    else:
+        view = conv.load_conversation(services.store, [args.thread_id], args.channel)
+        what = f"conversation {args.thread_id}"
+    if view.empty and not view.findings:
+        print(f"nothing archived for the {what}", file=sys.stderr)
+        return NOT_FOUND
+    text = conv.render_json(view) if args.format == "json" else conv.render_text(view)
+    with _output(args.out) as out:
+        out.write(text)
+    if view.findings:
+        print(f"{len(view.findings)} damaged blobs were skipped (listed in the output)", file=sys.stderr)
+    return OK

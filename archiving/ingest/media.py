@@ -1,0 +1,135 @@
+"""WhatsApp media: downloaded once, by id, with azure-communication-messages, and stored by the sha256 of its bytes.
+
+``whatsapp/media/<sha256>.lz4`` (docs/archive-format.md 13.6): an LZ4 frame of the bytes, create-only,
+so the same bytes sent twice are one blob.  A 404 means ACS no longer has the item: the message
+record says so (``not-retrievable``).  Every other failure raises, so Event Grid delivers the event again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from archiving.ingest.whatsapp import NOT_RETRIEVABLE, STORED, MediaRef
+from archiving.settings import Settings, SettingError
+from archiving.store import keys
+from archiving.timefmt import iso
+
+log = logging.getLogger("archiving.ingest.media")
+
+# Within Event Grid's 30 s: 3 attempts, 3 s to connect, 10 s between bytes, backoff about 0.5 + 1 s.
+CLIENT_OPTIONS = {"retry_total": 2, "retry_backoff_factor": 0.5, "retry_backoff_max": 4,
+                  "connection_timeout": 3, "read_timeout": 10}
+SPOOL_BYTES = 8 * 1024 * 1024  # in memory up to this, then a temporary file
+
+
+class MediaSource:
+    """The Advanced Messaging media API (``NotificationMessagesClient.download_media``), client built on first use."""
+
+    def __init__(self, settings: Settings, credential: Any = None, client_options: Mapping[str, Any] | None = None):
+        self.settings = settings
+        self._credential = credential
+        self._options = {**CLIENT_OPTIONS, **(client_options or {})}
+        self._client = None
+        self._lock = threading.Lock()
+
+    def client(self):
+        with self._lock:
+            if self._client is None:
+                from azure.communication.messages import NotificationMessagesClient
+
+                s = self.settings
+                if s.acs_connection_string:
+                    self._client = NotificationMessagesClient.from_connection_string(s.acs_connection_string,
+                                                                                     **self._options)
+                elif s.acs_endpoint:
+                    credential = self._credential
+                    if credential is None:
+                        from azure.identity import DefaultAzureCredential
+
+                        credential = DefaultAzureCredential()
+                    self._client = NotificationMessagesClient(s.acs_endpoint, credential, **self._options)
+                else:
+                    raise SettingError("ACS_CONNECTION_STRING",
+                                       "not set (nor ACS_ENDPOINT): WhatsApp media is downloaded from ACS")
+            return self._client
+
+    def download(self, media_id: str) -> Iterable[bytes]:
+        return self.client().download_media(media_id)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def archive_media(ref: MediaRef, source: MediaSource, store: Any, at: datetime, max_bytes: int,
+                  event_id: str = "-") -> dict[str, Any]:
+    """The ``media`` entry of the message record, after storing the bytes (or finding them gone)."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        chunks = source.download(ref.id)
+        return store_media(ref, chunks, store, at, max_bytes, event_id)
+    except ResourceNotFoundError:
+        log.warning("event=%s media=%s outcome=not-retrievable reason=404", event_id, ref.id)
+        return ref.entry(NOT_RETRIEVABLE, reason="gone: the media service answered 404")
+
+
+def store_media(ref: MediaRef, chunks: Iterable[bytes], store: Any, at: datetime, max_bytes: int,
+                event_id: str = "-") -> dict[str, Any]:
+    import lz4.frame
+
+    digest = hashlib.sha256()
+    size = 0
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+        compressor = lz4.frame.LZ4FrameCompressor(compression_level=0, content_checksum=True)
+        spool.write(compressor.begin())
+        for chunk in chunks:
+            size += len(chunk)
+            if size > max_bytes:
+                close = getattr(chunks, "close", None)
+                if close:
+                    close()
+                log.warning("event=%s media=%s outcome=not-retrievable reason=over MEDIA_MAX_BYTES", event_id, ref.id)
+                return ref.entry(NOT_RETRIEVABLE, reason=f"larger than MEDIA_MAX_BYTES ({max_bytes} bytes)")
+            digest.update(chunk)
+            spool.write(compressor.compress(chunk))
+        spool.write(compressor.flush())
+        sha = digest.hexdigest()
+        name = keys.media_key(sha)
+        metadata = {"sha256": sha, "media_id": quote(ref.id, safe="")}
+        if ref.mime_type:
+            metadata["mime_type"] = quote(ref.mime_type, safe="/+")
+        if ref.file_name:
+            metadata["file_name"] = quote(ref.file_name, safe="")
+        tags = {"kind": "media", "channel": "whatsapp", "at": iso(at)}
+        length = spool.tell()
+        created = _create(store, name, spool, length, metadata, tags)
+    log.info("event=%s media=%s outcome=%s key=%s size=%d", event_id, ref.id,
+             "archived" if created else "duplicate", name, size)
+    return ref.entry(STORED, blob=name, sha256=sha, size=size)
+
+
+def _create(store: Any, name: str, stream: Any, length: int, metadata: dict[str, str], tags: dict[str, str]) -> bool:
+    """Create-only upload of a stream (as ArchiveStore.create_blob, which takes bytes)."""
+    from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+
+    for attempt in (1, 2):
+        stream.seek(0)
+        try:
+            store.container.upload_blob(name, stream, length=length, overwrite=False, metadata=metadata, tags=tags)
+            return True
+        except ResourceExistsError:
+            return False
+        except ResourceNotFoundError as exc:
+            if attempt == 2 or getattr(exc, "error_code", None) != "ContainerNotFound":
+                raise
+            store.ensure_container()
+    raise AssertionError("unreachable")
