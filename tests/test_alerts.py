@@ -206,7 +206,7 @@ def event_lines(services, caplog) -> list[str]:
     conflicting = chat_event(now, "1700000000001", body="something else")
     bad = chat_event(now, "1700000000002")
     bad["data"]["threadId"] = "bad/thread"
-    skipped = load_vector("eventgrid/event-grid-schema/sms_received.json")
+    skipped = load_vector("eventgrid/event-grid-schema/chat_typing_indicator_received_in_thread.json")
     with caplog.at_level(logging.INFO, logger="archiving.ingest.events"):
         outcomes = [archive_event(e, services.store, key).status for e in (first, first, conflicting, bad, skipped)]
     assert outcomes == ["archived", "duplicate", "conflict", "rejected", "skipped"]

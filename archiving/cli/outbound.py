@@ -59,7 +59,9 @@ def register(sub) -> None:
     p = sub.add_parser("outbound", help="archive-before-send records: show one, list those without outcome",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog=f"examples:\n  python -m archiving outbound show sms {EXAMPLE_ID}\n"
-                              "  python -m archiving outbound reconcile")
+                              "  python -m archiving outbound reconcile\n\n"
+                              "exit codes:\n  as each action says (python -m archiving outbound ACTION --help): 0 done;\n"
+                              "  1 findings; 2 usage or setting error; 3 nothing found; 4 storage failed\n")
     osub = p.add_subparsers(dest="outbound_command", required=True, metavar="ACTION")
 
     s = osub.add_parser(

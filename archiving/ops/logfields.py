@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-# Fields of the per-event line of archive_chat_event (and replay), in the order written.  The
+# Fields of the per-event line of archive_event (and replay), in the order written.  The
 # alerts and the workbook (infra/modules/alerts.bicep, infra/modules/workbook.json) extract these
 # names; tests/test_alerts.py checks that every name they use is one the code writes.
 EVENT_FIELDS = ("event", "type", "channel", "thread", "conversation", "message", "outcome", "lag_ms", "blob",

@@ -192,8 +192,9 @@ def check_rejections(ctx: Context) -> list[Check]:
     since_day, since_hour = ctx.now - timedelta(days=1), ctx.now - timedelta(hours=1)
     day = hour = 0
     newest: datetime | None = None
-    # Names start with the host's {DateTime} (yyyy-MM-ddTHH-mm-ssZ): list only today's and yesterday's.
-    prefixes = sorted({(ctx.now - timedelta(days=n)).strftime("%Y-%m-%dT") for n in (0, 1)})
+    # The function's rejections start with the host's {DateTime} (yyyy-MM-ddTHH-mm-ssZ): list only today's and
+    # yesterday's.  Those of `replay` are named by content (replay-<sha>.json, rare): filtered by creation time.
+    prefixes = sorted({(ctx.now - timedelta(days=n)).strftime("%Y-%m-%dT") for n in (0, 1)}) + ["replay-"]
     try:
         for prefix in prefixes:
             for blob in container.list_blobs(name_starts_with=prefix):

@@ -15,7 +15,7 @@ param applicationInsightsName string
 @description('Resource id of the Event Grid system topic of the ACS resource (it may be in another resource group).')
 param systemTopicId string
 
-@description('Name of the event subscription of archive_chat_event on the system topic.')
+@description('Name of the event subscription of archive_event on the system topic.')
 param eventSubscriptionName string = 'archive-chat-event'
 
 @description('E-mail address that receives the alerts. Empty: no e-mail receiver.')
@@ -30,7 +30,7 @@ param sweepQueueName string
 
 @description('Functions triggered by Event Grid (their 30 s budget is watched).')
 param eventGridFunctionNames array = [
-  'archive_chat_event'
+  'archive_event'
 ]
 
 @minValue(1)
@@ -194,7 +194,7 @@ var logAlerts = [
     threshold: 0
     windowSize: 'PT15M'
     frequency: 'PT5M'
-    description: 'archive_chat_event wrote rejected events (malformed events of archived types) to the rejected container. Runbook: docs/operations.md, "Rejected events".'
+    description: 'archive_event wrote rejected events (malformed events of archived types) to the rejected container. Runbook: docs/operations.md, "Rejected events".'
   }
   {
     key: 'conflict-copies'
