@@ -153,6 +153,10 @@ def _range(args, required: bool) -> tuple[str | None, str | None]:
 
 
 def cmd_export(args) -> int:
+    if args.format == "rsmf":  # a directory of RSMF files: archiving/cli/rsmf.py
+        from archiving.cli import rsmf
+
+        return rsmf.run(args)
     from archiving.read.export import ExportRequest, export
 
     start, end = _range(args, required=True)
@@ -351,15 +355,18 @@ def build_parser() -> argparse.ArgumentParser:
         "blob's sha256.",
         ["python -m archiving export --from 2026-11-01 --to 2026-11-30 --format jsonl --out november.jsonl",
          f"python -m archiving export --from 2026-10-01 --to 2026-12-31 --thread '{THREAD_EXAMPLE}' "
-         "--format csv --out thread.csv"],
-        "  0 done; 2 usage or setting error; 3 nothing in the range (empty export and manifest written);\n"
+         "--format csv --out thread.csv",
+         "python -m archiving export --from 2026-11-01 --to 2026-11-02 --format rsmf --out review/"],
+        "  0 done; 1 (rsmf) damaged blobs named on stderr and left out, the rest exported;\n"
+        "  2 usage or setting error; 3 nothing in the range (empty export and manifest written);\n"
         "  4 storage failed\n",
     )
     p.add_argument("--from", dest="start", required=True, metavar="DATE")
     p.add_argument("--to", dest="end", required=True, metavar="DATE")
     p.add_argument("--thread", metavar="THREAD_ID", help="only this thread")
-    p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
-    p.add_argument("--out", required=True, metavar="PATH")
+    p.add_argument("--format", choices=("jsonl", "csv", "rsmf"), default="jsonl",
+                   help="rsmf: RSMF 2.0 for review platforms, one file per conversation per UTC day (docs/rsmf.md)")
+    p.add_argument("--out", required=True, metavar="PATH", help="the export file; with rsmf, a directory")
     p.set_defaults(func=cmd_export)
 
     p = _command(
