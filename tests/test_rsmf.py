@@ -372,3 +372,78 @@ def test_cli_contract_in_a_subprocess(archive, archive_env, tmp_path):
             assert not list(VALIDATOR.iter_errors(json.loads(z.read("rsmf_manifest.json"))))
     assert "exported 10 events" in run.stdout
     assert "Carol" not in run.stderr and CAROL not in run.stderr + run.stdout
+
+
+# -- transcripts: merged as show merges them ---------------------------------------------------------
+
+
+def put_transcript(store, thread_id: str, doc: dict) -> str:
+    from datetime import timezone
+
+    from archiving.store import keys, schemas
+
+    assert schemas.errors(doc) == [], schemas.errors(doc)
+    last = datetime.fromisoformat(doc["last_message_at"].replace("Z", "+00:00")).astimezone(timezone.utc)
+    name = keys.transcript_key(thread_id, last, int(last.timestamp() * 1000), "json")
+    encoded = codec.encode(doc)
+    assert store.create_blob(name, encoded.data, {"sha256": encoded.sha256}, {"kind": "transcript",
+                             "thread": keys.thread_tag(thread_id), "at": doc["last_message_at"]})
+    return name
+
+
+def ident_doc(raw: str, name: str) -> dict:
+    return {"raw_id": raw, "kind": "communicationUser", "display_name": name}
+
+
+def test_a_transcript_fills_what_records_miss(archive, tmp_path):
+    """A transcript of the sample thread: its copy of a recorded version yields no second event; a message
+    and a participant change known only from it are exported, traced to the transcript."""
+    alice, dave = ident_doc(ALICE, "Alice (Contoso support)"), ident_doc("8:acs:dave", "Dave")
+
+    def msg(mid, created, content, **extra):
+        return {"message_id": mid, "sequence_id": str(len(mid)), "message_type": "text", "content": content,
+                "sender": alice, "created_at": created, "edited_at": None, "deleted_at": None, "metadata": {},
+                "version": mid, **extra}
+
+    doc = {
+        "schema_version": 1, "channel": "chat", "kind": "transcript", "thread_id": THREAD,
+        "topic": "Order 4711: late delivery (resolved)", "created_at": "2026-10-31T23:58:02.123456Z",
+        "created_by": alice,
+        "participants": [{**alice, "share_history_time": None}],
+        "messages": [
+            # The same version as the archived record: merged, the record wins.
+            msg("1761958900000", "2026-11-01T01:01:40.120000Z",
+                "Sorry about that! Let me check with the warehouse, one moment."),
+            # Only in the transcript.
+            msg("1761970000000", "2026-11-01T04:06:40.000000Z", "Closing this ticket now."),
+            {**msg("1761969000000", "2026-11-01T03:50:00.000000Z", None), "message_type": "participantAdded",
+             "participants": [{**dave, "share_history_time": None}], "initiator": alice},
+        ],
+        "message_count": 3, "first_message_at": "2026-11-01T01:01:40.120000Z",
+        "last_message_at": "2026-11-01T04:06:40.000000Z", "archived_at": "2026-11-01T05:00:00.000000Z",
+    }
+    name = put_transcript(archive.store, THREAD, doc)
+    _, findings, files = export(archive.store, tmp_path, start="2026-11-01", end="2026-11-01", thread_id=THREAD)
+    assert not findings
+    (nov1,) = files
+    check_file(nov1, archive.store)
+    ids = [e.get("id") for e in nov1.events if e["type"] == "message"]
+    assert len(ids) == len(set(ids)) and "1761970000000" in ids
+    recorded = next(e for e in nov1.events if e.get("id") == "1761958900000")
+    assert custom(recorded)["source_blob"][0].endswith("/1761958900000-received.json.lz4")
+    closing = next(e for e in nov1.events if e.get("id") == "1761970000000")
+    assert custom(closing)["source_blob"] == [name]
+    assert custom(closing)["source_sha256"] == [codec.sha256_hex(codec.dumps(doc))]
+    (join,) = [e for e in nov1.events if e["type"] == "join" and custom(e)["source_blob"] == [name]]
+    dave_id = next(p["id"] for p in nov1.manifest["participants"] if p.get("account_id") == "8:acs:dave")
+    assert join["participant"] == dave_id and join["body"] == "Alice (Contoso support) added Dave"
+
+
+def test_header_values_cannot_start_a_header():
+    from archiving.read.rsmf_eml import header_lines
+
+    raw = header_lines([("Subject", "acs-chat: topic\r\nX-RSMF-EventCount: 0"), ("X-RSMF-Participants", "Zoë, Bob")])
+    message = email.message_from_bytes(raw + b"\r\n", policy=policy.default)
+    assert message["X-RSMF-EventCount"] is None
+    assert str(message["Subject"]) == "acs-chat: topic X-RSMF-EventCount: 0"
+    assert str(message["X-RSMF-Participants"]) == "Zoë, Bob" and raw.isascii()

@@ -234,39 +234,50 @@ def collect_chat(store: Any, thread_id: str, start: str, end: str, findings: Fin
             if progress is not None:
                 progress.update(1)
             out.blobs += 1
-            info = keys.parse_key(blob.name)
-            doc = blob.document
-            conflict = ".conflict-" in blob.name
-            if info.area == "transcripts":
-                system = []
-                for m in doc.get("messages") or []:
-                    if m.get("message_type") in reader.SYSTEM_TYPES:
-                        system.append(m)
-                        continue
-                    people.see(m.get("sender"))
-                    v = reader._from_transcript(m, blob.name)
-                    if in_range(v.composed_at, start, end):
-                        extra = {"metadata": m.get("metadata") or None, "attachments": m.get("attachments") or None}
-                        spill.write(v.composed_at[:10], _spill_line(v, blob.sha256, extra))
-                # Kept for later: the system messages and the header, not the messages.
-                head = {k: doc.get(k) for k in ("topic", "created_at", "created_by", "participants")}
-                transcripts.append((reader._last_ms(blob.name), blob.name, blob.sha256, system, head))
-            elif info.area == "messages":
-                people.see(doc.get("sender"))
-                out.custodian = out.custodian or _resource(doc)
-                v = reader._from_record(doc, blob.name, conflict)
-                if in_range(v.composed_at, start, end):
-                    spill.write(v.composed_at[:10], _spill_line(v, blob.sha256, {"metadata": doc.get("metadata") or None}))
-            elif not conflict:
-                out.custodian = out.custodian or _resource(doc)
-                people.see(doc.get("actor"))
-                for p in doc.get("participants") or []:
-                    people.see(p)
-                out.thread_events.append({**doc, "source": blob.name, "sha256": blob.sha256})
+            try:
+                _take(blob, start, end, out, spill, transcripts, people)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a sound blob of an unexpected shape
+                findings.add(blob.name, f"invalid: not a document the export can map ({type(exc).__name__})")
     finally:
         spill.close()
     out.days = dict(spill.paths)
+    return _finish(out, transcripts, people)
 
+
+def _take(blob: Any, start: str, end: str, out: Collected, spill: _Spill, transcripts: list, people: People) -> None:
+    """One verified blob into the collection: thread changes kept, message versions spilled by day."""
+    info = keys.parse_key(blob.name)
+    doc = blob.document
+    conflict = ".conflict-" in blob.name
+    if info.area == "transcripts":
+        system = []
+        for m in doc.get("messages") or []:
+            if m.get("message_type") in reader.SYSTEM_TYPES:
+                system.append(m)
+                continue
+            people.see(m.get("sender"))
+            v = reader._from_transcript(m, blob.name)
+            if in_range(v.composed_at, start, end):
+                extra = {"metadata": m.get("metadata") or None, "attachments": m.get("attachments") or None}
+                spill.write(v.composed_at[:10], _spill_line(v, blob.sha256, extra))
+        # Kept for later: the system messages and the header, not the messages.
+        head = {k: doc.get(k) for k in ("topic", "created_at", "created_by", "participants")}
+        transcripts.append((reader._last_ms(blob.name), blob.name, blob.sha256, system, head))
+    elif info.area == "messages":
+        people.see(doc.get("sender"))
+        out.custodian = out.custodian or _resource(doc)
+        v = reader._from_record(doc, blob.name, conflict)
+        if in_range(v.composed_at, start, end):
+            spill.write(v.composed_at[:10], _spill_line(v, blob.sha256, {"metadata": doc.get("metadata") or None}))
+    elif not conflict:
+        out.custodian = out.custodian or _resource(doc)
+        people.see(doc.get("actor"))
+        for p in doc.get("participants") or []:
+            people.see(p)
+        out.thread_events.append({**doc, "source": blob.name, "sha256": blob.sha256})
+
+
+def _finish(out: Collected, transcripts: list, people: People) -> Collected:
     # The transcripts' system messages and creation, unless thread records tell them already (as the reader).
     transcripts.sort(key=lambda t: t[0])
     available = Counter(sig for doc in out.thread_events for sig in reader.record_signatures(doc))

@@ -17,6 +17,7 @@ import base64
 import hashlib
 import os
 import quopri
+import re
 import tempfile
 import uuid
 import zipfile
@@ -50,9 +51,19 @@ class WrittenFile:
     size: int
 
 
+# RFC 5322's hard limit: values (participant lists) stay on one line unless longer than that, since
+# some readers keep the blank that folding right after the colon leaves.
+_POLICY = SMTP.clone(max_line_length=998, refold_source="all")  # "all": non-ASCII is always encoded
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
 def header_lines(headers: Iterable[tuple[str, str]]) -> bytes:
-    """RFC 5322 header fields, folded, non-ASCII encoded (RFC 2047), CRLF line ends."""
-    return b"".join(SMTP.fold_binary(name, value) for name, value in headers)
+    """RFC 5322 header fields, folded, non-ASCII encoded (RFC 2047), CRLF line ends.
+
+    Values come from the archive (topics, display names): control characters, line breaks among
+    them, become a space, so no value can end its header and start another.
+    """
+    return b"".join(_POLICY.fold_binary(name, _CONTROL.sub(" ", value).strip()) for name, value in headers)
 
 
 def rfc5322_date(stamp: str) -> str:

@@ -1,0 +1,190 @@
+"""Benchmark of the RSMF export (issue 13): one thread of 100,000 messages, streamed day by day.
+
+The thread is archived as production does it (each event through ``archive_event``): N messages
+spread over D UTC days, every 20th edited once, every 100th deleted.  Then ``export_rsmf`` writes it
+as RSMF files (one per day, split at 10,000 events) with a tqdm progress bar whose total is the
+number of blobs to read.  Reported: time, files, events, and the growth of resident memory during
+the export (sampled every 10 ms), which must not grow with N: compare ``--messages 10000`` with
+``--messages 100000``.
+
+Storage: ``--store azurite`` (default) is the real blob API; ``--store disk`` keeps the blobs in a
+local directory behind the same ``ArchiveStore`` (a container stand-in with upload, download,
+listing), for N too large for Azurite on a busy machine: every byte still goes through the real
+store, ``read_verified`` (lz4, sha256, JSON), the merge and the RSMF writer.
+
+Run by hand:  .venv/bin/python bench/rsmf.py [--messages N] [--days D] [--store azurite|disk]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import platform
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from archiving.bootstrap import BATCH_PROFILE, Services  # noqa: E402
+from archiving.store.archive import ArchiveStore  # noqa: E402
+from archiving.ingest.archiver import archive_event  # noqa: E402
+from archiving.ingest.replay import read_files  # noqa: E402
+from archiving.read.rsmf import RsmfRequest, export_rsmf  # noqa: E402
+from archiving.read.scan import parse_bound  # noqa: E402
+from archiving.read.verified import Findings  # noqa: E402
+from archiving.settings import Settings  # noqa: E402
+from bench.sweep import PeakRss  # noqa: E402
+from tests.azurite import Azurite  # noqa: E402
+
+THREAD = "19:be0c4f1e5a7d4b6c8e9f0a1b2c3d4e5f@thread.v2"
+START = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
+def stamp(dt: datetime) -> str:
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def events(messages: int, days: int):
+    """Received events for N messages over D days, plus edits and deletions, from the sample's shapes."""
+    sample = [e for _, e in read_files([ROOT / "samples" / "conversation.json"])]
+    created = copy.deepcopy(next(e for e in sample if e["eventType"].endswith("ChatThreadCreated")))
+    created["data"].update(threadId=THREAD, createTime=stamp(START - timedelta(minutes=1)))
+    created["data"]["version"] = int((START - timedelta(minutes=1)).timestamp() * 1000)
+    yield created
+    template = next(e for e in sample if e["eventType"].endswith("ChatMessageReceivedInThread"))
+    step = timedelta(days=days) / messages
+    for i in range(messages):
+        composed = START + step * i
+        ms = int(composed.timestamp() * 1000) * 1000 + i % 1000  # unique ids even when two share a millisecond
+        event = copy.deepcopy(template)
+        data = event["data"]
+        data.update(threadId=THREAD, messageId=str(ms), version=ms, composeTime=stamp(composed),
+                    messageBody=f"Message {i}: the parcel left the warehouse at dock {i % 40}.")
+        event["id"] = f"bench-{i}"
+        yield event
+        if i % 20 == 0:
+            edit = copy.deepcopy(event)
+            edit["id"] = f"bench-{i}-edit"
+            edit["eventType"] = "Microsoft.Communication.ChatMessageEditedInThread"
+            edit["data"].update(version=ms + 1, messageBody=f"Message {i} (edited).", editTime=stamp(composed + step / 2))
+            yield edit
+        if i % 100 == 50:
+            gone = copy.deepcopy(event)
+            gone["id"] = f"bench-{i}-delete"
+            gone["eventType"] = "Microsoft.Communication.ChatMessageDeletedInThread"
+            gone["data"].pop("messageBody")
+            gone["data"].update(version=ms + 2, deleteTime=stamp(composed + step / 2))
+            yield gone
+
+
+class _Item:
+    def __init__(self, name: str):
+        self.name = name
+
+
+class _Download:
+    def __init__(self, path: Path):
+        self.path = path
+        self.properties = _Item(path.name)
+        self.properties.metadata = {"sha256": path.with_name(path.name + ".sha256").read_text()}
+
+    def readall(self) -> bytes:
+        return self.path.read_bytes()
+
+
+class DiskContainer:
+    """The few container calls the archiver and the export make, on a local directory (bench only)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def create_container(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def upload_blob(self, name, data, overwrite=False, metadata=None, tags=None):
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.with_name(path.name + ".sha256").write_text(metadata["sha256"])
+        path.write_bytes(data)
+
+    def download_blob(self, name):
+        return _Download(self.root / name)
+
+    def list_blobs(self, name_starts_with=""):
+        folder = self.root / name_starts_with
+        for dirpath, dirnames, filenames in os.walk(folder):
+            dirnames.sort()
+            for f in sorted(filenames):
+                if not f.endswith(".sha256"):
+                    yield _Item(str(Path(dirpath, f).relative_to(self.root)))
+
+    def walk_blobs(self, name_starts_with="", delimiter="/"):
+        folder = self.root / name_starts_with
+        for entry in sorted(os.listdir(folder)) if folder.is_dir() else ():
+            if (folder / entry).is_dir():
+                yield _Item(f"{name_starts_with}{entry}/")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--days", type=int, default=20)
+    parser.add_argument("--store", choices=("azurite", "disk"), default="azurite")
+    args = parser.parse_args()
+    print(f"machine: {platform.platform()}, {os.cpu_count()} cores, python {platform.python_version()}; "
+          f"store: {args.store}")
+    azurite = Azurite().start() if args.store == "azurite" else None
+    scratch = tempfile.TemporaryDirectory(prefix="bench-rsmf-")
+    svc = None
+    container = f"bench-{uuid.uuid4().hex[:12]}"
+    try:
+        if azurite is not None:
+            env = {"ArchiveStorage": azurite.connection_string, "ARCHIVE_HASH_KEY": "bench",
+                   "ARCHIVE_CONTAINER": container}
+            svc = Services(settings=Settings.from_env(env), profile=BATCH_PROFILE)
+            store = svc.store
+        else:
+            store = ArchiveStore(DiskContainer(Path(scratch.name) / container))
+        store.ensure_container()
+        started = time.perf_counter()
+        with ThreadPoolExecutor(8) as pool:
+            outcomes = list(pool.map(lambda e: archive_event(e, store, b"bench").status,
+                                     events(args.messages, args.days), chunksize=64))
+        took = time.perf_counter() - started
+        print(f"archived {len(outcomes):,} records ({args.messages:,} messages over {args.days} days) "
+              f"in {took:.0f} s")
+
+        from tqdm import tqdm
+
+        with tempfile.TemporaryDirectory() as out, PeakRss() as mem, \
+                tqdm(unit="blob", desc="rsmf", file=sys.stderr, mininterval=2) as bar:
+            started = time.perf_counter()
+            request = RsmfRequest(parse_bound("2026-11-01"), parse_bound("2026-12-31", end=True), Path(out),
+                                  thread_id=THREAD)
+            findings = Findings()
+            result = export_rsmf(store, request, hash_key=b"bench", findings=findings, progress=bar,
+                                 container=container)
+            took = time.perf_counter() - started
+            size = sum(p.stat().st_size for p in Path(out).glob("*.rsmf"))
+            total = bar.total
+        assert not findings and result.counts["message"] == args.messages, (findings.items, result.counts)
+        print(f"export: {total:,} blobs read (progress total), {result.events:,} events into {len(result.files)} "
+              f"RSMF files ({size / 2**20:.1f} MB) in {took:.0f} s ({total / took:,.0f} blobs/s); "
+              f"memory growth {mem.growth_mb:.1f} MB")
+    finally:
+        if svc is not None:
+            svc.close()
+        if azurite is not None:
+            azurite.stop()
+        scratch.cleanup()
+
+
+if __name__ == "__main__":
+    main()
