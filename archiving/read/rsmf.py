@@ -617,7 +617,8 @@ def _write_conversation(got: Collected, channel: Channel, request: RsmfRequest, 
 
 def _write_slice(got: Collected, channel: Channel, day: str, part: int, parts: int, events: list[dict[str, Any]],
                  state: _State, custodian: str, result: RsmfResult) -> dict[str, Any]:
-    conversation, people = got.thread_id, got.people
+    """A chat slice: the conversation's members as of its first event, then the common writer."""
+    people = got.people
     members = {people.pid(p): p for p in state.members.values()}
     # A channel's participants: those in it at its first event, and those who speak before a join of
     # theirs in this file (the archive missed how they came in).
@@ -627,17 +628,44 @@ def _write_slice(got: Collected, channel: Channel, day: str, part: int, parts: i
             joined.add(e["participant"])
         elif e["type"] == "message" and e["participant"] not in joined:
             members.setdefault(e["participant"], None)
+    display = state.topic or got.topic or got.thread_id
+    extra = _customs(("thread_id", got.thread_id))
+    return write_slice(Slice(channel, got.thread_id, display, day, part, parts, events, members, custodian, extra),
+                       people, result)
+
+
+@dataclass
+class Slice:
+    """What one .rsmf file holds: one conversation's events of one day (or a part of that day)."""
+
+    channel: Channel
+    conversation: str
+    display: str
+    day: str
+    part: int
+    parts: int
+    events: list[dict[str, Any]]
+    members: dict[str, Mapping[str, Any] | None]  # participant id -> identity: conversations[].participants
+    custodian: str  # X-RSMF-Custodian
+    custom: list[dict[str, str]] = field(default_factory=list)  # conversations[].custom, beside channel
+    custodian_id: str | None = None  # conversations[].custodian: a participant (direct channels)
+    files: list[ZipFileEntry] = field(default_factory=list)  # attachment files for rsmf.zip
+
+
+def write_slice(s: Slice, people: People, result: RsmfResult) -> dict[str, Any]:
+    events = s.events
     by_pid: dict[str, dict[str, Any]] = {}
-    for pid, who in members.items():
+    for pid, who in s.members.items():
         by_pid[pid] = people.entry(who or _who(people, pid))
     for pid in _referenced(events):
         if pid not in by_pid:
             by_pid[pid] = people.entry(_who(people, pid))
-    display = state.topic or got.topic or conversation
-    conv = {"id": conversation, "display": display, "platform": channel.platform, "type": channel.conversation_type,
-            "participants": list(members), "custom": _customs(("channel", channel.name), ("thread_id", conversation),
-                                                              ("archive_custodian", custodian))}
-    manifest = {"version": RSMF_VERSION, "eventcollectionid": conversation, "participants": list(by_pid.values()),
+    conv = {"id": s.conversation, "display": s.display, "platform": s.channel.platform,
+            "type": s.channel.conversation_type, "participants": list(s.members),
+            "custom": _customs(("channel", s.channel.name)) + s.custom + _customs(("archive_custodian", s.custodian))}
+    if s.custodian_id:
+        conv["custodian"] = s.custodian_id
+    manifest = {"version": RSMF_VERSION, "eventcollectionid": s.conversation, "participants": list(by_pid.values()),
                 "conversations": [conv], "events": events}
     begin = min(e["timestamp"] for e in events)
     end = max(e["timestamp"] for e in events)
@@ -645,39 +673,35 @@ def _write_slice(got: Collected, channel: Channel, day: str, part: int, parts: i
     names = [p.get("display") or p["id"] for p in by_pid.values()]
     headers = [
         ("From", FROM_HEADER),
-        ("Subject", f"{channel.platform}: {display} ({day}, part {part} of {parts})"),
+        ("Subject", f"{s.channel.platform}: {s.display} ({s.day}, part {s.part} of {s.parts})"),
         ("Date", rfc5322_date(begin)),
         ("X-RSMF-Version", RSMF_VERSION),
         ("X-RSMF-Generator", GENERATOR),
-        ("X-RSMF-Application", channel.application),
+        ("X-RSMF-Application", s.channel.application),
         ("X-RSMF-BeginDate", begin),
         ("X-RSMF-EndDate", end),
         ("X-RSMF-EventCount", str(len(events))),
         ("X-RSMF-AttachmentCount", str(attachments)),
-        ("X-RSMF-EventCollectionID", conversation),
+        ("X-RSMF-EventCollectionID", s.conversation),
         ("X-RSMF-Participants", ", ".join(names)),
-        ("X-RSMF-Custodian", custodian),
+        ("X-RSMF-Custodian", s.custodian),
     ]
-    text = body_text(channel, conversation, display, day, part, parts, events, names, custodian, attachments)
-    path = result.out / f"{file_stem(channel.name, conversation, day)}_{part:03d}.rsmf"
-    done: WrittenFile = write_rsmf(path, headers, text, manifest, _files(events))
+    text = body_text(s.channel, s.conversation, s.display, s.day, s.part, s.parts, events, names, s.custodian,
+                     attachments)
+    path = result.out / f"{file_stem(s.channel.name, s.conversation, s.day)}_{s.part:03d}.rsmf"
+    done: WrittenFile = write_rsmf(path, headers, text, manifest, s.files)
     kinds = Counter(e["type"] for e in events)
     result.counts.update(kinds)
     result.counts["edited"] += sum(1 for e in events if e.get("edits"))
     result.counts["deleted"] += sum(1 for e in events if e.get("deleted"))
     result.counts["attachments"] += attachments
     entry = {"file": path.name, "sha256": done.sha256, "bytes": done.size, "events": len(events),
-             "counts": {k: kinds[k] for k in EVENT_KINDS}, "attachments": attachments, "channel": channel.name,
-             "conversation": conversation, "eventcollectionid": conversation, "day": day, "part": part,
-             "parts": parts, "begin": begin, "end": end}
+             "counts": {k: kinds[k] for k in EVENT_KINDS}, "attachments": attachments, "channel": s.channel.name,
+             "conversation": s.conversation, "eventcollectionid": s.conversation, "day": s.day, "part": s.part,
+             "parts": s.parts, "begin": begin, "end": end}
     result.files.append(entry)
     return entry
 
 
 def _who(people: People, pid: str) -> Mapping[str, Any]:
     return next((p for p in people.known.values() if people.pid(p) == pid), UNKNOWN)
-
-
-def _files(events: list[dict[str, Any]]) -> list[ZipFileEntry]:
-    """The files events name in attachments[] (media of channels that archive it; chat has none)."""
-    return []
