@@ -447,3 +447,103 @@ def test_header_values_cannot_start_a_header():
     assert message["X-RSMF-EventCount"] is None
     assert str(message["Subject"]) == "acs-chat: topic X-RSMF-EventCount: 0"
     assert str(message["X-RSMF-Participants"]) == "Zoë, Bob" and raw.isascii()
+
+
+# -- SMS and WhatsApp (records as laid out in docs/archive-format.md section 13) -----------------------
+
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000") + b"pixels" * 50
+
+
+def party(address: str, normalized: str, kind: str) -> dict:
+    return {"address": address, "kind": kind, "normalized": normalized,
+            "hash": user_hash(HASH_KEY.encode(), normalized)}
+
+
+def put_record(store, name: str, doc: dict) -> None:
+    encoded = codec.encode(doc)
+    assert store.create_blob(name, encoded.data, {"sha256": encoded.sha256}, {"kind": doc["kind"]})
+
+
+def direct_record(channel: str, kind: str, conv: str, mid: str, frm: dict, to: dict, at: str, **fields) -> dict:
+    return {"schema_version": 1, "channel": channel, "kind": kind, **fields, "conversation_id": conv,
+            "message_id": mid, "from": frm, "to": to,
+            ("reported_at" if kind.endswith("report") else "received_at"): at,
+            "event": {"id": f"evt-{mid}-{at}", "type": "Microsoft.Communication.X", "time": at,
+                      "topic": "/subscriptions/0/resourceGroups/rg/providers/Microsoft.Communication/communicationServices/contoso-acs",
+                      "subject": "/phonenumber/x"},
+            "archived_at": "2026-11-02T00:00:00.000000Z"}
+
+
+@pytest.fixture
+def channels(services):
+    store = services.store
+    business = party("+18005550100", "4:+18005550100", "phoneNumber")
+    customer = party("+15555550123", "4:+15555550123", "phoneNumber")
+    sms = f"{business['hash'][:16]}-{customer['hash'][:16]}"
+    put_record(store, f"sms/202611/{sms}/messages/Incoming_1/received.json.lz4",
+               direct_record("sms", "sms-message", sms, "Incoming_1", customer, business, "2026-11-01T08:00:00.000000Z",
+                             action="received", content="Where is my parcel?", segment_count=1))
+    put_record(store, f"sms/202611/{sms}/messages/Outgoing_1/reports/1762005000000-delivered.json.lz4",
+               direct_record("sms", "sms-report", sms, "Outgoing_1", business, customer, "2026-11-01T13:50:00.000000Z",
+                             status="Delivered", status_details=None, attempts=[], tag=None))
+    wa_business = party("9a3b0c1d-2e3f-4a5b-8c6d-7e8f9a0b1c2d", "9a3b0c1d-2e3f-4a5b-8c6d-7e8f9a0b1c2d", "channel")
+    wa = f"{wa_business['hash'][:16]}-{customer['hash'][:16]}"
+    sha = hashlib.sha256(PNG).hexdigest()
+    media_blob = f"whatsapp/media/{sha}.lz4"
+    assert store.create_blob(media_blob, codec.encode_bytes(PNG).data, {"sha256": sha}, {"kind": "media"})
+    bad_sha = hashlib.sha256(b"original").hexdigest()
+    bad_blob = f"whatsapp/media/{bad_sha}.lz4"
+    assert store.create_blob(bad_blob, codec.encode_bytes(b"altered!").data, {"sha256": bad_sha}, {"kind": "media"})
+
+    def media(blob, digest, size, caption):
+        return {"id": f"m-{digest[:6]}", "mime_type": "image/png", "file_name": None, "caption": caption,
+                "animated": None, "status": "stored", "blob": blob, "sha256": digest, "size": size, "reason": None}
+
+    for mid, at, m in (("evt-photo", "2026-11-01T09:00:00.000000Z", media(media_blob, sha, len(PNG), "the box")),
+                       ("evt-bad", "2026-11-01T09:01:00.000000Z", media(bad_blob, bad_sha, 8, "another"))):
+        put_record(store, f"whatsapp/202611/{wa}/messages/{mid}/received.json.lz4",
+                   direct_record("whatsapp", "whatsapp-message", wa, mid, customer, wa_business, at, action="received",
+                                 channel_message_id=None, channel_type="whatsapp", message_type="image", content=None,
+                                 media=m, reaction=None, context=None, button=None, interactive=None, error=None))
+    put_record(store, f"whatsapp/202611/{wa}/messages/out-1/reports/1762002000000-read.json.lz4",
+               direct_record("whatsapp", "whatsapp-report", wa, "out-1", wa_business, customer,
+                             "2026-11-01T13:00:00.000000Z", channel_type="whatsapp", status="Read", error=None))
+    return services, {"sms": sms, "whatsapp": wa, "business": business, "customer": customer,
+                      "wa_business": wa_business, "bad_blob": bad_blob}
+
+
+def test_sms_and_whatsapp_are_direct_conversations(channels, tmp_path):
+    svc, ids = channels
+    _, findings, files = export(svc.store, tmp_path, start="2026-11-01", end="2026-11-01")
+    by_platform = {f.manifest["conversations"][0]["platform"]: f for f in files}
+    assert set(by_platform) == {"acs-sms", "acs-whatsapp"}
+    # The altered media is named and left out; its message is still exported.
+    assert [(d.name, d.reason.split(":")[0]) for d in findings.items] == [(ids["bad_blob"], "corrupt")]
+    for f in files:
+        check_file(f, svc.store)
+    sms = by_platform["acs-sms"]
+    conv = sms.manifest["conversations"][0]
+    people = {p["account_id"]: p for p in sms.manifest["participants"]}
+    business, customer = people["4:+18005550100"]["id"], people["4:+15555550123"]["id"]
+    assert conv["type"] == "direct" and conv["id"] == ids["sms"] == sms.manifest["eventcollectionid"]
+    assert set(conv["participants"]) == {business, customer} and conv["custodian"] == business
+    assert custom(people["4:+15555550123"])["user_hash"] == [ids["customer"]["hash"]]
+    assert sms.header("X-RSMF-Custodian") == "+18005550100"
+    incoming, outgoing = sms.events
+    assert (incoming["direction"], incoming["participant"], incoming["body"]) == ("incoming", customer,
+                                                                                  "Where is my parcel?")
+    assert (outgoing["direction"], outgoing["participant"], outgoing["body"]) == ("outgoing", business, "")
+    assert outgoing["read_receipts"] == [{"participant": customer, "timestamp": "2026-11-01T13:50:00.000000Z",
+                                          "action": "delivered"}]
+    assert "delivery reports only" in custom(outgoing)["note"][0]
+
+    wa = by_platform["acs-whatsapp"]
+    photo, bad, read = wa.events
+    assert photo["body"] == "the box" and photo["direction"] == "incoming"
+    (attachment,) = photo["attachments"]
+    assert wa.zip.read(attachment["id"]) == PNG and attachment["size"] == len(PNG)
+    assert int(wa.header("X-RSMF-AttachmentCount")) == 1 and sorted(wa.zip.namelist()) == sorted(
+        ["rsmf_manifest.json", attachment["id"]])
+    assert "attachments" not in bad and json.loads(custom(bad)["media"][0])["blob"] == ids["bad_blob"]
+    assert read["read_receipts"][0]["action"] == "read" and read["direction"] == "outgoing"
+    assert wa.header("X-RSMF-Custodian") == ids["wa_business"]["address"]

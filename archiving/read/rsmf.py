@@ -65,7 +65,11 @@ class Channel:
     application: str  # X-RSMF-Application
 
 
-CHANNELS = {"chat": Channel("chat", "acs-chat", "channel", "Azure Communication Services Chat")}
+CHANNELS = {
+    "chat": Channel("chat", "acs-chat", "channel", "Azure Communication Services Chat"),
+    "sms": Channel("sms", "acs-sms", "direct", "Azure Communication Services SMS"),
+    "whatsapp": Channel("whatsapp", "acs-whatsapp", "direct", "Azure Communication Services Advanced Messaging (WhatsApp)"),
+}
 
 
 # -- text ------------------------------------------------------------------------------------------
@@ -536,19 +540,29 @@ def export_rsmf(store: Any, request: RsmfRequest, hash_key: bytes | None = None,
     out = Path(request.out)
     out.mkdir(parents=True, exist_ok=True)
     result = RsmfResult(out, out / MANIFEST, findings=findings if findings is not None else Findings())
-    channel = CHANNELS["chat"]
-    threads = [request.thread_id] if request.thread_id else chat_conversations(store, request.start, request.end)
+    from archiving.read import rsmf_direct
+
+    start, end = request.start, request.end
+    # (channel, conversation id) of everything to export; --thread: that id, in whichever channel has it.
+    todo = [("chat", tid) for tid in ([request.thread_id] if request.thread_id else chat_conversations(store, start, end))]
+    for name in rsmf_direct.DIRECT:
+        todo += [(name, cid) for cid in rsmf_direct.conversations(store, name, start, end)
+                 if request.thread_id is None or cid == request.thread_id]
     if progress is not None:  # the total: every blob to read, counted by listing (names are not kept)
-        progress.total = sum(1 for tid in threads for _ in chat_names(store, tid))
+        progress.total = sum(1 for ch, cid in todo for _ in (
+            chat_names(store, cid) if ch == "chat" else rsmf_direct.names(store, ch, cid, start, end)))
         if hasattr(progress, "refresh"):
             progress.refresh()
     first_at = last_at = None
-    for tid in threads:
-        with tempfile.TemporaryDirectory(prefix="rsmf-") as spill_dir:
+    for ch, cid in todo:
+        with tempfile.TemporaryDirectory(prefix="rsmf-") as work:
             people = People(hash_key)
-            got = collect_chat(store, tid, request.start, request.end, result.findings, Path(spill_dir), people,
-                               progress, workers)
-            written = _write_conversation(got, channel, request, container, result)
+            if ch == "chat":
+                got = collect_chat(store, cid, start, end, result.findings, Path(work), people, progress, workers)
+                written = _write_conversation(got, CHANNELS["chat"], request, container, result)
+            else:
+                written = rsmf_direct.export_direct(store, ch, cid, start, end, result.findings, people, Path(work),
+                                                    result, request.max_events, progress, workers)
         if written:
             result.conversations += 1
             stamps = [f["begin"] for f in written] + [f["end"] for f in written]
