@@ -22,7 +22,6 @@ import copy
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -122,12 +121,18 @@ class DiskContainer:
         return _Download(self.root / name)
 
     def list_blobs(self, name_starts_with=""):
+        # Lazily, like the service's pages: no list of a folder's 100,000 entries is held.
+        def walk(folder: Path):
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.is_dir():
+                        yield from walk(Path(entry.path))
+                    elif not entry.name.endswith(".sha256"):
+                        yield _Item(str(Path(entry.path).relative_to(self.root)))
+
         folder = self.root / name_starts_with
-        for dirpath, dirnames, filenames in os.walk(folder):
-            dirnames.sort()
-            for f in sorted(filenames):
-                if not f.endswith(".sha256"):
-                    yield _Item(str(Path(dirpath, f).relative_to(self.root)))
+        if folder.is_dir():
+            yield from walk(folder)
 
     def walk_blobs(self, name_starts_with="", delimiter="/"):
         folder = self.root / name_starts_with
@@ -146,6 +151,8 @@ def export_child(spec: dict) -> None:
         store.list_names("chat/").__next__()  # the SDK and its connection pool, before the baseline
     else:
         store = ArchiveStore(DiskContainer(Path(spec["root"])))
+    with open("/proc/self/status") as f:
+        base = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
     with tempfile.TemporaryDirectory() as out, PeakRss() as mem, \
             tqdm(unit="blob", desc="rsmf", file=sys.stderr, mininterval=5) as bar:
         started = time.perf_counter()
@@ -159,11 +166,13 @@ def export_child(spec: dict) -> None:
         largest = max(f["events"] for f in result.files)
         total = bar.total
     assert not findings and result.counts["message"] == spec["messages"], (findings.items, result.counts)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM: this process image's peak (ru_maxrss would include the parent's, kept across fork and exec).
+    with open("/proc/self/status") as f:
+        peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
     print(f"export: {total:,} blobs read (progress total), {result.events:,} events into {len(result.files)} "
           f"RSMF files (largest {largest:,} events; {size / 2**20:.1f} MB in all) in {took:.0f} s "
           f"({total / took:,.0f} blobs/s); resident memory: growth {mem.growth_mb:.1f} MB during the export, "
-          f"peak {peak:.0f} MB for the whole process", flush=True)
+          f"peak {peak:.0f} MB for the whole process ({base:.0f} MB before the export)", flush=True)
     if svc is not None:
         svc.close()
 
