@@ -93,51 +93,60 @@ class _Item:
 
 
 class _Download:
-    def __init__(self, path: Path):
+    def __init__(self, path: str):
         self.path = path
-        self.properties = _Item(path.name)
-        self.properties.metadata = {"sha256": path.with_name(path.name + ".sha256").read_text()}
+        self.properties = _Item(path)
+        with open(path + ".sha256") as f:
+            self.properties.metadata = {"sha256": f.read()}
 
     def readall(self) -> bytes:
-        return self.path.read_bytes()
+        with open(self.path, "rb") as f:
+            return f.read()
 
 
 class DiskContainer:
-    """The few container calls the archiver and the export make, on a local directory (bench only)."""
+    """The few container calls the archiver and the export make, on a local directory (bench only).
+
+    Plain strings and os.path, not pathlib: pathlib interns every path part, which would count
+    100,000 message ids against the export's memory."""
 
     def __init__(self, root: Path):
-        self.root = root
+        self.root = str(root)
 
     def create_container(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        os.makedirs(self.root, exist_ok=True)
 
     def upload_blob(self, name, data, overwrite=False, metadata=None, tags=None):
-        path = self.root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.with_name(path.name + ".sha256").write_text(metadata["sha256"])
-        path.write_bytes(data)
+        path = os.path.join(self.root, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path + ".sha256", "w") as f:
+            f.write(metadata["sha256"])
+        with open(path, "wb") as f:
+            f.write(data)
 
     def download_blob(self, name):
-        return _Download(self.root / name)
+        return _Download(os.path.join(self.root, name))
 
     def list_blobs(self, name_starts_with=""):
         # Lazily, like the service's pages: no list of a folder's 100,000 entries is held.
-        def walk(folder: Path):
+        skip = len(self.root) + 1
+
+        def walk(folder: str):
             with os.scandir(folder) as entries:
                 for entry in entries:
                     if entry.is_dir():
-                        yield from walk(Path(entry.path))
+                        yield from walk(entry.path)
                     elif not entry.name.endswith(".sha256"):
-                        yield _Item(str(Path(entry.path).relative_to(self.root)))
+                        yield _Item(entry.path[skip:])
 
-        folder = self.root / name_starts_with
-        if folder.is_dir():
+        folder = os.path.join(self.root, name_starts_with)
+        if os.path.isdir(folder):
             yield from walk(folder)
 
     def walk_blobs(self, name_starts_with="", delimiter="/"):
-        folder = self.root / name_starts_with
-        for entry in sorted(os.listdir(folder)) if folder.is_dir() else ():
-            if (folder / entry).is_dir():
+        folder = os.path.join(self.root, name_starts_with)
+        for entry in sorted(os.listdir(folder)) if os.path.isdir(folder) else ():
+            if os.path.isdir(os.path.join(folder, entry)):
                 yield _Item(f"{name_starts_with}{entry}/")
 
 
