@@ -19,7 +19,7 @@ import re
 import subprocess
 import sys
 import zipfile
-from datetime import datetime
+from datetime import UTC, datetime
 from email import policy
 from pathlib import Path
 
@@ -226,7 +226,7 @@ def export(store, tmp_path, start="2026-10-31", end="2026-11-02", **kwargs):
 
 
 def test_every_file_is_valid_and_the_manifest_lists_them(archive, tmp_path):
-    result, findings, files = export(archive.store, tmp_path)
+    _, findings, files = export(archive.store, tmp_path)
     assert not findings
     # One file per conversation per UTC day: the thread on Oct 31 and Nov 1, the other thread on Nov 1.
     assert [(f.events[0]["timestamp"][:10], f.manifest["eventcollectionid"]) for f in files] == [
@@ -303,7 +303,7 @@ def test_mapping_of_edits_deletions_participants_and_html(archive, tmp_path):
 
 
 def test_slices_of_one_day_share_the_event_collection(archive, tmp_path):
-    result, _, files = export(archive.store, tmp_path, start="2026-11-01", end="2026-11-01", thread_id=THREAD,
+    _, _, files = export(archive.store, tmp_path, start="2026-11-01", end="2026-11-01", thread_id=THREAD,
                               max_events=3)
     assert [len(f.events) for f in files] == [3, 3, 3]
     assert {f.manifest["eventcollectionid"] for f in files} == {THREAD}
@@ -328,7 +328,7 @@ def test_a_damaged_blob_is_named_left_out_and_exit_1(archive, tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["--quiet", "--settings", str(tmp_path / "absent.json"), "export", "--format", "rsmf",
                  "--from", "2026-11-01", "--to", "2026-11-01", "--out", str(out)])
-    stdout, stderr = capsys.readouterr()
+    _, stderr = capsys.readouterr()
     assert code == 1
     assert f"damaged\t{name}\tunreadable: lz4 frame" in stderr and "1 damaged blobs left out" in stderr
     files = rsmf_files(out)
@@ -358,7 +358,7 @@ def test_cli_contract_in_a_subprocess(archive, archive_env, tmp_path):
     env = {**os.environ, **archive_env, "PYTHONPATH": str(ROOT)}
     run = subprocess.run([sys.executable, "-m", "archiving", "export", "--format", "rsmf", "--from", "2026-11-01",
                           "--to", "2026-11-02", "--out", str(out)], capture_output=True, text=True, env=env,
-                         cwd=tmp_path, timeout=120)
+                         cwd=tmp_path, timeout=120, check=False)
     assert run.returncode == 0, run.stderr
     names = sorted(p.name for p in out.glob("*.rsmf"))
     assert len(names) == 2 and all(":" not in n for n in names)  # portable names (Windows forbids ':')
@@ -378,12 +378,11 @@ def test_cli_contract_in_a_subprocess(archive, archive_env, tmp_path):
 
 
 def put_transcript(store, thread_id: str, doc: dict) -> str:
-    from datetime import timezone
 
     from archiving.store import keys, schemas
 
     assert schemas.errors(doc) == [], schemas.errors(doc)
-    last = datetime.fromisoformat(doc["last_message_at"].replace("Z", "+00:00")).astimezone(timezone.utc)
+    last = datetime.fromisoformat(doc["last_message_at"].replace("Z", "+00:00")).astimezone(UTC)
     name = keys.transcript_key(thread_id, last, int(last.timestamp() * 1000), "json")
     encoded = codec.encode(doc)
     assert store.create_blob(name, encoded.data, {"sha256": encoded.sha256}, {"kind": "transcript",

@@ -76,7 +76,7 @@ CHANNELS = {
 
 
 class _Text(HTMLParser):
-    BREAKS = {"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre"}
+    BREAKS = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -219,7 +219,7 @@ class _Spill:
             if len(self.handles) >= self.OPEN:
                 self.close()
             path = self.paths.setdefault(day, self.root / f"{day}.jsonl")
-            handle = self.handles[day] = open(path, "ab")
+            handle = self.handles[day] = open(path, "ab")  # noqa: SIM115 - closed by close()
         handle.write(line)
 
     def close(self) -> None:
@@ -522,8 +522,8 @@ def body_text(channel: Channel, conversation: str, display: str, day: str, part:
         f"Day (UTC): {day}, part {part} of {parts}",
         f"First event: {events[0]['timestamp']}",
         f"Last event: {events[-1]['timestamp']}",
-        f"Events: {len(events)} ({kinds['message']} messages: {edited} edited, {deleted} deleted; "
-        f"{kinds['join']} joined, {kinds['leave']} left, {kinds['history']} other changes)",
+        (f"Events: {len(events)} ({kinds['message']} messages: {edited} edited, {deleted} deleted; "
+         f"{kinds['join']} joined, {kinds['leave']} left, {kinds['history']} other changes)"),
         f"Participants ({len(names)}): {', '.join(names)}",
         f"Attachments: {attachments}",
         f"Custodian: {custodian}",

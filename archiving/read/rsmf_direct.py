@@ -81,7 +81,7 @@ class _Media:
         blob, expected = media.get("blob"), media.get("sha256")
         try:
             data, metadata = self.store.read_raw(blob)
-        except Exception as exc:  # noqa: BLE001 - a missing media blob is a finding, not a crash
+        except Exception as exc:
             from azure.core.exceptions import ResourceNotFoundError
 
             if not isinstance(exc, ResourceNotFoundError):
@@ -150,7 +150,7 @@ def export_direct(store: Any, channel_name: str, conversation: str, start: str, 
             resource = resource or ((doc.get("event") or {}).get("topic") or "").rstrip("/").rsplit("/", 1)[-1] or None
             if kind.endswith("-report"):
                 reports.setdefault(doc["message_id"], []).append(item)
-            elif kind.endswith("-message") or kind.endswith("-sent"):
+            elif kind.endswith(("-message", "-sent")):
                 messages.setdefault(doc["message_id"], item)
         except (KeyError, TypeError, AttributeError) as exc:
             findings.add(blob.name, f"invalid: not a document the export can map ({type(exc).__name__})")

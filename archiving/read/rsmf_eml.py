@@ -23,9 +23,9 @@ import uuid
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from email.policy import SMTP
 from email.utils import format_datetime
-from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
