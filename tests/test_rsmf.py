@@ -546,3 +546,21 @@ def test_sms_and_whatsapp_are_direct_conversations(channels, tmp_path):
     assert "attachments" not in bad and json.loads(custom(bad)["media"][0])["blob"] == ids["bad_blob"]
     assert read["read_receipts"][0]["action"] == "read" and read["direction"] == "outgoing"
     assert wa.header("X-RSMF-Custodian") == ids["wa_business"]["address"]
+
+
+def test_the_progress_total_is_known_before_reading(archive, tmp_path):
+    class Progress:
+        total, done, total_at_first_update = None, 0, None
+
+        def update(self, n):
+            if self.done == 0:
+                self.total_at_first_update = self.total
+            self.done += n
+
+    from archiving.read.scan import parse_bound
+
+    bar = Progress()
+    export_rsmf(archive.store, RsmfRequest(parse_bound("2026-10-31"), parse_bound("2026-11-01", end=True),
+                                           tmp_path / "p"), hash_key=HASH_KEY.encode(), progress=bar)
+    blobs = sum(1 for _ in archive.store.list_names("chat/"))
+    assert bar.total_at_first_update == bar.total == bar.done == blobs == 16  # the sample's 12 records and 4 more
