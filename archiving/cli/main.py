@@ -196,6 +196,10 @@ def _range(args, required: bool) -> tuple[str | None, str | None]:
 
 
 def cmd_export(args) -> int:
+    if args.format == "rsmf":  # a directory of RSMF files: archiving/cli/rsmf.py
+        from archiving.cli import rsmf
+
+        return rsmf.run(args)
     from archiving.read.export import ExportRequest, export
 
     start, end = _range(args, required=True)
@@ -508,8 +512,10 @@ def build_parser() -> argparse.ArgumentParser:
         "neutralized.",
         ["python -m archiving export --from 2026-11-01 --to 2026-11-30 --format jsonl --out november.jsonl",
          f"python -m archiving export --from 2026-10-01 --to 2026-12-31 --thread '{THREAD_EXAMPLE}' "
-         "--format csv --out thread.csv"],
-        "  0 done; 1 done, with damaged or untagged blobs named on stderr and in the manifest;\n"
+         "--format csv --out thread.csv",
+         "python -m archiving export --from 2026-11-01 --to 2026-11-02 --format rsmf --out review/"],
+        "  0 done; 1 done, with damaged or untagged blobs named on stderr and in the manifest (rsmf: damaged\n"
+        "  blobs left out, the rest exported);\n"
         "  2 usage or setting error; 3 nothing in the range (empty export and manifest written);\n"
         "  4 storage failed\n",
     )
@@ -517,8 +523,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="end", required=True, metavar="DATE")
     p.add_argument("--thread", metavar="THREAD_ID",
                    help="only this thread (or SMS / WhatsApp / email conversation id, as show prints it)")
-    p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
-    p.add_argument("--out", required=True, metavar="PATH")
+    p.add_argument("--format", choices=("jsonl", "csv", "rsmf"), default="jsonl",
+                   help="rsmf: RSMF 2.0 for review platforms, one file per conversation per UTC day (docs/rsmf.md)")
+    p.add_argument("--out", required=True, metavar="PATH", help="the export file; with rsmf, a directory")
     _bom_options(p, default_note="default: on")
     p.set_defaults(func=cmd_export)
 

@@ -1,0 +1,38 @@
+"""``export --format rsmf``: the range's conversations as RSMF 2.0 files in a directory (archiving.read.rsmf)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def run(args) -> int:
+    from archiving.cli.main import FINDINGS, NOT_FOUND, OK, _bar, _range, _services
+    from archiving.read.rsmf import RsmfRequest, export_rsmf
+    from archiving.read.verified import Findings
+
+    start, end = _range(args, required=True)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {args.out}: with --format rsmf, --out is a directory (it holds one file per "
+                         "conversation per day)")
+    svc = _services(args)
+    findings = Findings()
+    request = RsmfRequest(start=start, end=end, out=out, thread_id=args.thread)
+    with _bar(args, unit="blob", desc="rsmf") as bar:
+        result = export_rsmf(svc.store, request, hash_key=svc.settings.hash_key, findings=findings, progress=bar,
+                             container=svc.settings.container)
+    for damage in findings.items:  # blob names and reasons only: no content
+        print(f"damaged\t{damage.name}\t{damage.reason}", file=sys.stderr)
+    c = result.counts
+    print(f"exported {result.events} events ({c['message']} messages, {c['join']} joins, {c['leave']} leaves, "
+          f"{c['history']} history) of {result.conversations} conversations from {start} to {end} (exclusive) "
+          f"into {len(result.files)} RSMF files in {out}")
+    print(f"manifest: {result.manifest_path}")
+    if findings:
+        print(f"{len(findings)} damaged blobs left out (named above)", file=sys.stderr)
+        return FINDINGS
+    if not result.files:
+        print("nothing archived in that range", file=sys.stderr)
+        return NOT_FOUND
+    return OK
