@@ -208,7 +208,8 @@ def test_the_published_sample_passes_and_a_bad_manifest_fails():
 
 
 def test_html_becomes_readable_text():
-    assert html_text(HTML_V1) == "Tracking: 1Z999"
+    # What the sanitizer removed stays visible to a reviewer, as in `show`.
+    assert html_text(HTML_V1) == "Tracking: 1Z999\n[script removed][image removed]"
     assert html_text(HTML_V3) == "Tracking: 1Z999AA10123456784\nDue Monday & signed"
 
 
@@ -284,7 +285,7 @@ def test_mapping_of_edits_deletions_participants_and_html(archive, tmp_path):
     html = by_id["1761962400000"]
     assert html["body"] == "Tracking: 1Z999AA10123456784\nDue Monday & signed"
     assert [(e["previous"], e["new"]) for e in html["edits"]] == [
-        ("Tracking: 1Z999", "Tracking: 1Z999AA1"), ("Tracking: 1Z999AA1", html["body"])]
+        ("Tracking: 1Z999\n[script removed][image removed]", "Tracking: 1Z999AA1"), ("Tracking: 1Z999AA1", html["body"])]
     assert custom(html)["html_original"] == [HTML_V3] and custom(html)["message_type"] == ["html"]
     assert "alert" not in json.dumps([html["body"], html["edits"]])
 
@@ -326,11 +327,11 @@ def test_a_damaged_blob_is_named_left_out_and_exit_1(archive, tmp_path, capsys):
     data, metadata = archive.store.read_raw(name)
     archive.store.container.upload_blob(name, data[:-9], overwrite=True, metadata=metadata)
     out = tmp_path / "out"
-    code = main(["--quiet", "--settings", str(tmp_path / "absent.json"), "export", "--format", "rsmf",
+    code = main(["--quiet", "--settings", str(_no_settings(tmp_path)), "export", "--format", "rsmf",
                  "--from", "2026-11-01", "--to", "2026-11-01", "--out", str(out)])
     _, stderr = capsys.readouterr()
     assert code == 1
-    assert f"damaged\t{name}\tunreadable: lz4 frame" in stderr and "1 damaged blobs left out" in stderr
+    assert f"unreadable\t{name}\tthe lz4 frame is truncated" in stderr and "1 damaged blobs left out" in stderr
     files = rsmf_files(out)
     assert len(files) == 2  # the rest is exported
     ids = [e.get("id") for f in files for e in f.events]
@@ -342,13 +343,20 @@ def test_a_damaged_blob_is_named_left_out_and_exit_1(archive, tmp_path, capsys):
     assert BOB not in stderr and "Oops" not in stderr
 
 
+def _no_settings(folder):
+    """A settings file with no values: the environment gives every setting (a named file must exist)."""
+    path = folder / "empty.settings.json"
+    path.write_text('{"Values": {}}', encoding="utf-8")
+    return path
+
+
 def test_usage_errors(archive, tmp_path, capsys):
     target = tmp_path / "a-file"
     target.write_text("x")
-    code = main(["--quiet", "--settings", str(tmp_path / "absent.json"), "export", "--format", "rsmf",
+    code = main(["--quiet", "--settings", str(_no_settings(tmp_path)), "export", "--format", "rsmf",
                  "--from", "2026-11-01", "--to", "2026-11-01", "--out", str(target)])
     assert code == 2 and "is a directory" in capsys.readouterr().err
-    code = main(["--quiet", "--settings", str(tmp_path / "absent.json"), "export", "--format", "rsmf",
+    code = main(["--quiet", "--settings", str(_no_settings(tmp_path)), "export", "--format", "rsmf",
                  "--from", "2020-01-01", "--to", "2020-01-02", "--out", str(tmp_path / "empty")])
     assert code == 3 and json.loads((tmp_path / "empty" / MANIFEST).read_text())["files"] == []
 
@@ -482,7 +490,7 @@ def channels(services):
     put_record(store, f"sms/202611/{sms}/messages/Incoming_1/received.json.lz4",
                direct_record("sms", "sms-message", sms, "Incoming_1", customer, business, "2026-11-01T08:00:00.000000Z",
                              action="received", content="Where is my parcel?", segment_count=1))
-    put_record(store, f"sms/202611/{sms}/messages/Outgoing_1/reports/1762005000000-delivered.json.lz4",
+    put_record(store, f"sms/202611/{sms}/messages/Outgoing_1/reports/1793541000000-delivered.json.lz4",
                direct_record("sms", "sms-report", sms, "Outgoing_1", business, customer, "2026-11-01T13:50:00.000000Z",
                              status="Delivered", status_details=None, attempts=[], tag=None))
     wa_business = party("9a3b0c1d-2e3f-4a5b-8c6d-7e8f9a0b1c2d", "9a3b0c1d-2e3f-4a5b-8c6d-7e8f9a0b1c2d", "channel")
@@ -504,7 +512,7 @@ def channels(services):
                    direct_record("whatsapp", "whatsapp-message", wa, mid, customer, wa_business, at, action="received",
                                  channel_message_id=None, channel_type="whatsapp", message_type="image", content=None,
                                  media=m, reaction=None, context=None, button=None, interactive=None, error=None))
-    put_record(store, f"whatsapp/202611/{wa}/messages/out-1/reports/1762002000000-read.json.lz4",
+    put_record(store, f"whatsapp/202611/{wa}/messages/out-1/reports/1793538000000-read.json.lz4",
                direct_record("whatsapp", "whatsapp-report", wa, "out-1", wa_business, customer,
                              "2026-11-01T13:00:00.000000Z", channel_type="whatsapp", status="Read", error=None))
     return services, {"sms": sms, "whatsapp": wa, "business": business, "customer": customer,
@@ -517,7 +525,7 @@ def test_sms_and_whatsapp_are_direct_conversations(channels, tmp_path):
     by_platform = {f.manifest["conversations"][0]["platform"]: f for f in files}
     assert set(by_platform) == {"acs-sms", "acs-whatsapp"}
     # The altered media is named and left out; its message is still exported.
-    assert [(d.name, d.reason.split(":")[0]) for d in findings.items] == [(ids["bad_blob"], "corrupt")]
+    assert [(d.name, d.kind) for d in findings.items] == [(ids["bad_blob"], "corrupt")]
     for f in files:
         check_file(f, svc.store)
     sms = by_platform["acs-sms"]

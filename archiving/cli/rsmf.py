@@ -22,8 +22,8 @@ def run(args) -> int:
     with _bar(args, unit="blob", desc="rsmf") as bar:
         result = export_rsmf(svc.store, request, hash_key=svc.settings.hash_key, findings=findings, progress=bar,
                              container=svc.settings.container)
-    for damage in findings.items:  # blob names and reasons only: no content
-        print(f"damaged\t{damage.name}\t{damage.reason}", file=sys.stderr)
+    for damage in findings.items:  # kind, blob name and reason only (as every reading command): no content
+        print(damage.line(), file=sys.stderr)
     c = result.counts
     print(f"exported {result.events} events ({c['message']} messages, {c['join']} joins, {c['leave']} leaves, "
           f"{c['history']} history) of {result.conversations} conversations from {start} to {end} (exclusive) "
