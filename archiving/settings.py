@@ -76,6 +76,18 @@ SPECS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec("ACS_ENDPOINT", "", "ACS endpoint, used with DefaultAzureCredential when no connection string is set."),
     SettingSpec("ARCHIVER_USER_ID", "", "The archiver's own ACS user id; it must be a participant of every thread to sweep."),
+    # The seal (docs/integrity.md): a signed Merkle log of every blob the archive writes.
+    SettingSpec("SEAL_SCHEDULE", "0 */15 * * * *", "NCRONTAB schedule of seal_archive (the Merkle log's seal).",
+                binding=True),
+    SettingSpec("ARCHIVE_SEAL_CONTAINER", "chat-archive-seal",
+                "Container of the seal log: manifests, signed checkpoints, public keys (make it immutable)."),
+    SettingSpec("ARCHIVE_JOURNAL_CONTAINER", "chat-archive-journal",
+                "Container of the write journal: an intent entry per blob written, so the seal finds new blobs "
+                "without listing the archive."),
+    SettingSpec("ARCHIVE_SEAL_KEY_FILE", "",
+                "Local ECDSA P-256 PEM private key that signs checkpoints (`python -m archiving keygen PATH`)."),
+    SettingSpec("ARCHIVE_SEAL_KEY_ID", "",
+                "Azure Key Vault EC P-256 key URL that signs checkpoints (wins over ARCHIVE_SEAL_KEY_FILE)."),
 )
 
 SPEC_BY_NAME = {s.name: s for s in SPECS}
@@ -107,6 +119,10 @@ class Settings:
     acs_connection_string: str | None = field(default=None, repr=False)
     acs_endpoint: str | None = None
     archiver_user_id: str | None = None
+    seal_container: str = "chat-archive-seal"
+    journal_container: str = "chat-archive-journal"
+    seal_key_file: str | None = None
+    seal_key_id: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -135,6 +151,10 @@ class Settings:
             acs_connection_string=get("ACS_CONNECTION_STRING") or None,
             acs_endpoint=get("ACS_ENDPOINT") or None,
             archiver_user_id=get("ARCHIVER_USER_ID") or None,
+            seal_container=_name(get, "ARCHIVE_SEAL_CONTAINER", _CONTAINER_RE),
+            journal_container=_name(get, "ARCHIVE_JOURNAL_CONTAINER", _CONTAINER_RE),
+            seal_key_file=get("ARCHIVE_SEAL_KEY_FILE") or None,
+            seal_key_id=get("ARCHIVE_SEAL_KEY_ID") or None,
         )
 
     def require_acs(self) -> None:
