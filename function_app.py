@@ -3,9 +3,10 @@
 import azure.functions as func
 
 from blueprints.chat_events import bp as chat_events
+from blueprints.seal import bp as seal
 from blueprints.sweep import bp as sweep
 from blueprints.thread_archive import bp as thread_archive
 
 app = func.FunctionApp()
-for blueprint in (chat_events, sweep, thread_archive):
+for blueprint in (chat_events, sweep, thread_archive, seal):
     app.register_functions(blueprint)

@@ -85,7 +85,8 @@ SPECS: tuple[SettingSpec, ...] = (
                 "Container of the write journal: an intent entry per blob written, so the seal finds new blobs "
                 "without listing the archive."),
     SettingSpec("ARCHIVE_SEAL_KEY_FILE", "",
-                "Local ECDSA P-256 PEM private key that signs checkpoints (`python -m archiving keygen PATH`)."),
+                "Local ECDSA P-256 PEM private key that signs checkpoints (`python -m archiving keygen PATH`).",
+                alternatives=("ARCHIVE_SEAL_KEY_ID",)),
     SettingSpec("ARCHIVE_SEAL_KEY_ID", "",
                 "Azure Key Vault EC P-256 key URL that signs checkpoints (wins over ARCHIVE_SEAL_KEY_FILE)."),
 )
