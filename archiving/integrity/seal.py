@@ -13,7 +13,10 @@ creates the next manifest.
 Finding them without listing the archive: the intents of the journal written from ``sealed_from - LOOKBACK`` to
 ``sealed_to + SKEW`` (every blob's intent is written before it, at most LOOKBACK earlier), one HEAD per intent for
 the creation time; containers whose names start with their creation time are listed for those hours.  The first
-run of an empty log, and ``seal --full``, list every source instead (blobs written before the journal existed).
+run of an empty log lists every source instead (blobs written before the journal existed).  ``seal --full`` is the
+repair: it lists every source and seals every blob created before its cut-off that no manifest holds (a blob
+written without an intent, which `verify` reports as unsealed before the cut-off); such late leaves carry their
+real creation time, earlier than the manifest's ``sealed_from``.
 """
 
 from __future__ import annotations
@@ -88,12 +91,16 @@ def _listed(container: Any, source: Source, prefix: str, start: datetime | None,
 
 
 def candidates(svc: Any, start: datetime | None, end: datetime, full: bool) -> Iterator[Candidate]:
-    """Blobs created in [start, end) in every source (a superset is fine: each is checked against the interval)."""
+    """Blobs to seal: created in [start, end) (a superset is fine: each is checked against the interval); with
+    ``full``, every blob created before ``end`` that no manifest holds (the repair of a missed blob)."""
     srcs = {s.container: s for s in sources(svc.settings)}
     clients = {name: svc.blob_service.get_container_client(name) for name in srcs}
     if full or start is None:
+        sealed = sealed_names(svc.seal_log) if start is not None else set()
         for source in srcs.values():
-            yield from _listed(clients[source.container], source, "", start, end)
+            for c in _listed(clients[source.container], source, "", None, end):
+                if (c.container, c.name) not in sealed:
+                    yield c
         return
     lo, hi = start - journal_mod.LOOKBACK, end + journal_mod.SKEW
     seen: set[tuple[str, str]] = set()
@@ -128,6 +135,17 @@ def candidates(svc: Any, start: datetime | None, end: datetime, full: bool) -> I
             yield c
 
 
+def sealed_names(log: log_mod.SealLog) -> set[tuple[str, str]]:
+    """(container, name) of every sealed blob: for ``seal --full`` only (memory grows with the log)."""
+    import json
+
+    names: set[tuple[str, str]] = set()
+    for _, data in log.manifests():
+        for leaf in json.loads(data or b"{}").get("leaves", []):
+            names.add((leaf["container"], leaf["name"]))
+    return names
+
+
 def hash_blob(container: Any, name: str) -> tuple[str, int, datetime] | None:
     """sha256 and size of the stored bytes, and the creation time; None if the blob is gone."""
     from azure.core.exceptions import ResourceNotFoundError
@@ -145,6 +163,7 @@ def hash_blob(container: Any, name: str) -> tuple[str, int, datetime] | None:
 
 
 def _leaves(svc: Any, chosen: Iterable[Candidate], start: datetime | None, end: datetime) -> list[dict[str, Any]]:
+    """The leaves of the chosen blobs, read and hashed; ``start`` None accepts any creation time before ``end``."""
     clients: dict[str, Any] = {}
 
     def one(c: Candidate) -> dict[str, Any] | None:
@@ -179,9 +198,10 @@ def seal(svc: Any, *, full: bool = False, max_leaves: int = MAX_LEAVES, signer: 
     chosen = heapq.nsmallest(max_leaves + 1, candidates(svc, start, end, full),
                              key=lambda c: (c.created, c.container, c.name))
     if len(chosen) > max_leaves:  # seal the oldest, up to a whole second; the next run goes on from there
-        end = chosen[-1].created
-        chosen = [c for c in chosen if c.created < end]
-    leaves = _leaves(svc, chosen, start, end)
+        # (never below the previous cut-off: `--full` may find late blobs older than it)
+        end = chosen[-1].created if start is None or chosen[-1].created > start else start
+        chosen = [c for c in chosen[:max_leaves] if c.created < end]
+    leaves = _leaves(svc, chosen, None if full else start, end)
 
     cr = head.compact_range() if head else merkle.CompactRange()
     size_before = cr.size

@@ -259,7 +259,10 @@ def _check_its_checkpoint(seq: int, doc: Mapping[str, Any], sha: str, log: log_m
         return
     differs = [k for k, v in (("seq", seq), ("tree_size", doc.get("tree_size")), ("root_hash", doc.get("root_hash")),
                               ("origin", doc.get("origin")), ("manifest_sha256", sha)) if cp.get(k) != v]
-    if differs:
+    if differs == ["manifest_sha256"]:
+        problem(MANIFEST_ALTERED, log_mod.manifest_name(seq), "its bytes are not the ones its signed checkpoint names "
+                                                               f"(sha256 {sha}, signed {cp.get('manifest_sha256')})")
+    elif differs:
         problem(CHECKPOINT_INVALID, name, f"does not match its manifest ({', '.join(differs)})")
 
 
