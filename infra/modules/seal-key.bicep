@@ -28,6 +28,23 @@ resource key 'Microsoft.KeyVault/vaults/keys@2023-07-01' = {
       exp: keyExpiresAt
       exportable: false
     }
+    // New versions expire too; no automatic rotation (a new key version is a new public key: auditors must get
+    // it, and `verify` trusts an old one only with --public-key), only a notice before expiry.
+    rotationPolicy: {
+      attributes: {
+        expiryTime: 'P10Y'
+      }
+      lifetimeActions: [
+        {
+          trigger: {
+            timeBeforeExpiry: 'P90D'
+          }
+          action: {
+            type: 'notify'
+          }
+        }
+      ]
+    }
   }
 }
 
