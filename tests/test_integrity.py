@@ -595,3 +595,33 @@ def test_signature_format_is_raw_r_s(tmp_path):
 
     assert verify_signature(signer.public_pem, b"message", base64.b64encode(sig).decode())
     assert not verify_signature(signer.public_pem, b"other", base64.b64encode(sig).decode())
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 8, 13, 33])
+def test_many_proofs_in_one_pass_match_single_ones(n):
+    d = _data(n)
+    hashes = [merkle.leaf_hash(x) for x in d]
+    wanted = {m: merkle.inclusion_ranges(m, n) for m in range(n)}
+    hasher = merkle.NestedRangeHasher(r for rs in wanted.values() for r in rs)
+    for h in hashes:
+        hasher.add(h)
+    for m, rs in wanted.items():
+        assert [hasher.results[r] for r in rs] == _path(m, d)
+
+
+def test_export_proofs_travel_with_the_export(svc, capsys, tmp_path):
+    _archive(svc, json.loads(SAMPLE.read_text(encoding="utf-8")))
+    seal(svc)
+    out = tmp_path / "export.jsonl"
+    code, stdout, _ = _cli(capsys, "export", "--from", "2026-10-01", "--to", "2026-12-31", "--out", str(out),
+                           "--proofs")
+    assert code == 0 and "proofs:" in stdout
+    sources = {json.loads(line)["source"] for line in out.read_text().splitlines()}
+    lines = (tmp_path / "export.jsonl.proofs.jsonl").read_text().splitlines()
+    assert {json.loads(line)["leaf"]["name"] for line in lines} == sources
+    (tmp_path / "check_proof.py").write_text(_doc_blocks()["check_proof.py"])
+    for line in lines:
+        (tmp_path / "one.json").write_text(line)
+        run = subprocess.run([sys.executable, "-I", "-S", "check_proof.py", "one.json"], cwd=tmp_path,
+                             capture_output=True, text=True)
+        assert run.returncode == 0, run.stdout + run.stderr

@@ -161,6 +161,41 @@ def register(sub) -> None:
         "was deleted or altered, a manifest or checkpoint is missing or altered, or the log does not extend FILE.\n")
     p.set_defaults(func=cmd_verify_sealed)
 
+    p = sub.choices["export"]
+    p.add_argument("--proofs", action="store_true",
+                   help="also write PATH.proofs.jsonl: the inclusion proof of each source blob (as `prove` prints it)")
+    p.set_defaults(func=cmd_export_with_proofs)
+
+
+def cmd_export_with_proofs(args) -> int:
+    """``export``, then (--proofs) one inclusion proof per source blob of the export, beside it."""
+    import csv
+
+    from archiving.cli.main import cmd_export
+    from archiving.integrity.prove import prove_many
+
+    code = cmd_export(args)
+    if not args.proofs or code != OK:
+        return code
+    sources: set[str] = set()
+    with open(args.out, encoding="utf-8", newline="") as f:
+        if args.format == "csv":
+            sources.update(row["source"] for row in csv.DictReader(f))
+        else:
+            sources.update(json.loads(line)["source"] for line in f if line.strip())
+    svc = _services(args)
+    container = svc.settings.container
+    _, proofs = prove_many(svc, {(container, s) for s in sources})
+    path = Path(args.out + ".proofs.jsonl")
+    with open(path, "w", encoding="utf-8") as out:
+        for key in sorted(proofs):
+            out.write(json.dumps(proofs[key], sort_keys=True) + "\n")
+    print(f"proofs: {path} ({len(proofs)} of {len(sources)} source blobs; check each line with docs/integrity.md)")
+    if len(proofs) < len(sources):
+        print(f"{len(sources) - len(proofs)} source blobs are not sealed yet: run `python -m archiving seal`, then "
+              "export again", file=sys.stderr)
+    return code
+
 
 def cmd_verify_sealed(args) -> int:
     from archiving.cli.main import cmd_verify

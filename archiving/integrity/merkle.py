@@ -158,6 +158,31 @@ class RangeHasher:
         return [r for r in self.results if r is not None]
 
 
+class NestedRangeHasher:
+    """Roots of many leaf ranges that are disjoint or nested (the nodes of several proofs of one tree), fed one
+    leaf at a time; each leaf goes to the open ranges that contain it (one per level at most)."""
+
+    def __init__(self, ranges: Iterable[tuple[int, int]]):
+        self.pending = sorted(set(ranges), reverse=True)  # pop() gives the lowest start
+        self.open: list[tuple[tuple[int, int], CompactRange]] = []
+        self.results: dict[tuple[int, int], bytes] = {}
+        self.count = 0
+
+    def add(self, leaf: bytes) -> None:
+        index = self.count
+        self.count += 1
+        while self.pending and self.pending[-1][0] == index:
+            self.open.append((self.pending.pop(), CompactRange()))
+        still = []
+        for rng, cr in self.open:
+            cr.append(leaf)
+            if rng[1] == index + 1:
+                self.results[rng] = cr.root()
+            else:
+                still.append((rng, cr))
+        self.open = still
+
+
 def hashes_of_ranges(leaves: Iterable[bytes], ranges: list[tuple[int, int]]) -> list[bytes]:
     """The root of each (disjoint) range of the leaf sequence, in the order given; one pass, O(log n) memory."""
     hasher = RangeHasher(ranges)
