@@ -625,3 +625,26 @@ def test_export_proofs_travel_with_the_export(svc, capsys, tmp_path):
         run = subprocess.run([sys.executable, "-I", "-S", "check_proof.py", "one.json"], cwd=tmp_path,
                              capture_output=True, text=True)
         assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_key_vault_key_url_and_public_key(tmp_path):
+    # The Key Vault signer itself needs a vault (none in tests); what it derives locally is checked here.
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from archiving.integrity.signing import _parse_key_url, jwk_public_pem, public_key_id
+
+    assert _parse_key_url("https://kv-arc.vault.azure.net/keys/archive-seal") == (
+        "https://kv-arc.vault.azure.net", "archive-seal", None)
+    assert _parse_key_url("https://kv-arc.vault.azure.net/keys/archive-seal/abc123")[2] == "abc123"
+    for bad in ("http://kv/keys/a", "https://kv.vault.azure.net/secrets/a", "https://kv.vault.azure.net/keys"):
+        with pytest.raises(ValueError):
+            _parse_key_url(bad)
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    n = key.public_numbers()
+    pem = jwk_public_pem(n.x.to_bytes(32, "big"), n.y.to_bytes(32, "big"), "P-256")
+    from cryptography.hazmat.primitives import serialization
+
+    assert pem == key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert len(public_key_id(pem)) == 64
+    with pytest.raises(ValueError):
+        jwk_public_pem(n.x.to_bytes(32, "big"), n.y.to_bytes(32, "big"), "P-384")

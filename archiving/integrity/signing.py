@@ -90,7 +90,8 @@ class KeyVaultSigner:
         vault, name, version = _parse_key_url(key_url)
         # keys/read: the public half, to publish it beside the checkpoints and to check our own signatures.
         key = KeyClient(vault, credential).get_key(name, version)
-        self.public_pem = jwk_public_pem(key.key.x, key.key.y, str(key.key.crv))
+        crv = key.key.crv
+        self.public_pem = jwk_public_pem(key.key.x, key.key.y, str(getattr(crv, "value", crv)))
         self.key_id = public_key_id(self.public_pem)
         self._client = CryptographyClient(key, credential)
 
@@ -115,7 +116,7 @@ def jwk_public_pem(x: bytes, y: bytes, crv: str) -> bytes:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    if crv not in ("P-256", "KeyCurveName.p_256"):
+    if crv != "P-256":
         raise ValueError(f"Key Vault key on curve {crv}: ES256 needs P-256")
     numbers = ec.EllipticCurvePublicNumbers(int.from_bytes(x, "big"), int.from_bytes(y, "big"), ec.SECP256R1())
     return numbers.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
