@@ -76,13 +76,13 @@ def main() -> None:
         plain = ArchiveStore(svc.blob_service.get_container_client("bench-plain"))
         with_journal, without = [], []
         for r in range(3):
-            with_journal.append(write(svc.store, f"warm{r}", 1000))
-            without.append(write(plain, f"warm{r}", 1000))
+            with_journal.append(write(svc.store, f"warm{r}", 500))
+            without.append(write(plain, f"warm{r}", 500))
         print(f"(a) write path, 8 writers: {max(with_journal):,.0f} blobs/s with the journal, "
               f"{max(without):,.0f} without (ratio {max(with_journal) / max(without):.2f})")
 
         # (b) seal cost per n new blobs
-        write(svc.store, "first", n - 3000)  # with the 3,000 above: n blobs
+        write(svc.store, "first", n - 1500)  # with the 1,500 above: n blobs
         started = time.perf_counter()
         first = seal(svc)
         t_first = time.perf_counter() - started
