@@ -311,8 +311,7 @@ def test_altered_manifest_is_named(three_seals):
     doc["leaves"][0]["sha256"] = "0" * 64  # what a rewritten blob would need
     _write(svc, log_mod.manifest_name(2), log_mod.encode(doc))
     kinds = _kinds(verify_log(svc))
-    assert log_mod.manifest_name(2) in kinds["manifest-altered"]
-    assert log_mod.checkpoint_name(2) in kinds["checkpoint-invalid"]  # manifest_sha256 no longer matches
+    assert kinds["manifest-altered"] == {log_mod.manifest_name(2)}  # its root, and the hash its checkpoint signed
     assert log_mod.manifest_name(3) in kinds["chain-broken"]
 
 
@@ -357,6 +356,16 @@ def test_truncated_log_fails_against_a_saved_checkpoint(three_seals, tmp_path):
     assert len(verify_log(svc).unsealed) == 3
 
 
+def test_deleted_empty_seal_fails_against_a_checkpoint_saved_after_it(three_seals):
+    svc = three_seals
+    assert seal(svc).leaves == 0  # nothing new: the tree does not grow, the log does
+    saved = svc.seal_log.latest_checkpoint()
+    for name in (log_mod.manifest_name(4), log_mod.checkpoint_name(4)):
+        _log(svc).delete_blob(name)
+    report = verify_log(svc, saved=saved)
+    assert [p.kind for p in report.problems] == ["not-extended"] and "truncated" in report.problems[0].detail
+
+
 def test_saved_checkpoint_from_before_a_rewrite(three_seals):
     svc = three_seals
     saved = json.loads(json.dumps(svc.seal_log.latest_checkpoint()))
@@ -382,17 +391,18 @@ def test_log_that_extends_a_saved_checkpoint_passes_with_a_consistency_proof(thr
     assert report.saved.startswith(f"extended: consistency proof from {cp['tree_size']} to {report.tree_size}")
 
 
-def test_blob_written_without_the_journal_is_a_finding_and_seal_full_repairs_it(svc):
+def test_blob_written_without_the_journal_is_a_finding_and_seal_by_hand_repairs_it(svc):
     seal(svc)
     _archive(svc, _events(2))
     sneaked = "chat/202611/t/messages/1/1-received.json.lz4"
     svc.store.container.upload_blob(sneaked, b"x")  # not announced to the journal
-    seal(svc)
+    seal(svc)  # the timer's way: the journal
     kinds = _kinds(verify_log(svc))
     assert kinds == {"unsealed-before-cutoff": {f"{svc.settings.container}/{sneaked}"}}
-    result = seal(svc, full=True)
+    result = seal(svc, full=True)  # python -m archiving seal: lists every container
     assert result.leaves == 1
     assert verify_log(svc).problems == []
+    assert seal(svc, full=True).leaves == 0  # never twice
 
 
 def test_concurrent_writes_and_overlapping_seal_runs_seal_every_blob_once(svc):

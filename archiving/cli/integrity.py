@@ -28,7 +28,7 @@ def cmd_seal(args) -> int:
     from archiving.integrity.seal import seal
 
     svc = _services(args)
-    result = seal(svc, full=args.full)
+    result = seal(svc, full=not args.journal)
     if result.status == "raced":
         print(f"another seal run wrote manifest {result.seq} first; nothing written (run again to seal what it "
               "left)", file=sys.stderr)
@@ -118,12 +118,15 @@ def register(sub) -> None:
         sub, "seal", "seal the blobs created since the last seal into the signed Merkle log",
         "Append one leaf (container, name, sha256 and size of the stored bytes, creation time) per blob created "
         "since the last seal, in every container the archive writes, to the Merkle log in ARCHIVE_SEAL_CONTAINER; "
-        "write the manifest and a signed checkpoint. The same code as the seal_archive timer. New blobs are found "
-        "through the write journal; --full lists every container instead (the first seal does so anyway).",
-        ["python -m archiving seal", "python -m archiving seal --full"],
+        "write the manifest and a signed checkpoint. The same code as the seal_archive timer, which finds new blobs "
+        "through the write journal; by hand, the command lists every container instead, so that it also seals "
+        "blobs written without the journal (visibly late: with their real creation time). --journal finds them "
+        "as the timer does (no listing of the archive).",
+        ["python -m archiving seal", "python -m archiving seal --journal"],
         "  0 sealed (or another run sealed first); 2 usage or setting error (no signing key); 4 storage failed\n",
     )
-    p.add_argument("--full", action="store_true", help="find new blobs by listing every container, not the journal")
+    p.add_argument("--journal", action="store_true",
+                   help="find new blobs through the write journal, as the timer does, not by listing every container")
     p.set_defaults(func=cmd_seal)
 
     p = _command(

@@ -96,10 +96,11 @@ def candidates(svc: Any, start: datetime | None, end: datetime, full: bool) -> I
     srcs = {s.container: s for s in sources(svc.settings)}
     clients = {name: svc.blob_service.get_container_client(name) for name in srcs}
     if full or start is None:
-        sealed = sealed_names(svc.seal_log) if start is not None else set()
+        sealed = sealed_names(svc.seal_log) if start is not None else None
         for source in srcs.values():
             for c in _listed(clients[source.container], source, "", None, end):
-                if (c.container, c.name) not in sealed:
+                # Created since the last cut-off: new by construction; before it: new only if in no manifest.
+                if sealed is None or c.created >= start or (c.container, c.name) not in sealed:
                     yield c
         return
     lo, hi = start - journal_mod.LOOKBACK, end + journal_mod.SKEW
@@ -135,15 +136,34 @@ def candidates(svc: Any, start: datetime | None, end: datetime, full: bool) -> I
             yield c
 
 
-def sealed_names(log: log_mod.SealLog) -> set[tuple[str, str]]:
-    """(container, name) of every sealed blob: for ``seal --full`` only (memory grows with the log)."""
-    import json
+class SealedNames:
+    """Membership in the log for ``seal --full``: a sorted array of 64-bit hashes of (container, name), 8 bytes a
+    sealed blob (80 MB at 10 million), built from one pass over the manifests."""
 
-    names: set[tuple[str, str]] = set()
-    for _, data in log.manifests():
-        for leaf in json.loads(data or b"{}").get("leaves", []):
-            names.add((leaf["container"], leaf["name"]))
-    return names
+    def __init__(self, log: log_mod.SealLog):
+        import json
+        from array import array
+
+        values = array("Q")
+        for _, data in log.manifests():
+            for leaf in json.loads(data or b"{}").get("leaves", []):
+                values.append(self._h(leaf["container"], leaf["name"]))
+        self.values = array("Q", sorted(values))
+
+    @staticmethod
+    def _h(container: str, name: str) -> int:
+        return int.from_bytes(hashlib.blake2b(f"{container}/{name}".encode(), digest_size=8).digest(), "big")
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        import bisect
+
+        h = self._h(*key)
+        i = bisect.bisect_left(self.values, h)
+        return i < len(self.values) and self.values[i] == h
+
+
+def sealed_names(log: log_mod.SealLog) -> SealedNames:
+    return SealedNames(log)
 
 
 def hash_blob(container: Any, name: str) -> tuple[str, int, datetime] | None:

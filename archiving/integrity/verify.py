@@ -226,6 +226,18 @@ def verify_log(svc: Any, keys: Mapping[str, bytes] | None = None, saved: Mapping
 
     if saved_size is not None:
         report.saved = _check_saved(saved_size, saved_root, report, root_at_saved, hasher, problem)
+        if not report.saved.startswith("not"):
+            # Same leaves, but is the saved checkpoint's manifest still the one it signed? (An empty later
+            # manifest, deleted, changes no tree size.)
+            seq = int(saved.get("seq", 0))
+            data = log.read(log_mod.manifest_name(seq)) if seq in manifest_names else None
+            if seq > max(manifest_names, default=0):
+                problem(NOT_EXTENDED, "checkpoint FILE", f"the saved checkpoint is of manifest {seq}, the log ends at "
+                                                         f"manifest {max(manifest_names, default=0)}: truncated")
+                report.saved = "not extended (truncated)"
+            elif data is None or hashlib.sha256(data).hexdigest() != saved.get("manifest_sha256"):
+                problem(NOT_EXTENDED, "checkpoint FILE", f"manifest {seq} is not the one the saved checkpoint signed")
+                report.saved = "not extended (rewritten)"
 
     _unsealed(svc, report, present_before, problem)
     return report
