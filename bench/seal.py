@@ -60,6 +60,9 @@ def raw_read(svc: Services) -> int:
 
 
 def main() -> None:
+    import faulthandler
+
+    faulthandler.dump_traceback_later(600, repeat=True)  # where it waits, should the emulator stall
     parser = argparse.ArgumentParser()
     parser.add_argument("--blobs", type=int, default=10_000)
     args = parser.parse_args()
@@ -83,6 +86,7 @@ def main() -> None:
 
         # (b) seal cost per n new blobs
         write(svc.store, "first", n - 1500)  # with the 1,500 above: n blobs
+        print(f"    wrote {n:,} blobs", flush=True)
         started = time.perf_counter()
         first = seal(svc)
         t_first = time.perf_counter() - started

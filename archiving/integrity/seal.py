@@ -104,7 +104,8 @@ def candidates(svc: Any, start: datetime | None, end: datetime, full: bool) -> I
                     yield c
         return
     lo, hi = start - journal_mod.LOOKBACK, end + journal_mod.SKEW
-    seen: set[tuple[str, str]] = set()
+    # Blobs sealed by the runs of the look-back window need no HEAD: their intents are skipped.
+    seen: set[tuple[str, str]] = recently_sealed(svc.seal_log, lo - journal_mod.SKEW)
     for source in srcs.values():
         if source.hour_prefix:
             hour = lo.replace(minute=0, second=0, microsecond=0)
@@ -134,6 +135,22 @@ def candidates(svc: Any, start: datetime | None, end: datetime, full: bool) -> I
     for c in ordered_map(head, unseen(), WORKERS):
         if c is not None and start <= c.created < end:
             yield c
+
+
+def recently_sealed(log: log_mod.SealLog, since: datetime) -> set[tuple[str, str]]:
+    """(container, name) of the leaves of the last manifests, back to the one sealing from before ``since``."""
+    import json
+
+    out: set[tuple[str, str]] = set()
+    for name in reversed(log.names(log_mod.MANIFESTS)):
+        data = log.read(name)
+        if data is None:
+            break
+        doc = json.loads(data)
+        out.update((leaf["container"], leaf["name"]) for leaf in doc.get("leaves", []))
+        if not doc.get("sealed_from") or parse_time(doc["sealed_from"], "sealed_from") <= since:
+            break
+    return out
 
 
 class SealedNames:
