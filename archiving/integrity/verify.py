@@ -31,6 +31,7 @@ DELETED, ALTERED, REPLACED = "deleted", "altered", "replaced"
 MANIFEST_MISSING, MANIFEST_ALTERED, CHAIN_BROKEN = "manifest-missing", "manifest-altered", "chain-broken"
 CHECKPOINT_MISSING, CHECKPOINT_INVALID = "checkpoint-missing", "checkpoint-invalid"
 NOT_EXTENDED, UNSEALED_OLD, DUPLICATE_LEAF = "not-extended", "unsealed-before-cutoff", "sealed-twice"
+LIST_PAGE = 1000  # blobs per listing page held in memory (the service's maximum, 5,000, costs about 15 MB)
 
 
 @dataclass(frozen=True)
@@ -314,7 +315,7 @@ def _unsealed(svc: Any, report: LogReport, present_before: int, problem) -> None
     for source in sources(svc.settings):
         client = svc.blob_service.get_container_client(source.container)
         try:
-            for blob in client.list_blobs():
+            for blob in client.list_blobs(results_per_page=LIST_PAGE):
                 created = iso(_created(blob))
                 if cutoff is not None and created < cutoff:
                     listed_before += 1
@@ -339,7 +340,7 @@ def _unsealed(svc: Any, report: LogReport, present_before: int, problem) -> None
     for source in sources(svc.settings):
         client = svc.blob_service.get_container_client(source.container)
         try:
-            for blob in client.list_blobs():
+            for blob in client.list_blobs(results_per_page=LIST_PAGE):
                 created = iso(_created(blob))
                 if created < cutoff and (source.container, blob.name) not in sealed:
                     problem(UNSEALED_OLD, f"{source.container}/{blob.name}",
