@@ -13,7 +13,7 @@ creates the next manifest.
 Finding them without listing the archive: the intents of the journal written from ``sealed_from - LOOKBACK`` to
 ``sealed_to + SKEW`` (every blob's intent is written before it, at most LOOKBACK earlier), one HEAD per intent for
 the creation time; containers whose names start with their creation time are listed for those hours.  The first
-run of an empty log lists every source instead (blobs written before the journal existed).  ``seal --full`` is the
+run of an empty log lists every source instead (blobs written before the journal existed).  ``python -m archiving seal`` (``full``) is the
 repair: it lists every source and seals every blob created before its cut-off that no manifest holds (a blob
 written without an intent, which `verify` reports as unsealed before the cut-off); such late leaves carry their
 real creation time, earlier than the manifest's ``sealed_from``.
@@ -154,7 +154,7 @@ def recently_sealed(log: log_mod.SealLog, since: datetime) -> set[tuple[str, str
 
 
 class SealedNames:
-    """Membership in the log for ``seal --full``: a sorted array of 64-bit hashes of (container, name), 8 bytes a
+    """Membership in the log for a full seal (the CLI): a sorted array of 64-bit hashes of (container, name), 8 bytes a
     sealed blob (80 MB at 10 million), built from one pass over the manifests."""
 
     def __init__(self, log: log_mod.SealLog):
@@ -235,7 +235,7 @@ def seal(svc: Any, *, full: bool = False, max_leaves: int = MAX_LEAVES, signer: 
     chosen = heapq.nsmallest(max_leaves + 1, candidates(svc, start, end, full),
                              key=lambda c: (c.created, c.container, c.name))
     if len(chosen) > max_leaves:  # seal the oldest, up to a whole second; the next run goes on from there
-        # (never below the previous cut-off: `--full` may find late blobs older than it)
+        # (never below the previous cut-off: a full seal may find late blobs older than it)
         end = chosen[-1].created if start is None or chosen[-1].created > start else start
         chosen = [c for c in chosen[:max_leaves] if c.created < end]
     leaves = _leaves(svc, chosen, None if full else start, end)
