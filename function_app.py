@@ -3,10 +3,11 @@
 import azure.functions as func
 
 from blueprints.events import bp as events
+from blueprints.seal import bp as seal
 from blueprints.send import bp as send
 from blueprints.sweep import bp as sweep
 from blueprints.thread_archive import bp as thread_archive
 
 app = func.FunctionApp()
-for blueprint in (events, sweep, thread_archive, send):
+for blueprint in (events, sweep, thread_archive, send, seal):
     app.register_functions(blueprint)

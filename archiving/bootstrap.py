@@ -159,7 +159,8 @@ class Services:
     def store(self):
         from archiving.store.archive import ArchiveStore
 
-        return self._once("store", lambda: ArchiveStore(self.blob_service.get_container_client(self.settings.container)))
+        return self._once("store", lambda: ArchiveStore(self.blob_service.get_container_client(self.settings.container),
+                                                        journal=self.journal))
 
     @property
     def rejected_store(self):
@@ -167,8 +168,25 @@ class Services:
 
         return self._once(
             "rejected_store",
-            lambda: ArchiveStore(self.blob_service.get_container_client(self.settings.rejected_container)),
+            lambda: ArchiveStore(self.blob_service.get_container_client(self.settings.rejected_container),
+                                 journal=self.journal),
         )
+
+    @property
+    def journal(self):
+        """The seal's write journal (archiving.integrity.journal)."""
+        from archiving.integrity.journal import Journal
+
+        return self._once("journal", lambda: Journal(self.blob_service.get_container_client(
+            self.settings.journal_container)))
+
+    @property
+    def seal_log(self):
+        """The seal log (archiving.integrity.log) in its own container."""
+        from archiving.integrity.log import SealLog
+
+        return self._once("seal_log", lambda: SealLog(self.blob_service.get_container_client(
+            self.settings.seal_container)))
 
     @property
     def acs(self):

@@ -82,6 +82,19 @@ SPECS: tuple[SettingSpec, ...] = (
         "104857600",
         "Largest WhatsApp media item archived, in bytes (default 100 MiB); a larger one is recorded as not retrievable.",
     ),
+    # The seal (docs/integrity.md): a signed Merkle log of every blob the archive writes.
+    SettingSpec("SEAL_SCHEDULE", "0 */15 * * * *", "NCRONTAB schedule of seal_archive (the Merkle log's seal).",
+                binding=True),
+    SettingSpec("ARCHIVE_SEAL_CONTAINER", "chat-archive-seal",
+                "Container of the seal log: manifests, signed checkpoints, public keys (make it immutable)."),
+    SettingSpec("ARCHIVE_JOURNAL_CONTAINER", "chat-archive-journal",
+                "Container of the write journal: an intent entry per blob written, so the seal finds new blobs "
+                "without listing the archive."),
+    SettingSpec("ARCHIVE_SEAL_KEY_FILE", "",
+                "Local ECDSA P-256 PEM private key that signs checkpoints (`python -m archiving keygen PATH`).",
+                alternatives=("ARCHIVE_SEAL_KEY_ID",)),
+    SettingSpec("ARCHIVE_SEAL_KEY_ID", "",
+                "Azure Key Vault EC P-256 key URL that signs checkpoints (wins over ARCHIVE_SEAL_KEY_FILE)."),
 )
 
 SPEC_BY_NAME = {s.name: s for s in SPECS}
@@ -114,6 +127,10 @@ class Settings:
     acs_endpoint: str | None = None
     archiver_user_id: str | None = None
     media_max_bytes: int = 104857600
+    seal_container: str = "chat-archive-seal"
+    journal_container: str = "chat-archive-journal"
+    seal_key_file: str | None = None
+    seal_key_id: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -143,6 +160,10 @@ class Settings:
             acs_endpoint=get("ACS_ENDPOINT") or None,
             archiver_user_id=get("ARCHIVER_USER_ID") or None,
             media_max_bytes=_positive_int(get, "MEDIA_MAX_BYTES"),
+            seal_container=_name(get, "ARCHIVE_SEAL_CONTAINER", _CONTAINER_RE),
+            journal_container=_name(get, "ARCHIVE_JOURNAL_CONTAINER", _CONTAINER_RE),
+            seal_key_file=get("ARCHIVE_SEAL_KEY_FILE") or None,
+            seal_key_id=get("ARCHIVE_SEAL_KEY_ID") or None,
         )
 
     def require_acs(self) -> None:

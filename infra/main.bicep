@@ -90,6 +90,31 @@ param transcriptFormats string = 'json,csv'
 @description('DELETE_THREAD_AFTER_ARCHIVE: delete the thread in ACS once its transcript is committed.')
 param deleteThreadAfterArchive bool = false
 
+// The seal (docs/integrity.md): a signed Merkle log of every blob.
+@description('SEAL_SCHEDULE: NCRONTAB schedule of seal_archive.')
+param sealSchedule string = '0 */15 * * * *'
+
+@description('ARCHIVE_SEAL_CONTAINER: container of the seal log (version-level WORM).')
+param sealContainerName string = 'chat-archive-seal'
+
+@description('ARCHIVE_JOURNAL_CONTAINER: container of the write journal (intents expire after journalRetentionDays).')
+param journalContainerName string = 'chat-archive-journal'
+
+@minValue(1)
+@maxValue(146000)
+@description('Days each manifest, checkpoint and public key of the seal log stays immutable.')
+param sealImmutabilityDays int = 2555
+
+@minValue(1)
+@description('Days an intent of the write journal is kept.')
+param journalRetentionDays int = 7
+
+@description('Name of the Key Vault key (EC P-256) that signs the checkpoints.')
+param sealKeyName string = 'archive-seal'
+
+@description('Expiry of the seal key, seconds since 1970 (default 2036-01-01).')
+param sealKeyExpiresAt int = 2082758400
+
 // Archive storage: tiers, retention, immutability.
 @allowed([
   'Standard_LRS'
@@ -232,6 +257,8 @@ module archiveStorage 'modules/archive-storage.bicep' = {
     archiveContainerName: archiveContainerName
     rejectedContainerName: rejectedContainerName
     deadLetterContainerName: deadLetterContainerName
+    journalContainerName: journalContainerName
+    journalRetentionDays: journalRetentionDays
     queueNames: [
       sweepQueueName
       '${sweepQueueName}-poison'
@@ -283,6 +310,11 @@ module functionApp 'modules/function-app.bicep' = {
     deleteThreadAfterArchive: deleteThreadAfterArchive
     acsEndpoint: 'https://${acs.properties.hostName}'
     archiverUserId: archiverUserId
+    sealSchedule: sealSchedule
+    sealContainerName: sealContainerName
+    journalContainerName: journalContainerName
+    // Known before the key exists (the key's module needs the app's identity first).
+    sealKeyUri: 'https://${keyVaultName}${environment().suffixes.keyvaultDns}/keys/${sealKeyName}'
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
     zoneRedundant: planZoneRedundant
@@ -318,6 +350,28 @@ module acsEvents 'modules/acs-events.bicep' = {
     tags: tags
     appPrincipalId: functionApp.outputs.principalId
     acsRoleDefinitionId: acsRoleDefinitionId
+  }
+}
+
+// The seal log's containers, and the key that signs its checkpoints (the app may only read it and sign).
+module sealStorage 'modules/seal-storage.bicep' = {
+  name: 'seal-storage'
+  params: {
+    storageAccountName: archiveStorage.outputs.name
+    sealContainerName: sealContainerName
+    journalContainerName: journalContainerName
+    sealImmutabilityDays: sealImmutabilityDays
+    journalRetentionDays: journalRetentionDays
+  }
+}
+
+module sealKey 'modules/seal-key.bicep' = {
+  name: 'seal-key'
+  params: {
+    vaultName: keyVault.outputs.name
+    keyName: sealKeyName
+    principalId: functionApp.outputs.principalId
+    keyExpiresAt: sealKeyExpiresAt
   }
 }
 
@@ -391,3 +445,5 @@ output AZURE_ARCHIVE_CONTAINER string = archiveContainerName
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_EVENTGRID_SYSTEM_TOPIC string = acsEvents.outputs.topicName
 output AZURE_EVENT_SUBSCRIPTION_DEPLOYED bool = deployEventSubscription
+output AZURE_SEAL_CONTAINER string = sealStorage.outputs.sealContainerName
+output AZURE_SEAL_KEY_URI string = sealKey.outputs.keyUri

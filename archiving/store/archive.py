@@ -30,10 +30,17 @@ class WriteResult:
 class ArchiveStore:
     """The archive container, reached through a ContainerClient made by the composition root."""
 
-    def __init__(self, container_client: Any):
+    def __init__(self, container_client: Any, journal: Any = None):
         self.container = container_client
+        # The seal's write journal (archiving.integrity.journal): told of every blob before it is created.
+        self.journal = journal
         self._created = False
         self._lock = threading.Lock()
+
+    def announce(self, key: str) -> None:
+        """Record the intent to create ``key`` before creating it, so the seal finds it without listing."""
+        if self.journal is not None:
+            self.journal.intend(self.container.container_name, key)
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -63,6 +70,7 @@ class ArchiveStore:
         """Upload unless the blob exists; False if it existed.  Other errors propagate."""
         from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
+        self.announce(key)
         for attempt in (1, 2):
             try:
                 self.container.upload_blob(

@@ -12,6 +12,9 @@ param skuName string = 'Standard_GRS'
 param archiveContainerName string
 param rejectedContainerName string
 param deadLetterContainerName string
+@description('Container of the seal\'s write journal: its intents are deleted after journalRetentionDays.')
+param journalContainerName string = ''
+param journalRetentionDays int = 7
 param queueNames array
 param coolAfterDays int
 param coldAfterDays int
@@ -166,6 +169,33 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
             actions: {
               baseBlob: union(coolAction, deleteAction)
               version: union(coolAction, deleteAction)
+            }
+          }
+        }
+        {
+          name: 'seal-journal-expiry'
+          enabled: !empty(journalContainerName)
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [
+                'blockBlob'
+              ]
+              prefixMatch: [
+                '${empty(journalContainerName) ? 'unused-journal' : journalContainerName}/'
+              ]
+            }
+            actions: {
+              baseBlob: {
+                delete: {
+                  daysAfterCreationGreaterThan: journalRetentionDays
+                }
+              }
+              version: {
+                delete: {
+                  daysAfterCreationGreaterThan: journalRetentionDays
+                }
+              }
             }
           }
         }

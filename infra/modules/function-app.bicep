@@ -22,6 +22,10 @@ param deleteThreadAfterArchive bool
 param acsEndpoint string
 param archiverUserId string
 param mediaMaxBytes int = 104857600
+param sealSchedule string
+param sealContainerName string
+param journalContainerName string
+param sealKeyUri string
 param maximumInstanceCount int
 param instanceMemoryMB int
 @description('Zone-redundant Flex Consumption plan (only in regions that offer it).')
@@ -162,6 +166,23 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'MEDIA_MAX_BYTES'
           value: string(mediaMaxBytes)
+        }
+        // The seal (docs/integrity.md): signed by the Key Vault key (ARCHIVE_SEAL_KEY_FILE stays unset).
+        {
+          name: 'SEAL_SCHEDULE'
+          value: sealSchedule
+        }
+        {
+          name: 'ARCHIVE_SEAL_CONTAINER'
+          value: sealContainerName
+        }
+        {
+          name: 'ARCHIVE_JOURNAL_CONTAINER'
+          value: journalContainerName
+        }
+        {
+          name: 'ARCHIVE_SEAL_KEY_ID'
+          value: sealKeyUri
         }
       ]
     }

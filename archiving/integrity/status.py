@@ -1,0 +1,60 @@
+"""Cheap figures for ``python -m archiving status`` (a few list calls, no download): the latest signed checkpoint,
+and the blobs written since the last seal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from archiving.integrity import journal as journal_mod
+from archiving.integrity.sources import sources
+from archiving.timefmt import parse_time, utcnow
+
+
+@dataclass(frozen=True)
+class Unsealed:
+    count: int  # blobs announced (journal) or listed (time-named sources) since the last seal's cut-off
+    oldest: datetime | None  # the earliest of their times, None when count is 0
+    sealed_to: datetime | None  # the last seal's cut-off, None when the archive was never sealed
+
+
+def latest_checkpoint(svc: Any) -> dict[str, Any] | None:
+    """The latest signed checkpoint (as ``python -m archiving checkpoint`` prints it), or None."""
+    return svc.seal_log.latest_checkpoint()
+
+
+def unsealed(svc: Any, now: datetime | None = None) -> Unsealed:
+    """How many blobs wait for the next seal, and since when: intents written after the last cut-off (an intent
+    whose write failed counts until the next seal; clocks may differ by journal.SKEW), plus the hours of the
+    time-named sources.  Never sealed: (0, None, None); `verify` gives the exact list."""
+    cp = svc.seal_log.latest_checkpoint()
+    if cp is None:
+        return Unsealed(0, None, None)
+    cutoff = parse_time(cp["time"], "time")
+    now = now or utcnow()
+    names: set[tuple[str, str]] = set()
+    oldest: datetime | None = None
+    for intent in svc.journal.intents(cutoff, now + journal_mod.SKEW):
+        names.add((intent.container, intent.name))
+        oldest = intent.at if oldest is None or intent.at < oldest else oldest
+    from datetime import timedelta
+
+    for source in sources(svc.settings):
+        if not source.hour_prefix:
+            continue
+        client = svc.blob_service.get_container_client(source.container)
+        hour = cutoff.replace(minute=0, second=0, microsecond=0)
+        while hour <= now:
+            from azure.core.exceptions import ResourceNotFoundError
+
+            try:
+                for blob in client.list_blobs(name_starts_with=hour.strftime(source.hour_prefix)):
+                    created = blob.creation_time
+                    if created >= cutoff:
+                        names.add((source.container, blob.name))
+                        oldest = created if oldest is None or created < oldest else oldest
+            except ResourceNotFoundError:
+                break
+            hour += timedelta(hours=1)
+    return Unsealed(len(names), oldest, cutoff)

@@ -1,0 +1,358 @@
+"""Verifying the seal log: completeness and integrity of the whole archive, and that the log extends a checkpoint
+an auditor saved.
+
+For every manifest, in sequence: it exists, parses, its sequence number, origin, previous-manifest hash, interval
+and tree size continue the one before; its leaves hash to its root; its checkpoint exists, matches it and carries a
+valid signature of a trusted key.  For every leaf: the blob exists, its stored bytes hash to the sealed sha256
+(so a rewrite with recomputed metadata and tags is caught), its size and creation time are the sealed ones.  Then
+every source is listed: a blob in no manifest is named as unsealed with its creation time, and is a finding if it
+was created before the last seal's cut-off.  Memory: one manifest and a bounded window of downloads at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from archiving.integrity import log as log_mod
+from archiving.integrity import merkle
+from archiving.integrity.seal import _created, hash_blob
+from archiving.integrity.signing import public_key_id, verify_signature
+from archiving.integrity.sources import sources
+from archiving.read.scan import WORKERS, ordered_map
+from archiving.timefmt import iso, parse_time
+
+DELETED, ALTERED, REPLACED = "deleted", "altered", "replaced"
+MANIFEST_MISSING, MANIFEST_ALTERED, CHAIN_BROKEN = "manifest-missing", "manifest-altered", "chain-broken"
+CHECKPOINT_MISSING, CHECKPOINT_INVALID = "checkpoint-missing", "checkpoint-invalid"
+NOT_EXTENDED, UNSEALED_OLD, DUPLICATE_LEAF = "not-extended", "unsealed-before-cutoff", "sealed-twice"
+LIST_PAGE = 1000  # blobs per listing page held in memory (the service's maximum, 5,000, costs about 15 MB)
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str
+    subject: str  # a blob (container/name), a manifest or checkpoint name, or "checkpoint FILE"
+    detail: str
+
+    def line(self) -> str:
+        return f"{self.kind}\t{self.subject}\t{self.detail}"
+
+
+@dataclass
+class LogReport:
+    problems: list[Problem] = field(default_factory=list)
+    unsealed: list[tuple[str, str, str]] = field(default_factory=list)  # (container, name, created)
+    manifests: int = 0
+    leaves: int = 0
+    blobs_ok: int = 0
+    tree_size: int = 0
+    root_hash: str = merkle.EMPTY_ROOT.hex()
+    sealed_to: str | None = None
+    trust: str = "configured"  # configured | published (no independent key: see docs/integrity.md)
+    saved: str | None = None  # the outcome of --checkpoint
+
+    @property
+    def empty(self) -> bool:
+        return self.manifests == 0 and not self.problems
+
+
+def trusted_keys(svc: Any, extra_pems: list[bytes] = ()) -> dict[str, bytes]:
+    """The public keys whose signatures count: the configured signer's and any given (an auditor's copies)."""
+    keys = {public_key_id(pem): pem for pem in extra_pems}
+    settings = svc.settings
+    if settings.seal_key_file or settings.seal_key_id:
+        from archiving.integrity.signing import signer_from_settings
+
+        signer = signer_from_settings(settings, lambda: svc.credential)
+        keys[signer.key_id] = signer.public_pem
+    return keys
+
+
+def check_checkpoint(cp: Any, keys: Mapping[str, bytes]) -> str | None:
+    """None if the checkpoint is well-formed and signed by one of ``keys``, else what is wrong."""
+    if not isinstance(cp, dict):
+        return "not a checkpoint"
+    missing = [k for k in ("origin", "seq", "tree_size", "root_hash", "time", "manifest_sha256", "key_id",
+                           "signature") if k not in cp]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    pem = keys.get(cp["key_id"])
+    if pem is None:
+        return f"signed by key {cp['key_id'][:16]}…, which is not a trusted key"
+    if not verify_signature(pem, log_mod.checkpoint_body(cp), cp["signature"]):
+        return "the signature does not verify"
+    return None
+
+
+def _leaf_problem(leaf: Mapping[str, Any], clients: dict[str, Any], svc: Any) -> tuple[Problem | None, datetime | None]:
+    subject = f"{leaf['container']}/{leaf['name']}"
+    client = clients.get(leaf["container"]) or svc.blob_service.get_container_client(leaf["container"])
+    clients[leaf["container"]] = client
+    hashed = hash_blob(client, leaf["name"])
+    if hashed is None:
+        return Problem(DELETED, subject, f"sealed (created {leaf['created']}), no longer in the archive"), None
+    sha, size, created = hashed
+    if iso(created) != leaf["created"]:
+        return Problem(REPLACED, subject, f"sealed as created {leaf['created']}, the blob now was created "
+                                          f"{iso(created)} (deleted and written again)"), created
+    if sha != leaf["sha256"] or size != leaf["size"]:
+        return Problem(ALTERED, subject, f"stored bytes hash to {sha} ({size} bytes), sealed {leaf['sha256']} "
+                                         f"({leaf['size']} bytes)"), created
+    return None, created
+
+
+def verify_log(svc: Any, keys: Mapping[str, bytes] | None = None, saved: Mapping[str, Any] | None = None,
+               on_problem: Callable[[Problem], None] | None = None, progress: Any = None,
+               workers: int = WORKERS) -> LogReport:
+    log: log_mod.SealLog = svc.seal_log
+    report = LogReport()
+
+    def problem(kind: str, subject: str, detail: str) -> None:
+        p = Problem(kind, subject, detail)
+        report.problems.append(p)
+        if on_problem:
+            on_problem(p)
+
+    if keys is None:
+        keys = trusted_keys(svc)
+    if not keys:
+        keys = log.public_keys()
+        report.trust = "published"
+
+    manifest_names = {s: n for n in log.names(log_mod.MANIFESTS) if (s := log_mod.seq_of(n)) is not None}
+    checkpoint_names = {s: n for n in log.names(log_mod.CHECKPOINTS) if (s := log_mod.seq_of(n)) is not None}
+    last_seq = max([*manifest_names, *checkpoint_names], default=0)
+    if last_seq == 0:
+        return report  # never sealed
+
+    saved_size = saved_root = None
+    hasher = None
+    if saved is not None:
+        why = check_checkpoint(saved, keys)
+        if why:
+            problem(CHECKPOINT_INVALID, "checkpoint FILE", why)
+        elif saved.get("origin") != log.origin:
+            problem(CHECKPOINT_INVALID, "checkpoint FILE", f"of log {saved.get('origin')}, not {log.origin}")
+        else:
+            saved_size, saved_root = int(saved["tree_size"]), bytes.fromhex(saved["root_hash"])
+    root_at_saved: list[bytes] = []
+    hasher_broken: list[int] = []
+
+    cr = merkle.CompactRange()
+    state = {"prev_sha": None, "prev_to": None}
+
+    def leaves() -> Iterator[dict[str, Any]]:
+        nonlocal cr
+        for seq in range(1, last_seq + 1):
+            name = log_mod.manifest_name(seq)
+            data = log.read(name) if seq in manifest_names else None
+            if data is None:
+                problem(MANIFEST_MISSING, name, "the log has a gap here: its leaves cannot be checked")
+                state["prev_sha"] = None
+                cr = None  # type: ignore[assignment]
+                continue
+            sha = hashlib.sha256(data).hexdigest()
+            try:
+                doc = json.loads(data)
+                items = doc["leaves"]
+                for leaf in items:
+                    log_mod.leaf_bytes(leaf)
+            except (ValueError, KeyError, TypeError) as exc:
+                problem(MANIFEST_ALTERED, name, f"not a readable manifest ({exc.__class__.__name__})")
+                state["prev_sha"] = None
+                cr = None  # type: ignore[assignment]
+                continue
+            report.manifests += 1
+            if doc.get("seq") != seq or doc.get("origin") != log.origin:
+                problem(MANIFEST_ALTERED, name, f"says seq {doc.get('seq')} of {doc.get('origin')}: moved or copied")
+            if seq > 1 and state["prev_sha"] is not None and doc.get("previous_sha256") != state["prev_sha"]:
+                problem(CHAIN_BROKEN, name, "previous_sha256 is not the hash of the manifest before it")
+            if seq > 1 and state["prev_to"] is not None and doc.get("sealed_from") != state["prev_to"]:
+                problem(CHAIN_BROKEN, name, f"seals from {doc.get('sealed_from')}, the one before sealed to "
+                                            f"{state['prev_to']}")
+            if cr is None:
+                # After a gap the tree cannot be recomputed: go on from what this manifest says (unverified),
+                # still checking its checkpoint and every blob of its leaves.
+                try:
+                    cr = merkle.CompactRange(doc["tree_size"], [bytes.fromhex(h) for h in doc["compact_range"]])
+                except (ValueError, KeyError, TypeError):
+                    cr = merkle.CompactRange()
+                hasher_broken.append(seq)
+            else:
+                if doc.get("tree_size_before") != cr.size:
+                    problem(MANIFEST_ALTERED, name, f"starts at tree size {doc.get('tree_size_before')}, the log "
+                                                    f"before it has {cr.size}")
+                for leaf in items:
+                    h = log_mod.leaf_hash(leaf)
+                    cr.append(h)
+                    if hasher is not None:
+                        hasher.add(h)
+                    if saved_size is not None and cr.size == saved_size:
+                        root_at_saved.append(cr.root())
+                if doc.get("tree_size") != cr.size or doc.get("root_hash") != cr.root().hex() or \
+                        doc.get("compact_range") != [h.hex() for h in cr.hashes]:
+                    problem(MANIFEST_ALTERED, name, f"its leaves give tree size {cr.size} and root "
+                                                    f"{cr.root().hex()}, it says {doc.get('tree_size')} and "
+                                                    f"{doc.get('root_hash')}")
+                    try:  # judge the next manifests on their own: go on from what this one says
+                        cr = merkle.CompactRange(doc["tree_size"], [bytes.fromhex(h) for h in doc["compact_range"]])
+                    except (ValueError, KeyError, TypeError):
+                        pass
+            _check_its_checkpoint(seq, doc, sha, log, keys, checkpoint_names, problem)
+            state["prev_sha"], state["prev_to"] = sha, doc.get("sealed_to")
+            report.sealed_to = doc.get("sealed_to") or report.sealed_to
+            yield from items
+
+    if saved_size is not None and saved_size > 0:
+        total = _log_size(log, manifest_names, last_seq)
+        if total is not None and total >= saved_size:
+            hasher = merkle.RangeHasher(merkle.consistency_ranges(saved_size, total))
+
+    clients: dict[str, Any] = {}
+    present_before = 0
+    for leaf, (found, created) in ordered_map(lambda lf: (lf, _leaf_problem(lf, clients, svc)), leaves(), workers):
+        report.leaves += 1
+        if progress is not None:
+            progress.update(1)
+        if found is None:
+            report.blobs_ok += 1
+        else:
+            problem(found.kind, found.subject, found.detail)
+        if created is not None and report.sealed_to and iso(created) < report.sealed_to:
+            present_before += 1
+    if cr is not None:
+        report.tree_size, report.root_hash = cr.size, cr.root().hex()
+
+    if saved_size is not None:
+        report.saved = _check_saved(saved_size, saved_root, report, root_at_saved, hasher, problem)
+        if not report.saved.startswith("not"):
+            # Same leaves, but is the saved checkpoint's manifest still the one it signed? (An empty later
+            # manifest, deleted, changes no tree size.)
+            seq = int(saved.get("seq", 0))
+            data = log.read(log_mod.manifest_name(seq)) if seq in manifest_names else None
+            if seq > max(manifest_names, default=0):
+                problem(NOT_EXTENDED, "checkpoint FILE", f"the saved checkpoint is of manifest {seq}, the log ends at "
+                                                         f"manifest {max(manifest_names, default=0)}: truncated")
+                report.saved = "not extended (truncated)"
+            elif data is None or hashlib.sha256(data).hexdigest() != saved.get("manifest_sha256"):
+                problem(NOT_EXTENDED, "checkpoint FILE", f"manifest {seq} is not the one the saved checkpoint signed")
+                report.saved = "not extended (rewritten)"
+
+    _unsealed(svc, report, present_before, problem)
+    return report
+
+
+def _log_size(log: log_mod.SealLog, manifest_names: Mapping[int, str], last_seq: int) -> int | None:
+    if not last_seq or last_seq not in manifest_names:
+        return None
+    data = log.read(manifest_names[last_seq])
+    try:
+        return int(json.loads(data)["tree_size"]) if data else None
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _check_its_checkpoint(seq: int, doc: Mapping[str, Any], sha: str, log: log_mod.SealLog,
+                          keys: Mapping[str, bytes], checkpoint_names: Mapping[int, str], problem) -> None:
+    name = log_mod.checkpoint_name(seq)
+    data = log.read(name) if seq in checkpoint_names else None
+    if data is None:
+        problem(CHECKPOINT_MISSING, name, f"manifest {seq} has no signed checkpoint")
+        return
+    try:
+        cp = json.loads(data)
+    except ValueError:
+        problem(CHECKPOINT_INVALID, name, "not JSON")
+        return
+    why = check_checkpoint(cp, keys)
+    if why:
+        problem(CHECKPOINT_INVALID, name, why)
+        return
+    differs = [k for k, v in (("seq", seq), ("tree_size", doc.get("tree_size")), ("root_hash", doc.get("root_hash")),
+                              ("origin", doc.get("origin")), ("manifest_sha256", sha)) if cp.get(k) != v]
+    if differs == ["manifest_sha256"]:
+        problem(MANIFEST_ALTERED, log_mod.manifest_name(seq), "its bytes are not the ones its signed checkpoint names "
+                                                               f"(sha256 {sha}, signed {cp.get('manifest_sha256')})")
+    elif differs:
+        problem(CHECKPOINT_INVALID, name, f"does not match its manifest ({', '.join(differs)})")
+
+
+def _check_saved(size: int, root: bytes, report: LogReport, root_at_saved: list[bytes], hasher: Any, problem) -> str:
+    if size > report.tree_size:
+        problem(NOT_EXTENDED, "checkpoint FILE", f"the saved checkpoint has {size} leaves, the log now {report.tree_size}: "
+                                                 "truncated")
+        return "not extended (truncated)"
+    if size == 0:
+        return "extended (from the empty log)"
+    proof: list[bytes] = []
+    if hasher is not None:
+        try:
+            proof = hasher.hashes()
+        except ValueError:
+            proof = []
+    consistent = merkle.verify_consistency(size, root, report.tree_size, bytes.fromhex(report.root_hash), proof)
+    direct = bool(root_at_saved) and root_at_saved[0] == root
+    if not (consistent and direct):
+        problem(NOT_EXTENDED, "checkpoint FILE",
+                f"the log's first {size} leaves no longer hash to the saved root {root.hex()}: history rewritten "
+                f"(consistency proof of {len(proof)} hashes fails)")
+        return "not extended (rewritten)"
+    return f"extended: consistency proof from {size} to {report.tree_size} leaves ({len(proof)} hashes) holds"
+
+
+def _unsealed(svc: Any, report: LogReport, present_before: int, problem) -> None:
+    """List every source; blobs in no manifest are unsealed (a finding if created before the last cut-off)."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    cutoff = report.sealed_to
+    listed_before = 0
+    for source in sources(svc.settings):
+        client = svc.blob_service.get_container_client(source.container)
+        try:
+            for blob in client.list_blobs(results_per_page=LIST_PAGE):
+                created = iso(_created(blob))
+                if cutoff is not None and created < cutoff:
+                    listed_before += 1
+                else:
+                    report.unsealed.append((source.container, blob.name, created))
+        except ResourceNotFoundError as exc:
+            if getattr(exc, "error_code", None) != "ContainerNotFound":
+                raise
+    if listed_before == present_before or cutoff is None:
+        return
+    # Rare: name them (this pass holds the sealed names in memory).
+    sealed: Counter = Counter()
+    for _, data in svc.seal_log.manifests():
+        try:
+            for leaf in json.loads(data or b"{}").get("leaves", []):
+                sealed[(leaf["container"], leaf["name"])] += 1
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+    for key, n in sealed.items():
+        if n > 1:
+            problem(DUPLICATE_LEAF, "/".join(key), f"sealed {n} times")
+    for source in sources(svc.settings):
+        client = svc.blob_service.get_container_client(source.container)
+        try:
+            for blob in client.list_blobs(results_per_page=LIST_PAGE):
+                created = iso(_created(blob))
+                if created < cutoff and (source.container, blob.name) not in sealed:
+                    problem(UNSEALED_OLD, f"{source.container}/{blob.name}",
+                            f"created {created}, before the last seal's cut-off {cutoff}, but in no manifest")
+        except ResourceNotFoundError as exc:
+            if getattr(exc, "error_code", None) != "ContainerNotFound":
+                raise
+
+
+def parse_saved(text: str) -> dict[str, Any]:
+    doc = json.loads(text)
+    if not isinstance(doc, dict) or "tree_size" not in doc or "root_hash" not in doc:
+        raise ValueError("not a checkpoint (no tree_size and root_hash)")
+    parse_time(doc.get("time", "1970-01-01T00:00:00Z"), "time")
+    return doc
