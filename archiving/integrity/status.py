@@ -58,3 +58,15 @@ def unsealed(svc: Any, now: datetime | None = None) -> Unsealed:
                 break
             hour += timedelta(hours=1)
     return Unsealed(len(names), oldest, cutoff)
+
+
+def check_seal(ctx: Any) -> Any:
+    """The seal's line of ``python -m archiving status`` (archiving/ops/status.py, OPTIONAL_CHECKS)."""
+    from archiving.ops.status import NotDeployed, seal_check
+
+    settings = ctx.services.settings
+    if not (settings.seal_key_file or settings.seal_key_id):
+        raise NotDeployed("no ARCHIVE_SEAL_KEY_FILE or ARCHIVE_SEAL_KEY_ID")
+    cp, waiting = latest_checkpoint(ctx.services), unsealed(ctx.services, ctx.now)
+    last = parse_time(cp["time"], "time") if cp else None
+    return seal_check(ctx, last, waiting.count, waiting.oldest, cp.get("tree_size") if cp else None)
