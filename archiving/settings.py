@@ -76,6 +76,14 @@ SPECS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec("ACS_ENDPOINT", "", "ACS endpoint, used with DefaultAzureCredential when no connection string is set."),
     SettingSpec("ARCHIVER_USER_ID", "", "The archiver's own ACS user id; it must be a participant of every thread to sweep."),
+    SettingSpec("ROLLUP_CONTAINER", "chat-archive-rollup",
+                "Container of the daily Parquet roll-ups (derived data, rebuilt at will; created if missing)."),
+    SettingSpec("ROLLUP_SCHEDULE", "0 30 1 * * *", "NCRONTAB schedule of the daily roll-up (UTC).", binding=True),
+    SettingSpec(
+        "ROLLUP_GRACE_HOURS",
+        "36",
+        "A day is rolled up once it ended this many hours ago; more than 24 (Event Grid retries for 24 h).",
+    ),
 )
 
 SPEC_BY_NAME = {s.name: s for s in SPECS}
@@ -107,6 +115,8 @@ class Settings:
     acs_connection_string: str | None = field(default=None, repr=False)
     acs_endpoint: str | None = None
     archiver_user_id: str | None = None
+    rollup_container: str = "chat-archive-rollup"
+    rollup_grace_hours: int = 36
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -135,6 +145,8 @@ class Settings:
             acs_connection_string=get("ACS_CONNECTION_STRING") or None,
             acs_endpoint=get("ACS_ENDPOINT") or None,
             archiver_user_id=get("ARCHIVER_USER_ID") or None,
+            rollup_container=_name(get, "ROLLUP_CONTAINER", _CONTAINER_RE),
+            rollup_grace_hours=_grace_hours(get, "ROLLUP_GRACE_HOURS"),
         )
 
     def require_acs(self) -> None:
@@ -184,6 +196,13 @@ def _positive_int(get, name: str) -> int:
     if number < 1:
         raise SettingError(name, f"{value!r} must be at least 1")
     return number
+
+
+def _grace_hours(get, name: str) -> int:
+    hours = _positive_int(get, name)
+    if hours <= 24:
+        raise SettingError(name, f"{hours} must be more than 24: Event Grid retries a delivery for up to 24 hours")
+    return hours
 
 
 def _bool(get, name: str) -> bool:

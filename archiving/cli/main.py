@@ -414,9 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_reconcile)
 
     # Each further command group lives in its own module of archiving.cli with a register(sub).
-    from archiving.cli import sweep
+    from archiving.cli import rollup, sweep
 
-    for module in (sweep,):
+    for module in (sweep, rollup):
         module.register(sub)
     return parser
 
