@@ -86,13 +86,13 @@ def connect(selection: Selection, folder: Path):
     con.execute("SET TimeZone = 'UTC'")
     columns = rows.COLUMNS + rows.PARTITIONS
     if not selection.parts:
-        empty = ", ".join(f"CAST(NULL AS {t}) AS {n}" for n, t, _ in columns)
+        empty = ", ".join(f'CAST(NULL AS {t}) AS "{n}"' for n, t, _ in columns)
         con.execute(f"CREATE VIEW records AS SELECT {empty} WHERE false")
         return con
     files = "[" + ", ".join(_literal(str(folder / name)) for name in sorted(selection.parts)) + "]"
     hive = "{'channel': 'VARCHAR', 'year': 'INTEGER', 'month': 'INTEGER'}"
     scan = f"read_parquet({files}, hive_partitioning = true, hive_types = {hive}, union_by_name = true"
-    order = ", ".join(n for n, _, _ in columns)
+    order = ", ".join(f'"{n}"' for n, _, _ in columns)
     if not selection.shared:
         con.execute(f"CREATE VIEW records AS SELECT {order} FROM {scan})")
         return con
@@ -100,9 +100,35 @@ def connect(selection: Selection, folder: Path):
     con.execute("CREATE TABLE _current (filename VARCHAR, day DATE)")
     con.executemany("INSERT INTO _current VALUES (?, ?)",
                     [(str(folder / name), d) for name, days in sorted(selection.parts.items()) for d in sorted(days)])
-    con.execute(f"CREATE VIEW records AS SELECT {', '.join('r.' + n for n, _, _ in columns)} "
+    picked = ", ".join(f'r."{n}"' for n, _, _ in columns)
+    con.execute(f"CREATE VIEW records AS SELECT {picked} "
                 f"FROM {scan}, filename = true) r SEMI JOIN _current c ON r.filename = c.filename AND r.day = c.day")
     return con
+
+
+def quote_at(sql: str) -> str:
+    """``at`` is a keyword in DuckDB (``AT TIME ZONE``, time travel), so ``SELECT at FROM records`` does
+    not parse: quote each bare ``at`` that is not followed by ``TIME`` or ``(``, so the column can be
+    named as the contract names it.  Strings, quoted identifiers and comments are left alone."""
+    import duckdb
+
+    tokens = duckdb.tokenize(sql)
+    spans = []
+    for i, (start, kind) in enumerate(tokens):
+        end = tokens[i + 1][0] if i + 1 < len(tokens) else len(sql)
+        spans.append((start, sql[start:end].rstrip(), kind))
+    out, last = [], 0
+    for i, (start, text, kind) in enumerate(spans):
+        if kind != duckdb.token_type.keyword or text.lower() != "at":
+            continue
+        following = next((t for _, t, k in spans[i + 1:] if k != duckdb.token_type.comment), "")
+        if following.lower() == "time" or following.startswith("("):
+            continue
+        out.append(sql[last:start])
+        out.append('"at"')
+        last = start + len(text)
+    out.append(sql[last:])
+    return "".join(out)
 
 
 def _cell(value: Any) -> str:
@@ -123,7 +149,7 @@ def write_result(con: Any, sql: str, out: Any, fmt: str, batch: int = 2048) -> i
     """Run ``sql`` and stream its result to ``out`` (text) as CSV with a header row, or JSON lines."""
     if fmt not in FORMATS:
         raise ValueError(f"format {fmt!r}: choose from {', '.join(FORMATS)}")
-    cursor = con.execute(sql)
+    cursor = con.execute(quote_at(sql))
     if cursor.description is None:
         return 0
     names = [d[0] for d in cursor.description]

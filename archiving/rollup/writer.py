@@ -30,8 +30,12 @@ from archiving.timefmt import iso, utcnow
 log = logging.getLogger("archiving.rollup")
 
 # DuckDB writes the parts: bounded memory whatever the day's size (docs/analytics.md, "Writer").
-DUCKDB_CONFIG = {"threads": "2", "memory_limit": "128MB", "preserve_insertion_order": "true"}
+DUCKDB_CONFIG = {"threads": "2", "memory_limit": "192MB", "preserve_insertion_order": "true"}
 ROW_GROUP_SIZE = 100_000
+# DuckDB's JSON reader needs a buffer of twice the largest line.  A larger row (only a transcript of
+# tens of thousands of messages comes near) keeps its columns but not its `document` (named in the
+# manifest under "oversized"; the blob itself is the original).
+MAX_LINE = 32 * 2**20
 MAX_CATCH_UP_DAYS = 7  # the timer fills at most this many missed days per run; the CLI backfills
 
 
@@ -78,9 +82,10 @@ def duckdb_connection():
 def write_parquet(con: Any, source: Path, target: Path) -> None:
     """JSON lines (one row each) to a zstd Parquet file with the typed columns of ``rows``."""
     columns = ", ".join(f"'{name}': '{type_}'" for name, type_, _ in rows.COLUMNS)
+    names = ", ".join('"' + n + '"' for n in rows.NAMES)
     con.execute(
-        f"COPY (SELECT {', '.join(rows.NAMES)} FROM read_json(?, format = 'newline_delimited', "
-        f"columns = {{{columns}}}, maximum_object_size = 134217728)) "
+        f"COPY (SELECT {names} FROM read_json(?, format = 'newline_delimited', "
+        f"columns = {{{columns}}}, maximum_object_size = {MAX_LINE})) "
         f"TO '{_sql_path(target)}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_SIZE})",
         [str(source)],
     )
@@ -105,6 +110,7 @@ def rollup_day(store: Any, rollup: RollupStore, day: date, *, findings: Findings
         progress.reset(total=len(tagged))
     sinks: dict[str, _Sink] = {}
     parts: list[Part] = []
+    oversized: list[str] = []
     with tempfile.TemporaryDirectory(prefix="rollup-") as tmp:
         workdir = Path(tmp)
         try:
@@ -115,7 +121,11 @@ def rollup_day(store: Any, rollup: RollupStore, day: date, *, findings: Findings
                 if sink is None:
                     path = workdir / f"{channel}.jsonl"
                     sink = sinks[channel] = _Sink(path, open(path, "wb"))
-                sink.file.write(orjson.dumps(values) + b"\n")
+                line = orjson.dumps(values)
+                if len(line) >= MAX_LINE:
+                    oversized.append(blob.name)
+                    line = orjson.dumps(dict(values, document=None))
+                sink.file.write(line + b"\n")
                 sink.rows += 1
                 sink.kinds[values["kind"] or "unknown"] += 1
                 if progress is not None:
@@ -151,6 +161,7 @@ def rollup_day(store: Any, rollup: RollupStore, day: date, *, findings: Findings
         "by_channel": by_channel,
         "parts": [p.as_json() for p in parts],
         "damaged": [{"name": d.name, "reason": d.reason} for d in damaged],
+        "oversized": oversized,
         "source": {
             "container": source_container,
             "selection": "blobs *.json.lz4 of the archive container whose index tag `at` is in the day "
