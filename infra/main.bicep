@@ -80,6 +80,16 @@ param transcriptFormats string = 'json,csv'
 @description('DELETE_THREAD_AFTER_ARCHIVE: delete the thread in ACS once its transcript is committed.')
 param deleteThreadAfterArchive bool = false
 
+@description('ROLLUP_CONTAINER: container of the daily Parquet roll-ups (derived data, rebuilt at will; not tiered).')
+param rollupContainerName string = 'chat-archive-rollup'
+
+@description('ROLLUP_SCHEDULE: NCRONTAB schedule of the daily roll-up (UTC).')
+param rollupSchedule string = '0 30 1 * * *'
+
+@minValue(25)
+@description('ROLLUP_GRACE_HOURS: a day is rolled up once it ended this many hours ago (more than Event Grid\'s 24 h of retries).')
+param rollupGraceHours int = 36
+
 // Archive storage: tiers, retention, immutability.
 @allowed([
   'Standard_LRS'
@@ -201,6 +211,7 @@ module archiveStorage 'modules/archive-storage.bicep' = {
     archiveContainerName: archiveContainerName
     rejectedContainerName: rejectedContainerName
     deadLetterContainerName: deadLetterContainerName
+    rollupContainerName: rollupContainerName
     queueNames: [
       sweepQueueName
       '${sweepQueueName}-poison'
@@ -250,6 +261,9 @@ module functionApp 'modules/function-app.bicep' = {
     inactiveAfterMinutes: inactiveAfterMinutes
     transcriptFormats: transcriptFormats
     deleteThreadAfterArchive: deleteThreadAfterArchive
+    rollupContainerName: rollupContainerName
+    rollupSchedule: rollupSchedule
+    rollupGraceHours: rollupGraceHours
     acsEndpoint: 'https://${acs.properties.hostName}'
     archiverUserId: archiverUserId
     maximumInstanceCount: maximumInstanceCount
@@ -325,6 +339,7 @@ module eventSubscription 'modules/event-subscription.bicep' = if (deployEventSub
 output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output AZURE_ARCHIVE_STORAGE_ACCOUNT string = archiveStorage.outputs.name
 output AZURE_ARCHIVE_CONTAINER string = archiveContainerName
+output AZURE_ROLLUP_CONTAINER string = rollupContainerName
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_EVENTGRID_SYSTEM_TOPIC string = acsEvents.outputs.topicName
 output AZURE_EVENT_SUBSCRIPTION_DEPLOYED bool = deployEventSubscription

@@ -12,6 +12,8 @@ param skuName string = 'Standard_GRS'
 param archiveContainerName string
 param rejectedContainerName string
 param deadLetterContainerName string
+@description('Daily Parquet roll-ups: derived data, replaced on re-runs; outside the lifecycle rule (not tiered, not deleted by age).')
+param rollupContainerName string
 param queueNames array
 param coolAfterDays int
 param coldAfterDays int
@@ -81,6 +83,7 @@ resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2
   archiveContainerName
   rejectedContainerName
   deadLetterContainerName
+  rollupContainerName
 ]: {
   parent: blobService
   name: containerName
