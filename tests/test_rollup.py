@@ -268,6 +268,55 @@ def test_an_empty_day_has_a_manifest_and_no_part(svc, rollup, tmp_path):
     assert query(rollup, tmp_path, "SELECT count(*) AS n FROM records") == [{"n": 0}]
 
 
+# -- monthly compaction ----------------------------------------------------------------------------
+
+
+def folder_rows(rollup, tmp_path) -> list[dict]:
+    """What Spark, Fabric or Synapse see: every Parquet file under records/, Hive-partitioned."""
+    import pyarrow.dataset as ds
+
+    folder = tmp_path / f"folder-{uuid.uuid4().hex[:6]}"
+    for item in rollup.list(layout.RECORDS):
+        rollup.download_file(item.name, folder / item.name)
+    return ds.dataset(folder / "records", format="parquet", partitioning="hive").to_table().to_pylist()
+
+
+def test_compaction_keeps_the_rows_and_merges_the_files(svc, rollup, env, tmp_path):
+    from archiving.rollup.compact import compact_month
+
+    two_days(svc)
+    rollup_days(svc.store, rollup, [date(2026, 11, 17), D18, D19, date(2026, 11, 20)])
+    before = sorted((r["source"], r["at"]) for r in query(rollup, tmp_path, "SELECT source, at FROM records"))
+    assert len(before) == 32 and len(list(rollup.list(layout.RECORDS))) == 4
+    compacted = compact_month(rollup, 2026, 11)
+    assert (compacted.skipped, compacted.days, compacted.parts_before, compacted.parts_after) == (None, 4, 4, 1)
+    assert compacted.records == 32 and compacted.removed == 4
+    result = compact_month(rollup, 2026, 11)
+    assert result.skipped == "one part per channel already"
+    (part,) = [b.name for b in rollup.list(layout.RECORDS)]
+    assert part.startswith("records/channel=chat/year=2026/month=11/month-")
+    after = sorted((r["source"], r["at"]) for r in query(rollup, tmp_path, "SELECT source, at FROM records"))
+    assert after == before
+    assert len(query(rollup, tmp_path, "SELECT source FROM records", D18, D18)) == 28
+    manifest, _ = rollup.read_manifest(layout.manifest_name(D18))
+    assert [(p["name"], p["day_rows"]) for p in manifest["parts"]] == [(part, 28)] and manifest["records"] == 28
+    assert len(folder_rows(rollup, tmp_path)) == 32
+
+    # A late arrival rebuilt into a compacted month: still one file, no day twice, for the query and the folder.
+    archive(svc, message(datetime(2026, 11, 18, 23, 0, tzinfo=UTC), "late"))
+    rollup_days(svc.store, rollup, [D18])
+    (again,) = [b.name for b in rollup.list(layout.RECORDS)]
+    assert again != part and again.split("/")[-1].startswith("month-")
+    assert len(query(rollup, tmp_path, "SELECT source FROM records")) == 33
+    rows = folder_rows(rollup, tmp_path)
+    assert len(rows) == 33 == len({r["source"] for r in rows})
+    assert {r["channel"] for r in rows} == {"chat"} and {r["month"] for r in rows} == {11}
+
+    done = cli(env, tmp_path, "compact", "--month", "2026-11")
+    assert done.returncode == 0 and "not compacted: one part per channel already" in done.stdout
+    assert cli(env, tmp_path, "compact", "--month", "2026-13").returncode == 2
+
+
 # -- the files themselves --------------------------------------------------------------------------
 
 
@@ -339,6 +388,10 @@ def test_due_days(rollup, svc):
     assert due_days(rollup, now, 36) == layout.days(date(2026, 11, 11), date(2026, 11, 17))
     rollup.switch_manifest(layout.manifest_name(date(2026, 11, 17)), {"day": "2026-11-17"}, None)
     assert due_days(rollup, now, 36) == []
+    from archiving.rollup.compact import compact_if_closed
+
+    assert compact_if_closed(rollup, date(2026, 11, 29)) is None  # the month is not over
+    assert compact_if_closed(rollup, date(2026, 11, 30)).days == 0  # over: compacted (here: nothing to merge)
 
 
 def test_last_rollup_is_none_before_any(rollup):

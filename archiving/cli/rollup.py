@@ -87,6 +87,26 @@ def cmd_query(args) -> int:
     return OK
 
 
+def cmd_compact(args) -> int:
+    from archiving.cli.main import OK, _services
+    from archiving.rollup.compact import compact_month
+
+    try:
+        year, month = (int(x) for x in args.month.split("-"))
+        if not (1 <= month <= 12 and len(args.month) == 7):
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"--month {args.month!r} is not a month (YYYY-MM)") from None
+    svc = _services(args)
+    result = compact_month(_rollup_store(svc), year, month, force=args.force)
+    if result.skipped:
+        print(f"{args.month}: not compacted: {result.skipped}")
+    else:
+        print(f"{args.month}: {result.days} days, {result.parts_before} parts -> {result.parts_after}, "
+              f"{result.records} records, {result.removed} old parts removed")
+    return OK
+
+
 def register(sub) -> None:
     """Add this module's subcommands to the CLI's subparsers."""
     from archiving.cli.main import _command
@@ -129,3 +149,17 @@ def register(sub) -> None:
     p.add_argument("--cache-dir", metavar="DIR",
                    help="keep downloaded parts here and reuse them next time (parts never change)")
     p.set_defaults(func=cmd_query)
+
+    p = _command(
+        sub, "compact", "merge a month's daily roll-up parts into one part per channel",
+        "Monthly compaction of the roll-ups: read the parts the month's day manifests name, write one Parquet "
+        "part per channel for the whole month, switch every day's manifest to it and remove the day parts. "
+        "The rows do not change, only the number of files (engines that read the folder pay per file). "
+        "Skipped when the parts are big already (32 MB on average) unless --force. The timer does it by "
+        "itself after rolling up the last day of a month.",
+        ["python -m archiving compact --month 2026-11"],
+        "  0 done (or nothing to do); 2 usage or setting error; 4 storage failed\n",
+    )
+    p.add_argument("--month", required=True, metavar="YYYY-MM")
+    p.add_argument("--force", action="store_true", help="compact even when the parts are big already")
+    p.set_defaults(func=cmd_compact)

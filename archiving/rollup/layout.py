@@ -61,6 +61,10 @@ def month_part(channel: str, year: int, month: int, build: str) -> str:
     return f"{month_dir(channel, year, month)}month-{build}.parquet"
 
 
+def is_month_part(name: str) -> bool:
+    return name.rsplit("/", 1)[-1].startswith("month-")
+
+
 def owned_by_day(name: str, day: date) -> bool:
     """A part written for this day alone (not a compacted month's)."""
     return f"/year={day.year:04d}/month={day.month:02d}/day-{day.day:02d}-" in name

@@ -36,7 +36,8 @@ class Selection:
 
     @property
     def shared(self) -> bool:
-        return any(len(days) > 1 for days in self.parts.values())
+        """Some part holds several days (a compacted month): rows must be picked by day."""
+        return any(len(days) > 1 or layout.is_month_part(name) for name, days in self.parts.items())
 
 
 def load_manifests(rollup: RollupStore, first: date | None = None, last: date | None = None,

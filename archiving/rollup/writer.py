@@ -59,6 +59,7 @@ class DayResult:
     parts: tuple[Part, ...]
     replaced: int  # parts of earlier runs removed
     built_at: str
+    was_compacted: bool = False  # the day was part of a compacted month: compact it again
 
 
 @dataclass
@@ -183,7 +184,8 @@ def rollup_day(store: Any, rollup: RollupStore, day: date, *, findings: Findings
     replaced = sum(1 for name in sorted(stale - current) if layout.owned_by_day(name, day) and rollup.delete(name))
     log.info("rollup day=%s records=%d damaged=%d parts=%d replaced=%d build=%s", day, records, len(damaged),
              len(parts), replaced, build)
-    return DayResult(day, records, by_channel, damaged, tuple(parts), replaced, built_at)
+    return DayResult(day, records, by_channel, damaged, tuple(parts), replaced, built_at,
+                     was_compacted=bool((previous or {}).get("compacted")))
 
 
 def _parts_of(manifest: Mapping[str, Any] | None) -> list[str]:
@@ -201,6 +203,8 @@ def _orphans(rollup: RollupStore, day: date) -> Iterable[str]:
 def rollup_days(store: Any, rollup: RollupStore, days: Iterable[date], *, findings: Findings | None = None,
                 progress: Any = None, workers: int = WORKERS, source_container: str | None = None,
                 on_day: Any = None) -> list[DayResult]:
+    from archiving.rollup.compact import compact_month
+
     results = []
     for day in days:
         result = rollup_day(store, rollup, day, findings=findings, progress=progress, workers=workers,
@@ -208,6 +212,9 @@ def rollup_days(store: Any, rollup: RollupStore, days: Iterable[date], *, findin
         if on_day is not None:
             on_day(result)
         results.append(result)
+    # A compacted month whose day was rebuilt holds that day twice in its folder: compact it again.
+    for year, month in sorted({(r.day.year, r.day.month) for r in results if r.was_compacted}):
+        compact_month(rollup, year, month, force=True)
     return results
 
 
@@ -242,6 +249,10 @@ def run_due(svc: Any, now: datetime | None = None) -> list[DayResult]:
     results = rollup_days(svc.store, rollup, days, findings=findings, source_container=svc.settings.container)
     for damage in findings.items:
         log.warning("rollup left out a damaged blob: %s (%s)", damage.name, damage.reason)
+    from archiving.rollup.compact import compact_if_closed
+
+    for result in results:
+        compact_if_closed(rollup, result.day)  # the month just closed: small days become one file
     return results
 
 
