@@ -153,7 +153,7 @@ def bench_writers(rows_count: int) -> None:
                                  capture_output=True, text=True)
             if out.returncode:
                 raise SystemExit(out.stderr)
-            m = json.loads(out.stdout)
+            m = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"    {writer:8} import {m['import_s'] * 1000:5.0f} ms, write {m['write_s']:5.2f} s, "
                   f"peak RSS {m['peak_mb']:5.0f} MB, file {dst.stat().st_size / 2**20:.1f} MB")
         del day
@@ -168,10 +168,13 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30, help="days of (c)")
     parser.add_argument("--per-day", type=int, default=1000, help="records per day in (c)")
     parser.add_argument("--skip-writers", action="store_true")
+    parser.add_argument("--only-writers", action="store_true")
     args = parser.parse_args()
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores, python {platform.python_version()}")
     if not args.skip_writers:
         bench_writers(args.records)
+    if args.only_writers:
+        return
     azurite = Azurite().start()
     try:
         suffix = uuid.uuid4().hex[:10]

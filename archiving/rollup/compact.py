@@ -75,7 +75,7 @@ def compact_month(rollup: RollupStore, year: int, month: int, *, force: bool = F
         return CompactResult(year, month, 0, len(current), len(current), 0, 0,
                              skipped=f"parts average {total_bytes / len(current) / 2**20:.0f} MB: big enough")
 
-    from archiving.rollup.writer import duckdb_connection
+    from archiving.rollup.writer import ROW_GROUP_SIZE, duckdb_connection
 
     now = now or utcnow()
     build = layout.new_build(now)
@@ -101,7 +101,7 @@ def compact_month(rollup: RollupStore, year: int, month: int, *, force: bool = F
                     f"COPY (SELECT {names} FROM read_parquet({files}, filename = true, hive_partitioning = false, "
                     f"union_by_name = true) r SEMI JOIN _current c ON r.filename = c.filename AND r.day = c.day) "
                     f"TO '{str(target).replace(chr(39), chr(39) * 2)}' (FORMAT parquet, COMPRESSION zstd, "
-                    f"ROW_GROUP_SIZE 100000)")
+                    f"ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
                 counts = con.execute(f"SELECT CAST(day AS VARCHAR), count(*) FROM read_parquet('"
                                      f"{str(target).replace(chr(39), chr(39) * 2)}') GROUP BY day").fetchall()
                 rows_by_day[channel] = {d: n for d, n in counts}

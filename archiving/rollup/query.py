@@ -85,6 +85,7 @@ def connect(selection: Selection, folder: Path):
 
     con = duckdb.connect(config=dict(QUERY_CONFIG))
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")  # it would print into the output on stdout
     columns = rows.COLUMNS + rows.PARTITIONS
     if not selection.parts:
         empty = ", ".join(f'CAST(NULL AS {t}) AS "{n}"' for n, t, _ in columns)

@@ -30,12 +30,13 @@ from archiving.timefmt import iso, utcnow
 log = logging.getLogger("archiving.rollup")
 
 # DuckDB writes the parts: bounded memory whatever the day's size (docs/analytics.md, "Writer").
-DUCKDB_CONFIG = {"threads": "2", "memory_limit": "192MB", "preserve_insertion_order": "true"}
-ROW_GROUP_SIZE = 100_000
+# One thread: the part is written in a few seconds either way, and each thread buffers its own row group.
+DUCKDB_CONFIG = {"threads": "1", "memory_limit": "128MB", "preserve_insertion_order": "true"}
+ROW_GROUP_SIZE = 5_000  # rows; a row group is buffered whole while it is written: keeps memory flat
 # DuckDB's JSON reader needs a buffer of twice the largest line.  A larger row (only a transcript of
 # tens of thousands of messages comes near) keeps its columns but not its `document` (named in the
 # manifest under "oversized"; the blob itself is the original).
-MAX_LINE = 32 * 2**20
+MAX_LINE = 16 * 2**20
 MAX_CATCH_UP_DAYS = 7  # the timer fills at most this many missed days per run; the CLI backfills
 
 
@@ -77,6 +78,7 @@ def duckdb_connection():
 
     con = duckdb.connect(config=dict(DUCKDB_CONFIG))
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")  # it would print into the output on stdout
     return con
 
 
