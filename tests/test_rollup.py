@@ -458,3 +458,13 @@ def test_cli_query_before_any_rollup_prints_the_header(env, tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [",".join(CONTRACT)]
     assert "no roll-ups" in result.stderr
+
+
+def test_docs_list_every_column_as_the_code_writes_it():
+    from archiving.rollup import rows
+
+    text = (ROOT / "docs" / "analytics.md").read_text(encoding="utf-8")
+    table = text.split("### Columns", 1)[1].split("\n\n")[2]
+    documented = [tuple(cell.strip().strip("`") for cell in line.strip("|").split("|"))
+                  for line in table.splitlines()[2:]]
+    assert documented == [(n, t, d) for n, t, d in rows.COLUMNS + rows.PARTITIONS]
