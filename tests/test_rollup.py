@@ -394,8 +394,12 @@ def test_due_days(rollup, svc):
     assert compact_if_closed(rollup, date(2026, 11, 30)).days == 0  # over: compacted (here: nothing to merge)
 
 
-def test_last_rollup_is_none_before_any(rollup):
-    assert last_rollup(rollup) is None
+def test_last_rollup_is_none_before_any(rollup, svc):
+    from archiving.rollup.writer import last_rollup_of
+
+    assert last_rollup(rollup) is None and last_rollup_of(svc) is None
+    rollup_day(svc.store, rollup, D18)
+    assert last_rollup_of(svc).day == D18
 
 
 def test_grace_period_must_outlast_event_grid_retries(env):

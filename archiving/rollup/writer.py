@@ -281,3 +281,8 @@ def last_rollup(rollup: RollupStore) -> RollupInfo | None:
         return None
     return RollupInfo(date.fromisoformat(manifest["day"]), manifest["built_at"], int(manifest["records"]),
                       len(manifest.get("damaged") or []), newest.name)
+
+
+def last_rollup_of(svc: Any) -> RollupInfo | None:
+    """``last_rollup`` of the deployment's roll-up container (for the status command)."""
+    return last_rollup(RollupStore(svc.rollup_container))
