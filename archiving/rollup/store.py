@@ -4,6 +4,7 @@ roll-ups are rebuilt at will from the archive, which stays create-only."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import orjson
 
 from archiving.rollup import layout
 
+log = logging.getLogger("archiving.rollup.store")
 
 class ManifestConflict(RuntimeError):
     """Another run switched the day's manifest first; its parts stand, ours were removed."""
@@ -63,12 +65,18 @@ class RollupStore:
         partial.replace(path)
 
     def delete(self, name: str) -> bool:
-        from azure.core.exceptions import ResourceNotFoundError
+        """Remove a part that no manifest names; False if it was gone or the service refused."""
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
         try:
             self.container.delete_blob(name)
             return True
         except ResourceNotFoundError:
+            return False
+        except HttpResponseError as exc:
+            # e.g. an immutability policy of the account (docs/analytics.md): the switch is done,
+            # readers of the manifests are right; only folder-level readers see the old part.
+            log.warning("rollup part not deleted: %s (%s)", name, getattr(exc, "error_code", None) or exc.status_code)
             return False
 
     def list(self, prefix: str) -> Iterator[Listed]:
