@@ -2,8 +2,10 @@
 
 One tag query per day finds every kind of every channel (``"at" >= day AND "at" < next day``); only
 JSON records (``*.json.lz4``) are rows (CSV transcripts repeat their JSON twin; media are not
-records).  Blobs the tag index misses (a copy that dropped its tags) are not found here: the read
-side's detection of untagged blobs (issue 10) is the place to add them, for export and roll-ups alike.
+records).  Blobs the tag index misses (a copy that dropped its tags) are not found here yet: the
+read side (issue 10) lists the months of a range for untagged blobs (``read.scan.list_indexed`` and
+``months_of``, used by export); the roll-up is to use the same functions once both are merged, listing
+each month once per run rather than once per day (a month of a busy tenant is many listing pages).
 """
 
 from __future__ import annotations
