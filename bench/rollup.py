@@ -206,6 +206,8 @@ def main() -> None:
             print(f"    {result.stdout.strip().splitlines()[0]}")
 
         # (c) 30 days back
+        if args.days <= 0:
+            return
         first = date(2026, 11, 1)
         last = first + timedelta(days=args.days - 1)
         started = time.perf_counter()
