@@ -23,7 +23,6 @@ import copy
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -138,7 +137,6 @@ def bench_writers(rows_count: int) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "rows.jsonl"
-        day = date(2026, 11, 18)
         with open(src, "wb") as f:
             for i in range(rows_count):
                 record = prepare(event(i, datetime(2026, 11, 18, tzinfo=UTC) + timedelta(seconds=i * 0.8), i % 200),
@@ -158,7 +156,6 @@ def bench_writers(rows_count: int) -> None:
             m = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"    {writer:8} import {m['import_s'] * 1000:5.0f} ms, write {m['write_s']:5.2f} s, "
                   f"peak RSS {m['peak_mb']:5.0f} MB, file {dst.stat().st_size / 2**20:.1f} MB")
-        del day
 
 
 # -- (b) and (c) against Azurite --------------------------------------------------------------------

@@ -3,7 +3,6 @@ read back with DuckDB and pyarrow; the timer through function_app.app; the CLI i
 
 from __future__ import annotations
 
-import copy
 import csv
 import io
 import json
@@ -11,7 +10,6 @@ import os
 import subprocess
 import sys
 import uuid
-from collections import Counter
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
