@@ -3,11 +3,12 @@
 import azure.functions as func
 
 from blueprints.events import bp as events
+from blueprints.rollup import bp as rollup
 from blueprints.seal import bp as seal
 from blueprints.send import bp as send
 from blueprints.sweep import bp as sweep
 from blueprints.thread_archive import bp as thread_archive
 
 app = func.FunctionApp()
-for blueprint in (events, sweep, thread_archive, send, seal):
+for blueprint in (events, sweep, thread_archive, send, seal, rollup):
     app.register_functions(blueprint)

@@ -189,6 +189,12 @@ class Services:
             self.settings.seal_container)))
 
     @property
+    def rollup_container(self):
+        """The roll-up container (derived data: archiving/rollup)."""
+        return self._once("rollup_container",
+                          lambda: self.blob_service.get_container_client(self.settings.rollup_container))
+
+    @property
     def acs(self):
         """ACS access as the archiver's user (the sweep and reconcile need it; events do not)."""
         from archiving.threads.acs import AcsAccess

@@ -95,6 +95,14 @@ SPECS: tuple[SettingSpec, ...] = (
                 alternatives=("ARCHIVE_SEAL_KEY_ID",)),
     SettingSpec("ARCHIVE_SEAL_KEY_ID", "",
                 "Azure Key Vault EC P-256 key URL that signs checkpoints (wins over ARCHIVE_SEAL_KEY_FILE)."),
+    SettingSpec("ROLLUP_CONTAINER", "chat-archive-rollup",
+                "Container of the daily Parquet roll-ups (derived data, rebuilt at will; created if missing)."),
+    SettingSpec("ROLLUP_SCHEDULE", "0 30 1 * * *", "NCRONTAB schedule of the daily roll-up (UTC).", binding=True),
+    SettingSpec(
+        "ROLLUP_GRACE_HOURS",
+        "36",
+        "A day is rolled up once it ended this many hours ago; more than 24 (Event Grid retries for 24 h).",
+    ),
 )
 
 SPEC_BY_NAME = {s.name: s for s in SPECS}
@@ -131,6 +139,8 @@ class Settings:
     journal_container: str = "chat-archive-journal"
     seal_key_file: str | None = None
     seal_key_id: str | None = None
+    rollup_container: str = "chat-archive-rollup"
+    rollup_grace_hours: int = 36
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -164,6 +174,8 @@ class Settings:
             journal_container=_name(get, "ARCHIVE_JOURNAL_CONTAINER", _CONTAINER_RE),
             seal_key_file=get("ARCHIVE_SEAL_KEY_FILE") or None,
             seal_key_id=get("ARCHIVE_SEAL_KEY_ID") or None,
+            rollup_container=_name(get, "ROLLUP_CONTAINER", _CONTAINER_RE),
+            rollup_grace_hours=_grace_hours(get, "ROLLUP_GRACE_HOURS"),
         )
 
     def require_acs(self) -> None:
@@ -243,6 +255,13 @@ def _positive_int(get, name: str) -> int:
     if number < 1:
         raise SettingError(name, f"{value!r} must be at least 1")
     return number
+
+
+def _grace_hours(get, name: str) -> int:
+    hours = _positive_int(get, name)
+    if hours <= 24:
+        raise SettingError(name, f"{hours} must be more than 24: Event Grid retries a delivery for up to 24 hours")
+    return hours
 
 
 def _bool(get, name: str) -> bool:

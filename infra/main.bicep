@@ -114,6 +114,15 @@ param sealKeyName string = 'archive-seal'
 
 @description('Expiry of the seal key, seconds since 1970 (default 2036-01-01).')
 param sealKeyExpiresAt int = 2082758400
+@description('ROLLUP_CONTAINER: container of the daily Parquet roll-ups (derived data, rebuilt at will; not tiered).')
+param rollupContainerName string = 'chat-archive-rollup'
+
+@description('ROLLUP_SCHEDULE: NCRONTAB schedule of the daily roll-up (UTC).')
+param rollupSchedule string = '0 30 1 * * *'
+
+@minValue(25)
+@description('ROLLUP_GRACE_HOURS: a day is rolled up once it ended this many hours ago (more than Event Grid\'s 24 h of retries).')
+param rollupGraceHours int = 36
 
 // Archive storage: tiers, retention, immutability.
 @allowed([
@@ -259,6 +268,7 @@ module archiveStorage 'modules/archive-storage.bicep' = {
     deadLetterContainerName: deadLetterContainerName
     journalContainerName: journalContainerName
     journalRetentionDays: journalRetentionDays
+    rollupContainerName: rollupContainerName
     queueNames: [
       sweepQueueName
       '${sweepQueueName}-poison'
@@ -308,6 +318,9 @@ module functionApp 'modules/function-app.bicep' = {
     inactiveAfterMinutes: inactiveAfterMinutes
     transcriptFormats: transcriptFormats
     deleteThreadAfterArchive: deleteThreadAfterArchive
+    rollupContainerName: rollupContainerName
+    rollupSchedule: rollupSchedule
+    rollupGraceHours: rollupGraceHours
     acsEndpoint: 'https://${acs.properties.hostName}'
     archiverUserId: archiverUserId
     sealSchedule: sealSchedule
@@ -442,6 +455,7 @@ module workbook 'modules/workbook.bicep' = if (deployMonitoring) {
 output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output AZURE_ARCHIVE_STORAGE_ACCOUNT string = archiveStorage.outputs.name
 output AZURE_ARCHIVE_CONTAINER string = archiveContainerName
+output AZURE_ROLLUP_CONTAINER string = rollupContainerName
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_EVENTGRID_SYSTEM_TOPIC string = acsEvents.outputs.topicName
 output AZURE_EVENT_SUBSCRIPTION_DEPLOYED bool = deployEventSubscription

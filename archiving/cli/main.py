@@ -596,9 +596,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_reconcile)
 
     # Each further command group lives in its own module of archiving.cli with a register(sub).
-    from archiving.cli import integrity, outbound, status, sweep
+    from archiving.cli import integrity, outbound, rollup, status, sweep
 
-    for module in (sweep, status, outbound, integrity):
+    for module in (sweep, status, outbound, integrity, rollup):
         module.register(sub)
     return parser
 

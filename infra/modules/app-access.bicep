@@ -63,7 +63,9 @@ resource hostBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 }
 
 // Archive blobs: write records with blob index tags, read them and their tags back, find blobs
-// by tags, create the containers. Storage Blob Data Owner is the built-in role that has the
+// by tags, create the containers. The same assignment covers the roll-up container
+// (ROLLUP_CONTAINER, same account): rollup_archive writes and replaces parts and manifests there,
+// and deletes replaced parts (blobs/delete, in the role). Storage Blob Data Owner is the built-in role that has the
 // tags/read, tags/write and filter/action data actions (Contributor has not).
 resource archiveBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(archiveStorage.id, principalId, roles.storageBlobDataOwner)

@@ -15,6 +15,8 @@ param deadLetterContainerName string
 @description('Container of the seal\'s write journal: its intents are deleted after journalRetentionDays.')
 param journalContainerName string = ''
 param journalRetentionDays int = 7
+@description('Daily Parquet roll-ups: derived data, replaced on re-runs; outside the lifecycle rule (not tiered, not deleted by age).')
+param rollupContainerName string
 param queueNames array
 param coolAfterDays int
 param coldAfterDays int
@@ -84,6 +86,7 @@ resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2
   archiveContainerName
   rejectedContainerName
   deadLetterContainerName
+  rollupContainerName
 ]: {
   parent: blobService
   name: containerName

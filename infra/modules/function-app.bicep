@@ -19,6 +19,9 @@ param sweepSchedule string
 param inactiveAfterMinutes int
 param transcriptFormats string
 param deleteThreadAfterArchive bool
+param rollupContainerName string
+param rollupSchedule string
+param rollupGraceHours int
 param acsEndpoint string
 param archiverUserId string
 param mediaMaxBytes int = 104857600
@@ -152,6 +155,19 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'DELETE_THREAD_AFTER_ARCHIVE'
           value: deleteThreadAfterArchive ? 'true' : 'false'
+        }
+        // Daily Parquet roll-ups (rollup_archive), in the archive account.
+        {
+          name: 'ROLLUP_CONTAINER'
+          value: rollupContainerName
+        }
+        {
+          name: 'ROLLUP_SCHEDULE'
+          value: rollupSchedule
+        }
+        {
+          name: 'ROLLUP_GRACE_HOURS'
+          value: string(rollupGraceHours)
         }
         // ACS with the managed identity (ACS_CONNECTION_STRING, an access key, stays unset).
         {
