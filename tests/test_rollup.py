@@ -240,22 +240,22 @@ def test_a_damaged_blob_is_named_and_left_out(svc, rollup, env, tmp_path):
 
 
 def test_any_channel_and_kind_fits_without_code(svc, rollup, tmp_path):
-    """A record of a kind this code has never seen (an SMS of issue 11) becomes a row like any other."""
-    doc = {"schema_version": 1, "channel": "sms", "kind": "sms-message", "action": "received",
-           "conversation_id": "0123456789abcdef-fedcba9876543210", "message_id": "Outgoing_20261118_abc",
-           "from": {"address": "+14255550123", "kind": "phoneNumber", "normalized": "4:+14255550123", "hash": "ab" * 32},
-           "content": "Is my order shipped?", "received_at": "2026-11-18T09:30:00.000000Z",
-           "archived_at": "2026-11-18T09:30:01.000000Z"}
-    encoded = codec.encode(doc)
-    name = "sms/202611/0123456789abcdef-fedcba9876543210/messages/Outgoing_20261118_abc/received.json.lz4"
-    svc.store.create_blob(name, encoded.data, {"sha256": encoded.sha256},
-                          {"kind": "sms-message", "at": "2026-11-18T09:30:00.000000Z"})
+    """A record of another channel (an inbound SMS, archived by the real path) becomes a row like any other."""
+    from .conftest import load_vector
+
+    event = load_vector("eventgrid/event-grid-schema/sms_received.json")
+    event["data"].update(From="+14255550123", To="+18005550100", ReceivedTimestamp="2026-11-18T09:30:00Z",
+                         Message="Is my order shipped?")
+    assert archive_event(event, svc.store, svc.settings.hash_key).status == "archived"
+    (name,) = list(svc.store.list_names("sms/"))
+    doc = codec.loads(codec.decompress(svc.store.read_raw(name)[0]))
     result = rollup_day(svc.store, rollup, D18)
     assert result.by_channel == {"sms": {"sms-message": 1}}
     assert result.parts[0].name.startswith("records/channel=sms/year=2026/month=11/day-18-")
     (row,) = query(rollup, tmp_path, "SELECT * FROM records")
-    assert (row["channel"], row["kind"], row["thread_id"], row["message_id"], row["content"], row["sender_hash"]) == \
-        ("sms", "sms-message", doc["conversation_id"], doc["message_id"], doc["content"], "ab" * 32)
+    assert (row["channel"], row["kind"], row["thread_id"], row["message_id"], row["content"], row["source"]) == \
+        ("sms", "sms-message", doc["conversation_id"], doc["message_id"], "Is my order shipped?", name)
+    assert row["sender_hash"] == doc["from"]["hash"]
 
 
 def test_an_empty_day_has_a_manifest_and_no_part(svc, rollup, tmp_path):
