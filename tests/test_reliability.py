@@ -779,12 +779,16 @@ def faulty_app(archive_env, monkeypatch, proxy):
     return svc
 
 
+# A record's Put Blob (/<account>/<container>/chat/…), not the seal journal's intent written before it
+# (/<account>/<journal>/<hour>/…/<container>/chat/…).
+RECORD_PUT = r"^/[^/?]+/[^/?]+/chat/"
+
 FAULT_CASES = {
     # name: (rule, what the delivery ends as)
-    "reset before forwarding the PUT": (dict(kind="reset_before", method="PUT", times=1), "archived"),
-    "reset after forwarding the PUT (written, unheard)": (dict(kind="reset_after", method="PUT", times=1), "duplicate"),
-    "stall past the read timeout after the PUT": (dict(kind="stall", method="PUT", times=1), "duplicate"),
-    "truncated answer to the PUT": (dict(kind="truncate", method="PUT", times=1), "duplicate"),
+    "reset before forwarding the PUT": (dict(kind="reset_before", method="PUT", path=RECORD_PUT, times=1), "archived"),
+    "reset after forwarding the PUT (written, unheard)": (dict(kind="reset_after", method="PUT", path=RECORD_PUT, times=1), "duplicate"),
+    "stall past the read timeout after the PUT": (dict(kind="stall", method="PUT", path=RECORD_PUT, times=1), "duplicate"),
+    "truncated answer to the PUT": (dict(kind="truncate", method="PUT", path=RECORD_PUT, times=1), "duplicate"),
 }
 
 
@@ -818,7 +822,7 @@ def test_write_happened_but_every_attempt_unheard_then_redelivered(faulty_app, i
     """The worst case for a duplicate check: the write is done, all 3 attempts of the invocation
     lose their answer, the function fails, Event Grid redelivers: a duplicate, never a conflict."""
     raw = _one_event()
-    proxy.add("reset_after", method="PUT", times=3)
+    proxy.add("reset_after", method="PUT", path=RECORD_PUT, times=3)
     with pytest.raises(Exception) as info:
         invoke(raw)
     assert type(info.value).__module__.startswith("azure.core")
@@ -871,7 +875,7 @@ def test_stall_with_the_production_profile(archive_env, monkeypatch, invoke, azu
     with FaultProxy(("127.0.0.1", azurite.blob_port), stall_seconds=7) as slow:
         monkeypatch.setenv("ArchiveStorage", slow.connection_string())
         bootstrap.reset()  # the app's own services, from the environment, with EVENT_PROFILE
-        slow.add("stall", method="PUT", path=r"/chat/", times=1)
+        slow.add("stall", method="PUT", path=RECORD_PUT, times=1)
         started = time.perf_counter()
         with watching([]) as logs:
             assert invoke(_one_event()).value is None
