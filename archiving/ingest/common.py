@@ -86,8 +86,10 @@ def whole(value: Any, name: str) -> int | None:
 
 
 def check_finite(value: Any, field: str) -> None:
+    """NaN and Infinity are not JSON: stored, they would read back as null, so the record would not
+    say what came and every redelivery would differ from it (a spurious conflict copy)."""
     stack = [value]
-    while stack:
+    while stack:  # iterative: free-form values may nest deeply
         item = stack.pop()
         if isinstance(item, float):
             if not math.isfinite(item):

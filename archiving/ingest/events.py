@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from archiving.errors import InvalidEvent
+from archiving.ingest.common import check_finite
 from archiving.ingest.envelope import MAX_EVENT_BYTES, Envelope  # noqa: F401 - re-exported
 from archiving.ingest.types import ARCHIVED_TYPES, CHAT_TYPES  # noqa: F401 - re-exported
 from archiving.store.keys import check_id
@@ -271,23 +272,10 @@ def _metadata(value: Any, field: str) -> Mapping[str, Any]:
         return {}
     if not isinstance(value, Mapping):
         raise InvalidEvent(f"{field} is {_describe(value)}, expected an object")
-    _check_finite(value, field)
+    check_finite(value, field)
     return value
 
 
-def _check_finite(value: Any, field: str) -> None:
-    """NaN and Infinity are not JSON: stored, they would read back as null, so the record would not
-    say what came and every redelivery would differ from it (a spurious conflict copy)."""
-    stack = [value]
-    while stack:  # iterative: free-form values may nest deeply
-        item = stack.pop()
-        if isinstance(item, float):
-            if not math.isfinite(item):
-                raise InvalidEvent(f"{field} contains NaN or Infinity, which JSON cannot carry")
-        elif isinstance(item, Mapping):
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
 
 
 def _opt_str(value: Any) -> str | None:

@@ -111,25 +111,8 @@ def store_media(ref: MediaRef, chunks: Iterable[bytes], store: Any, at: datetime
             metadata["file_name"] = quote(ref.file_name, safe="")
         tags = {"kind": "media", "channel": "whatsapp", "at": iso(at)}
         length = spool.tell()
-        created = _create(store, name, spool, length, metadata, tags)
+        created = store.create_blob(name, spool, metadata, tags, length=length)
     log.info("event=%s media=%s outcome=%s key=%s size=%d", event_id, ref.id,
              "archived" if created else "duplicate", name, size)
     return ref.entry(STORED, blob=name, sha256=sha, size=size)
 
-
-def _create(store: Any, name: str, stream: Any, length: int, metadata: dict[str, str], tags: dict[str, str]) -> bool:
-    """Create-only upload of a stream (as ArchiveStore.create_blob, which takes bytes)."""
-    from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-
-    for attempt in (1, 2):
-        stream.seek(0)
-        try:
-            store.container.upload_blob(name, stream, length=length, overwrite=False, metadata=metadata, tags=tags)
-            return True
-        except ResourceExistsError:
-            return False
-        except ResourceNotFoundError as exc:
-            if attempt == 2 or getattr(exc, "error_code", None) != "ContainerNotFound":
-                raise
-            store.ensure_container()
-    raise AssertionError("unreachable")

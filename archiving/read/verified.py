@@ -149,6 +149,20 @@ def key_id(hash_key: bytes) -> str:
 # -- the checks of one blob, without I/O ---------------------------------------------------------------
 
 
+def _content(name: str, data: bytes, metadata: Mapping[str, str]) -> tuple[bytes, str] | Damage:
+    """Checks 2 and 3: the lz4 frame decodes whole, and its content hashes to the ``sha256`` metadata."""
+    raw, problem = _decode_lz4(data)
+    if problem:
+        return Damage(name, f"{UNREADABLE}: {problem}")
+    expected = metadata.get("sha256")
+    if not expected:
+        return Damage(name, f"{INVALID}: no sha256 metadata: its integrity cannot be checked")
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != expected.lower():
+        return Damage(name, f"{CORRUPT}: sha256 of the content is {digest}, the metadata says {expected}")
+    return raw, digest
+
+
 def _decode_lz4(data: bytes) -> tuple[bytes | None, str | None]:
     import lz4.frame
 
@@ -296,15 +310,10 @@ def check(name: str, data: bytes, metadata: Mapping[str, str], tags: Mapping[str
         return _check_generic(name, data, metadata, tags, check_tags)
     if info is None or not (name.endswith(".json.lz4") or is_csv):
         return Damage(name, f"{INVALID}: not an archive blob name (see docs/archive-format.md)")
-    raw, problem = _decode_lz4(data)
-    if problem:
-        return Damage(name, f"{UNREADABLE}: {problem}")
-    expected = metadata.get("sha256")
-    if not expected:
-        return Damage(name, f"{INVALID}: no sha256 metadata: its integrity cannot be checked")
-    digest = hashlib.sha256(raw).hexdigest()
-    if digest != expected.lower():
-        return Damage(name, f"{CORRUPT}: sha256 of the content is {digest}, the metadata says {expected}")
+    content = _content(name, data, metadata)
+    if isinstance(content, Damage):
+        return content
+    raw, digest = content
     text = None
     document: Any = None
     if is_csv:
@@ -347,16 +356,12 @@ def _check_channel(name: str, info: Any, data: bytes, metadata: Mapping[str, str
             if problems:
                 return Damage(name, f"{INVALID}: " + "; ".join(problems))
         return result
-    raw, problem = _decode_lz4(data)
-    if problem:
-        return Damage(name, f"{UNREADABLE}: {problem}")
-    digest = hashlib.sha256(raw).hexdigest()
-    expected = metadata.get("sha256")
-    if not expected:
-        return Damage(name, f"{INVALID}: no sha256 metadata: its integrity cannot be checked")
-    if digest != expected.lower() or digest != info.name:
-        return Damage(name, f"{CORRUPT}: sha256 of the content is {digest}, the metadata says {expected}, "
-                            f"the name says {info.name}")
+    content = _content(name, data, metadata)
+    if isinstance(content, Damage):
+        return content
+    digest = content[1]
+    if digest != info.name:
+        return Damage(name, f"{CORRUPT}: sha256 of the content is {digest}, the name says {info.name}")
     return VerifiedBlob(name, None, digest, len(data), dict(metadata), tags=dict(tags) if tags is not None else None)
 
 
@@ -366,15 +371,10 @@ def _check_generic(name: str, data: bytes, metadata: Mapping[str, str], tags: Ma
     and the schema of its kind when the package ships one.  Name and tag rules belong to that layout."""
     import orjson
 
-    raw, problem = _decode_lz4(data)
-    if problem:
-        return Damage(name, f"{UNREADABLE}: {problem}")
-    expected = metadata.get("sha256")
-    if not expected:
-        return Damage(name, f"{INVALID}: no sha256 metadata: its integrity cannot be checked")
-    digest = hashlib.sha256(raw).hexdigest()
-    if digest != expected.lower():
-        return Damage(name, f"{CORRUPT}: sha256 of the content is {digest}, the metadata says {expected}")
+    content = _content(name, data, metadata)
+    if isinstance(content, Damage):
+        return content
+    raw, digest = content
     if name.endswith(".csv.lz4"):
         try:
             text = raw.decode("utf-8")
@@ -410,15 +410,10 @@ def _check_ack(name: str, data: bytes, metadata: Mapping[str, str], tags: Mappin
     parts = name[len(ACK_ROOT):].split("/")
     if len(parts) != 2 or not parts[1].endswith(".json.lz4"):
         return Damage(name, f"{INVALID}: not an archive blob name (see docs/archive-format.md)")
-    raw, problem = _decode_lz4(data)
-    if problem:
-        return Damage(name, f"{UNREADABLE}: {problem}")
-    expected = metadata.get("sha256")
-    if not expected:
-        return Damage(name, f"{INVALID}: no sha256 metadata: its integrity cannot be checked")
-    digest = hashlib.sha256(raw).hexdigest()
-    if digest != expected.lower():
-        return Damage(name, f"{CORRUPT}: sha256 of the content is {digest}, the metadata says {expected}")
+    content = _content(name, data, metadata)
+    if isinstance(content, Damage):
+        return content
+    raw, digest = content
     try:
         document = orjson.loads(raw)
     except Exception as exc:  # noqa: BLE001

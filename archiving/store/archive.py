@@ -65,16 +65,22 @@ class ArchiveStore:
         )
         return WriteResult(CONFLICT, alt_key)
 
-    def create_blob(self, key: str, data: bytes, metadata: Mapping[str, str],
-                    tags: Mapping[str, str] | None = None) -> bool:
-        """Upload unless the blob exists; False if it existed.  Other errors propagate."""
+    def create_blob(self, key: str, data: Any, metadata: Mapping[str, str],
+                    tags: Mapping[str, str] | None = None, length: int | None = None) -> bool:
+        """Upload unless the blob exists; False if it existed.  Other errors propagate.
+
+        ``data`` is bytes, or a seekable stream of ``length`` bytes (large media, spooled to disk).
+        """
         from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
-        self.announce(key)
+        self.announce(key)  # the seal's journal: before the blob, so that no seal can miss it
         for attempt in (1, 2):
+            if length is not None:
+                data.seek(0)
             try:
                 self.container.upload_blob(
-                    key, data, overwrite=False, metadata=dict(metadata), tags=dict(tags) if tags else None,
+                    key, data, length=length, overwrite=False, metadata=dict(metadata),
+                    tags=dict(tags) if tags else None,
                 )
                 return True
             except ResourceExistsError:
