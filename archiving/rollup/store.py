@@ -5,7 +5,6 @@ roll-ups are rebuilt at will from the archive, which stays create-only."""
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +14,7 @@ from typing import Any
 import orjson
 
 from archiving.rollup import layout
+from archiving.store.archive import ContainerCreation
 
 log = logging.getLogger("archiving.rollup.store")
 
@@ -32,24 +32,14 @@ class Listed:
 class RollupStore:
     def __init__(self, container_client: Any):
         self.container = container_client
-        self._created = False
-        self._lock = threading.Lock()
+        self._creation = ContainerCreation(container_client)
 
     @property
     def name(self) -> str:
         return self.container.container_name
 
     def ensure_container(self) -> None:
-        from azure.core.exceptions import ResourceExistsError
-
-        with self._lock:
-            if self._created:
-                return
-            try:
-                self.container.create_container()
-            except ResourceExistsError:
-                pass
-            self._created = True
+        self._creation.ensure()
 
     def upload_file(self, name: str, path: Path) -> None:
         """A new part (its name is new to every run: create-only)."""

@@ -34,8 +34,7 @@ class ArchiveStore:
         self.container = container_client
         # The seal's write journal (archiving.integrity.journal): told of every blob before it is created.
         self.journal = journal
-        self._created = False
-        self._lock = threading.Lock()
+        self._creation = ContainerCreation(container_client)
 
     def announce(self, key: str) -> None:
         """Record the intent to create ``key`` before creating it, so the seal finds it without listing."""
@@ -93,16 +92,7 @@ class ArchiveStore:
         raise AssertionError("unreachable")
 
     def ensure_container(self) -> None:
-        from azure.core.exceptions import ResourceExistsError
-
-        with self._lock:
-            if self._created:
-                return
-            try:
-                self.container.create_container()
-            except ResourceExistsError:
-                pass
-            self._created = True
+        self._creation.ensure()
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -148,3 +138,24 @@ def _missing_is_empty(items: Iterator[Any]) -> Iterator[Any]:
     except ResourceNotFoundError as exc:
         if getattr(exc, "error_code", None) != "ContainerNotFound":
             raise
+
+
+class ContainerCreation:
+    """Creates a container the first time a write needs it, once per process (an existing one is kept)."""
+
+    def __init__(self, container_client: Any):
+        self.container = container_client
+        self._created = False
+        self._lock = threading.Lock()
+
+    def ensure(self) -> None:
+        from azure.core.exceptions import ResourceExistsError
+
+        with self._lock:
+            if self._created:
+                return
+            try:
+                self.container.create_container()
+            except ResourceExistsError:
+                pass
+            self._created = True
