@@ -24,7 +24,7 @@ def wants_channels(args) -> bool:
 
 
 def show_channels(args, services) -> int:
-    from archiving.cli.main import NOT_FOUND, OK, _output
+    from archiving.cli.common import NOT_FOUND, OK, open_output
     from archiving.read import conversations as conv
 
     if args.format not in ("text", "json"):
@@ -43,7 +43,7 @@ def show_channels(args, services) -> int:
         print(f"nothing archived for the {what}", file=sys.stderr)
         return NOT_FOUND
     text = conv.render_json(view) if args.format == "json" else conv.render_text(view)
-    with _output(args.out) as out:
+    with open_output(args.out) as out:
         out.write(text)
     if view.findings:
         print(f"{len(view.findings)} damaged blobs were skipped (listed in the output)", file=sys.stderr)

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from archiving.cli.main import FINDINGS, NOT_FOUND, OK, USAGE, _command, _services
+from archiving.cli.common import FINDINGS, NOT_FOUND, OK, USAGE, add_command, cli_services
 
 
 def cmd_keygen(args) -> int:
@@ -27,7 +27,7 @@ def cmd_keygen(args) -> int:
 def cmd_seal(args) -> int:
     from archiving.integrity.seal import seal
 
-    svc = _services(args)
+    svc = cli_services(args)
     result = seal(svc, full=not args.journal)
     if result.status == "raced":
         print(f"another seal run wrote manifest {result.seq} first; nothing written (run again to seal what it "
@@ -41,7 +41,7 @@ def cmd_seal(args) -> int:
 def cmd_checkpoint(args) -> int:
     from archiving.integrity.status import latest_checkpoint
 
-    svc = _services(args)
+    svc = cli_services(args)
     cp = latest_checkpoint(svc)
     if cp is None:
         print(f"no checkpoint in container {svc.settings.seal_container}: run `python -m archiving seal`",
@@ -59,7 +59,7 @@ def cmd_checkpoint(args) -> int:
 def cmd_prove(args) -> int:
     from archiving.integrity.prove import prove
 
-    svc = _services(args)
+    svc = cli_services(args)
     proof = prove(svc, args.blob_name, args.container)
     if proof is None:
         print(f"{args.blob_name} is in no signed checkpoint yet (not sealed, or not a blob of the archive)",
@@ -71,7 +71,7 @@ def cmd_prove(args) -> int:
 
 def verify_log_command(args, svc) -> int:
     """The log part of ``verify``: prints problems and unsealed blobs; OK, FINDINGS or NOT_FOUND (no log)."""
-    from archiving.cli.main import _bar
+    from archiving.cli.common import progress_bar
     from archiving.integrity.verify import parse_saved, verify_log, trusted_keys
 
     saved = None
@@ -82,7 +82,7 @@ def verify_log_command(args, svc) -> int:
             raise ValueError(f"--checkpoint {args.checkpoint}: {exc}") from None
     extra = [Path(p).read_bytes() for p in getattr(args, "public_key", None) or []]
     keys = trusted_keys(svc, extra)
-    with _bar(args, unit="leaf", desc="seal log") as bar:
+    with progress_bar(args, unit="leaf", desc="seal log") as bar:
         report = verify_log(svc, keys or None, saved, on_problem=lambda p: print(p.line(), flush=True), progress=bar)
     for container, name, created in report.unsealed:
         print(f"unsealed\t{container}/{name}\tcreated {created}, after the last seal's cut-off "
@@ -103,7 +103,7 @@ def verify_log_command(args, svc) -> int:
 
 
 def register(sub) -> None:
-    p = _command(
+    p = add_command(
         sub, "keygen", "write a new local signing key (ECDSA P-256 PEM) for the seal and print its public key",
         "Write a new ECDSA P-256 private key (PKCS#8 PEM, readable by its owner only) to PATH, never overwriting a "
         "file, and print its public key (PEM) on stdout: give that to the auditors. Set ARCHIVE_SEAL_KEY_FILE=PATH "
@@ -114,7 +114,7 @@ def register(sub) -> None:
     p.add_argument("path", metavar="PATH")
     p.set_defaults(func=cmd_keygen)
 
-    p = _command(
+    p = add_command(
         sub, "seal", "seal the blobs created since the last seal into the signed Merkle log",
         "Append one leaf (container, name, sha256 and size of the stored bytes, creation time) per blob created "
         "since the last seal, in every container the archive writes, to the Merkle log in ARCHIVE_SEAL_CONTAINER; "
@@ -129,7 +129,7 @@ def register(sub) -> None:
                    help="find new blobs through the write journal, as the timer does, not by listing every container")
     p.set_defaults(func=cmd_seal)
 
-    p = _command(
+    p = add_command(
         sub, "checkpoint", "print the latest signed checkpoint (JSON) to keep outside the customer's storage",
         "Print the latest signed checkpoint as JSON (tree_size, root_hash, time, signature, ...). Keep it: "
         "`verify --checkpoint FILE` later proves that the log still extends it.",
@@ -139,7 +139,7 @@ def register(sub) -> None:
     p.add_argument("--out", metavar="PATH", help="write to this file instead of stdout")
     p.set_defaults(func=cmd_checkpoint)
 
-    p = _command(
+    p = add_command(
         sub, "prove", "print a sealed blob's leaf, inclusion proof and the signed checkpoint",
         "Print, as JSON, the leaf of a sealed blob, its index, its inclusion proof (RFC 9162) against the latest "
         "signed checkpoint, that checkpoint and its public key. docs/integrity.md shows how to check it with "
@@ -174,7 +174,7 @@ def cmd_export_with_proofs(args) -> int:
     """``export``, then (--proofs) one inclusion proof per source blob of the export, beside it."""
     import csv
 
-    from archiving.cli.main import cmd_export
+    from archiving.cli.records import cmd_export
     from archiving.integrity.prove import prove_many
 
     code = cmd_export(args)
@@ -186,7 +186,7 @@ def cmd_export_with_proofs(args) -> int:
             sources.update(row["source"] for row in csv.DictReader(f))
         else:
             sources.update(json.loads(line)["source"] for line in f if line.strip())
-    svc = _services(args)
+    svc = cli_services(args)
     container = svc.settings.container
     _, proofs = prove_many(svc, {(container, s) for s in sources})
     path = Path(args.out + ".proofs.jsonl")
@@ -201,12 +201,12 @@ def cmd_export_with_proofs(args) -> int:
 
 
 def cmd_verify_sealed(args) -> int:
-    from archiving.cli.main import cmd_verify
+    from archiving.cli.records import cmd_verify
 
     code = cmd_verify(args)
     if (args.rejected or args.prefix is not None) and not args.checkpoint:
         return code  # a partial verification: the log is about the whole archive
-    log_code = verify_log_command(args, _services(args))
+    log_code = verify_log_command(args, cli_services(args))
     if FINDINGS in (code, log_code):
         return FINDINGS
     if log_code == OK and code == NOT_FOUND:

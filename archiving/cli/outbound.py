@@ -10,12 +10,12 @@ EXAMPLE_ID = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
 
 
 def cmd_show(args) -> int:
-    from archiving.cli.main import FINDINGS, NOT_FOUND, OK, _output, _services
+    from archiving.cli.common import FINDINGS, NOT_FOUND, OK, cli_services, open_output
     from archiving.outbound import layout
     from archiving.outbound.read import find_by_acs_id, load, render_text
     from archiving.read.verified import Findings
 
-    svc = _services(args)
+    svc = cli_services(args)
     findings = Findings()
     if args.acs_id:
         view = find_by_acs_id(svc.store, args.channel, args.id, findings)
@@ -31,7 +31,7 @@ def cmd_show(args) -> int:
               file=sys.stderr)
         return NOT_FOUND
     text = json.dumps(view.as_json(), ensure_ascii=False, indent=2) + "\n" if args.format == "json" else render_text(view)
-    with _output(args.out) as out:
+    with open_output(args.out) as out:
         out.write(text)
     return FINDINGS if findings else OK
 
@@ -39,11 +39,11 @@ def cmd_show(args) -> int:
 def cmd_reconcile(args) -> int:
     from datetime import timedelta
 
-    from archiving.cli.main import FINDINGS, OK, _services
+    from archiving.cli.common import FINDINGS, OK, cli_services
     from archiving.outbound import layout
     from archiving.outbound.read import outcome_unknown
 
-    svc = _services(args)
+    svc = cli_services(args)
     unknown = outcome_unknown(svc.store, args.channel, older_than=timedelta(minutes=args.older_than))
     for item in unknown:
         marker = " (not archived before send)" if item.not_archived_before_send else ""

@@ -15,14 +15,14 @@ def _rollup_store(svc):
 
 
 def cmd_rollup(args) -> int:
-    from archiving.cli.main import FINDINGS, OK, _bar, _services
+    from archiving.cli.common import FINDINGS, OK, cli_services, progress_bar
     from archiving.read.verified import Findings
     from archiving.rollup import layout
     from archiving.rollup.writer import rollup_days
 
     first, last = layout.parse_day(args.start), layout.parse_day(args.end)
     days = layout.days(first, last)
-    svc = _services(args)
+    svc = cli_services(args)
     rollup = _rollup_store(svc)
     findings = Findings()
 
@@ -33,7 +33,7 @@ def cmd_rollup(args) -> int:
         for damage in result.damaged:
             print(f"damaged: {damage.name}: {damage.reason}", file=sys.stderr, flush=True)
 
-    with _bar(args, unit="blob", desc="rollup") as bar:
+    with progress_bar(args, unit="blob", desc="rollup") as bar:
         results = rollup_days(svc.store, rollup, days, findings=findings, progress=bar, workers=args.workers,
                               source_container=svc.settings.container, on_day=report)
     total = sum(r.records for r in results)
@@ -45,20 +45,20 @@ def cmd_rollup(args) -> int:
 def cmd_query(args) -> int:
     from azure.core.exceptions import ResourceNotFoundError
 
-    from archiving.cli.main import OK, _bar, _output, _services
+    from archiving.cli.common import OK, cli_services, open_output, progress_bar
     from archiving.rollup import layout
     from archiving.rollup.query import connect, download_parts, load_manifests, write_result
 
     first = layout.parse_day(args.start) if args.start else None
     last = layout.parse_day(args.end) if args.end else None
-    svc = _services(args)
+    svc = cli_services(args)
     rollup = _rollup_store(svc)
     with tempfile.TemporaryDirectory(prefix="rollup-query-") as tmp:
         folder = Path(args.cache_dir) if args.cache_dir else Path(tmp)
         for attempt in (1, 2):
             selection = load_manifests(rollup, first, last)
             try:
-                with _bar(args, unit="part", desc="download", total=len(selection.parts)) as bar:
+                with progress_bar(args, unit="part", desc="download", total=len(selection.parts)) as bar:
                     download_parts(rollup, selection.parts, folder, progress=bar)
                 break
             except ResourceNotFoundError:
@@ -76,7 +76,7 @@ def cmd_query(args) -> int:
 
         con = connect(selection, folder)
         try:
-            with _output(args.out) as out:
+            with open_output(args.out) as out:
                 count = write_result(con, args.sql, out, args.format)
         except duckdb.Error as exc:
             raise ValueError(f"query: {str(exc).splitlines()[0]}") from None
@@ -87,7 +87,7 @@ def cmd_query(args) -> int:
 
 
 def cmd_compact(args) -> int:
-    from archiving.cli.main import OK, _services
+    from archiving.cli.common import OK, cli_services
     from archiving.rollup.compact import compact_month
 
     try:
@@ -96,7 +96,7 @@ def cmd_compact(args) -> int:
             raise ValueError
     except ValueError:
         raise ValueError(f"--month {args.month!r} is not a month (YYYY-MM)") from None
-    svc = _services(args)
+    svc = cli_services(args)
     result = compact_month(_rollup_store(svc), year, month, force=args.force)
     if result.skipped:
         print(f"{args.month}: not compacted: {result.skipped}")
@@ -108,9 +108,9 @@ def cmd_compact(args) -> int:
 
 def register(sub) -> None:
     """Add this module's subcommands to the CLI's subparsers."""
-    from archiving.cli.main import _command
+    from archiving.cli.common import add_command
 
-    p = _command(
+    p = add_command(
         sub, "rollup", "build (or rebuild) the daily Parquet roll-ups of a range of days",
         "For each UTC day from --from to --to (both included): read every record whose index tag `at` is in "
         "that day (every channel; each blob verified, damaged ones named on stderr and left out), write one "
@@ -127,7 +127,7 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int, default=8, help="parallel downloads (default: %(default)s)")
     p.set_defaults(func=cmd_rollup)
 
-    p = _command(
+    p = add_command(
         sub, "query", "SQL over the roll-ups (DuckDB), as the table `records`",
         "Download the roll-up parts named by the day manifests (all days, or --from/--to) through the Blob "
         "SDK and run DuckDB SQL over them as the table `records` (one row per archived record version: source, "
@@ -149,7 +149,7 @@ def register(sub) -> None:
                    help="keep downloaded parts here and reuse them next time (parts never change)")
     p.set_defaults(func=cmd_query)
 
-    p = _command(
+    p = add_command(
         sub, "compact", "merge a month's daily roll-up parts into one part per channel",
         "Monthly compaction of the roll-ups: read the parts the month's day manifests name, write one Parquet "
         "part per channel for the whole month, switch every day's manifest to it and remove the day parts. "

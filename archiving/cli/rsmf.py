@@ -7,19 +7,19 @@ from pathlib import Path
 
 
 def run(args) -> int:
-    from archiving.cli.main import FINDINGS, NOT_FOUND, OK, _bar, _range, _services
+    from archiving.cli.common import FINDINGS, NOT_FOUND, OK, cli_services, progress_bar, time_range
     from archiving.read.rsmf import RsmfRequest, export_rsmf
     from archiving.read.verified import Findings
 
-    start, end = _range(args, required=True)
+    start, end = time_range(args, required=True)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {args.out}: with --format rsmf, --out is a directory (it holds one file per "
                          "conversation per day)")
-    svc = _services(args)
+    svc = cli_services(args)
     findings = Findings()
     request = RsmfRequest(start=start, end=end, out=out, thread_id=args.thread)
-    with _bar(args, unit="blob", desc="rsmf") as bar:
+    with progress_bar(args, unit="blob", desc="rsmf") as bar:
         result = export_rsmf(svc.store, request, hash_key=svc.settings.hash_key, findings=findings, progress=bar,
                              container=svc.settings.container)
     for damage in findings.items:  # kind, blob name and reason only (as every reading command): no content

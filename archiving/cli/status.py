@@ -12,7 +12,7 @@ CODES = ("  0 every check OK (or not deployed); 1 some check is WARN or FAIL (a 
 
 def cmd_status(args) -> int:
     from archiving.bootstrap import Services
-    from archiving.cli.main import FINDINGS, OK
+    from archiving.cli.common import FINDINGS, OK
     from archiving.ops.status import STATUS_PROFILE, Limits, render_text, run_checks
     from archiving.settings import load_local_settings
 

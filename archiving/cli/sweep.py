@@ -8,11 +8,11 @@ import sys
 def cmd_sweep(args) -> int:
     from tqdm import tqdm
 
-    from archiving.cli.main import FINDINGS, OK, _services
+    from archiving.cli.common import FINDINGS, OK, cli_services
     from archiving.threads.sweep import select_threads
     from archiving.threads.transcripts import archive_thread
 
-    svc = _services(args)
+    svc = cli_services(args)
     selected, stats = select_threads(svc)
     # Summaries on stderr, data (the --dry-run list) on stdout: `… --dry-run | cut -f1` gets thread ids only.
     print(f"{stats.listed} threads listed: {stats.selected} to archive, {stats.archived_already} archived already, "
@@ -45,9 +45,9 @@ def cmd_redrive(args) -> int:
     """
     from azure.core.exceptions import ResourceNotFoundError
 
-    from archiving.cli.main import FINDINGS, OK, _services
+    from archiving.cli.common import FINDINGS, OK, cli_services
 
-    svc = _services(args)
+    svc = cli_services(args)
     name = svc.settings.sweep_queue
     poison = svc.queue_service.get_queue_client(f"{name}-poison")
     target = svc.queue_service.get_queue_client(name)
@@ -80,7 +80,7 @@ def cmd_redrive(args) -> int:
 
 def cmd_identity_create(args) -> int:
     from archiving.threads.acs import AcsAccess
-    from archiving.cli.main import OK, USAGE
+    from archiving.cli.common import OK, USAGE
     from archiving.settings import Settings, load_local_settings
 
     env = load_local_settings(args.settings)
@@ -103,9 +103,9 @@ def cmd_identity_create(args) -> int:
 
 def register(sub) -> None:
     """Add this module's subcommands to the CLI's subparsers."""
-    from archiving.cli.main import _command
+    from archiving.cli.common import add_command
 
-    p = _command(
+    p = add_command(
         sub, "sweep", "select inactive threads and write their transcripts inline (backfill)",
         "Run the sweep's selection (threads of ARCHIVER_USER_ID, not deleted, quiet for INACTIVE_AFTER_MINUTES, "
         "without a transcript for their last activity) and archive each selected thread inline, as "
@@ -120,7 +120,7 @@ def register(sub) -> None:
     p.add_argument("--dry-run", action="store_true", help="list what would be archived, write nothing")
     p.set_defaults(func=cmd_sweep)
 
-    p = _command(
+    p = add_command(
         sub, "redrive", "move failed threads from the poison queue back to the sweep queue",
         "archive_thread gives up on a thread after maxDequeueCount attempts (host.json) and the host moves its "
         "message to <SWEEP_QUEUE>-poison. Once the cause is fixed, move them back.",
@@ -128,20 +128,20 @@ def register(sub) -> None:
         "  0 done (also: no poison queue, 0 moved); 1 messages remain that could not be received now\n"
         "  (invisible after a failed attempt); 2 usage or setting error; 4 storage failed\n",
     )
-    from archiving.cli.main import positive_int
+    from archiving.cli.common import positive_int
 
     p.add_argument("--limit", type=positive_int, default=None, help="move at most this many (at least 1)")
     p.set_defaults(func=cmd_redrive)
 
     identity_codes = ("  0 created (the id on stdout); 2 usage or setting error, or ARCHIVER_USER_ID is already set\n"
                       "  (use --force to create another user); 4 ACS failed\n")
-    p = _command(
+    p = add_command(
         sub, "identity", "the archiver's ACS identity",
         "The archiver's own ACS user: the sweep lists the threads it is a participant of.",
         ["python -m archiving identity create"], identity_codes,
     )
     isub = p.add_subparsers(dest="identity_command", required=True, metavar="ACTION")
-    c = _command(
+    c = add_command(
         isub, "create", "create the archiver's ACS user and print its id",
         "Create an ACS user for the archiver and print its id (8:acs:…) on stdout; set it as ARCHIVER_USER_ID "
         "and add that user to every thread to be archived. Refused when ARCHIVER_USER_ID is already set, "
