@@ -159,8 +159,7 @@ class Services:
     def store(self):
         from archiving.store.archive import ArchiveStore
 
-        return self._once("store", lambda: ArchiveStore(self.blob_service.get_container_client(self.settings.container),
-                                                        journal=self.journal))
+        return self._once("store", lambda: ArchiveStore(self.blob_service.get_container_client(self.settings.container)))
 
     @property
     def rejected_store(self):
@@ -168,17 +167,8 @@ class Services:
 
         return self._once(
             "rejected_store",
-            lambda: ArchiveStore(self.blob_service.get_container_client(self.settings.rejected_container),
-                                 journal=self.journal),
+            lambda: ArchiveStore(self.blob_service.get_container_client(self.settings.rejected_container)),
         )
-
-    @property
-    def journal(self):
-        """The seal's write journal (archiving.integrity.journal)."""
-        from archiving.integrity.journal import Journal
-
-        return self._once("journal", lambda: Journal(self.blob_service.get_container_client(
-            self.settings.journal_container)))
 
     @property
     def seal_log(self):
@@ -217,7 +207,7 @@ class Services:
 
         return self._once("outbound", lambda: OutboundArchive(
             self._once("outbound_blob", service).get_container_client(self.settings.container),
-            self.settings.hash_key, via="endpoint", outcomes="sync", journal=self.journal))
+            self.settings.hash_key, via="endpoint", outcomes="sync"))
 
     @property
     def senders(self):

@@ -87,9 +87,9 @@ SPECS: tuple[SettingSpec, ...] = (
                 binding=True),
     SettingSpec("ARCHIVE_SEAL_CONTAINER", "chat-archive-seal",
                 "Container of the seal log: manifests, signed checkpoints, public keys (make it immutable)."),
-    SettingSpec("ARCHIVE_JOURNAL_CONTAINER", "chat-archive-journal",
-                "Container of the write journal: an intent entry per blob written, so the seal finds new blobs "
-                "without listing the archive."),
+    SettingSpec("SEAL_AUDIT_SCHEDULE", "0 0 3 * * 0",
+                "NCRONTAB schedule of seal_audit, the listing audit of the seal (every container listed; blobs the "
+                "change feed never brought are sealed and reported). Weekly by default.", binding=True),
     SettingSpec("ARCHIVE_SEAL_KEY_FILE", "",
                 "Local ECDSA P-256 PEM private key that signs checkpoints (`python -m archiving keygen PATH`).",
                 alternatives=("ARCHIVE_SEAL_KEY_ID",)),
@@ -136,7 +136,6 @@ class Settings:
     archiver_user_id: str | None = None
     media_max_bytes: int = 104857600
     seal_container: str = "chat-archive-seal"
-    journal_container: str = "chat-archive-journal"
     seal_key_file: str | None = None
     seal_key_id: str | None = None
     rollup_container: str = "chat-archive-rollup"
@@ -171,7 +170,6 @@ class Settings:
             archiver_user_id=get("ARCHIVER_USER_ID") or None,
             media_max_bytes=_positive_int(get, "MEDIA_MAX_BYTES"),
             seal_container=_name(get, "ARCHIVE_SEAL_CONTAINER", _CONTAINER_RE),
-            journal_container=_name(get, "ARCHIVE_JOURNAL_CONTAINER", _CONTAINER_RE),
             seal_key_file=get("ARCHIVE_SEAL_KEY_FILE") or None,
             seal_key_id=get("ARCHIVE_SEAL_KEY_ID") or None,
             rollup_container=_name(get, "ROLLUP_CONTAINER", _CONTAINER_RE),

@@ -97,8 +97,8 @@ param sealSchedule string = '0 */15 * * * *'
 @description('ARCHIVE_SEAL_CONTAINER: container of the seal log (version-level WORM).')
 param sealContainerName string = 'chat-archive-seal'
 
-@description('ARCHIVE_JOURNAL_CONTAINER: container of the write journal (intents expire after journalRetentionDays).')
-param journalContainerName string = 'chat-archive-journal'
+@description('SEAL_AUDIT_SCHEDULE: NCRONTAB schedule of seal_audit, the weekly listing audit of the seal.')
+param sealAuditSchedule string = '0 0 3 * * 0'
 
 @minValue(1)
 @maxValue(146000)
@@ -106,8 +106,9 @@ param journalContainerName string = 'chat-archive-journal'
 param sealImmutabilityDays int = 2555
 
 @minValue(1)
-@description('Days an intent of the write journal is kept.')
-param journalRetentionDays int = 7
+@maxValue(146000)
+@description('Days the archive account\'s change feed keeps its records (the seal reads it): longer than the worst seal outage planned for.')
+param changeFeedRetentionDays int = 30
 
 @description('Name of the Key Vault key (EC P-256) that signs the checkpoints.')
 param sealKeyName string = 'archive-seal'
@@ -266,8 +267,7 @@ module archiveStorage 'modules/archive-storage.bicep' = {
     archiveContainerName: archiveContainerName
     rejectedContainerName: rejectedContainerName
     deadLetterContainerName: deadLetterContainerName
-    journalContainerName: journalContainerName
-    journalRetentionDays: journalRetentionDays
+    changeFeedRetentionDays: changeFeedRetentionDays
     rollupContainerName: rollupContainerName
     queueNames: [
       sweepQueueName
@@ -325,7 +325,7 @@ module functionApp 'modules/function-app.bicep' = {
     archiverUserId: archiverUserId
     sealSchedule: sealSchedule
     sealContainerName: sealContainerName
-    journalContainerName: journalContainerName
+    sealAuditSchedule: sealAuditSchedule
     // Known before the key exists (the key's module needs the app's identity first).
     sealKeyUri: 'https://${keyVaultName}${environment().suffixes.keyvaultDns}/keys/${sealKeyName}'
     maximumInstanceCount: maximumInstanceCount
@@ -372,9 +372,7 @@ module sealStorage 'modules/seal-storage.bicep' = {
   params: {
     storageAccountName: archiveStorage.outputs.name
     sealContainerName: sealContainerName
-    journalContainerName: journalContainerName
     sealImmutabilityDays: sealImmutabilityDays
-    journalRetentionDays: journalRetentionDays
   }
 }
 

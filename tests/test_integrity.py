@@ -156,7 +156,7 @@ def seal_env(archive_env, monkeypatch, tmp_path):
     suffix = uuid.uuid4().hex[:10]
     key = tmp_path / "seal-key.pem"
     generate(key)
-    values = dict(archive_env, ARCHIVE_SEAL_CONTAINER=f"seal-{suffix}", ARCHIVE_JOURNAL_CONTAINER=f"journal-{suffix}",
+    values = dict(archive_env, ARCHIVE_SEAL_CONTAINER=f"seal-{suffix}",
                   ARCHIVE_SEAL_KEY_FILE=str(key))
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -225,11 +225,10 @@ def test_untouched_archive_seals_and_verifies(svc):
 
 
 def test_rejections_are_sealed_too(svc):
-    # One rejection written by replay (announced to the journal), one as the output binding writes it (not
-    # announced: the seal lists the hours of its name, which starts with its time).
+    # One rejection written by replay, one as the output binding writes it.
     from datetime import datetime, timezone
 
-    seal(svc)  # an empty log first, so the next run uses the journal and the hourly listing
+    seal(svc)  # an empty log first, so the next run is a later one
     bad = _events(1)[0]
     bad["data"]["threadId"] = ""
     _archive(svc, [bad])
@@ -389,20 +388,6 @@ def test_log_that_extends_a_saved_checkpoint_passes_with_a_consistency_proof(thr
     report = verify_log(svc, saved=cp)
     assert report.problems == []
     assert report.saved.startswith(f"extended: consistency proof from {cp['tree_size']} to {report.tree_size}")
-
-
-def test_blob_written_without_the_journal_is_a_finding_and_seal_by_hand_repairs_it(svc):
-    seal(svc)
-    _archive(svc, _events(2))
-    sneaked = "chat/202611/t/messages/1/1-received.json.lz4"
-    svc.store.container.upload_blob(sneaked, b"x")  # not announced to the journal
-    seal(svc)  # the timer's way: the journal
-    kinds = _kinds(verify_log(svc))
-    assert kinds == {"unsealed-before-cutoff": {f"{svc.settings.container}/{sneaked}"}}
-    result = seal(svc, full=True)  # python -m archiving seal: lists every container
-    assert result.leaves == 1
-    assert verify_log(svc).problems == []
-    assert seal(svc, full=True).leaves == 0  # never twice
 
 
 def test_concurrent_writes_and_overlapping_seal_runs_seal_every_blob_once(svc):

@@ -779,8 +779,7 @@ def faulty_app(archive_env, monkeypatch, proxy):
     return svc
 
 
-# A record's Put Blob (/<account>/<container>/chat/…), not the seal journal's intent written before it
-# (/<account>/<journal>/<hour>/…/<container>/chat/…).
+# A record's Put Blob (/<account>/<container>/chat/…).
 RECORD_PUT = r"^/[^/?]+/[^/?]+/chat/"
 
 FAULT_CASES = {

@@ -26,15 +26,28 @@ def cmd_keygen(args) -> int:
 
 def cmd_seal(args) -> int:
     from archiving.integrity.seal import seal
+    from archiving.read.safe import terminal
 
     svc = cli_services(args)
-    result = seal(svc, full=not args.journal)
+    result = seal(svc, audit=not args.no_audit)
     if result.status == "raced":
         print(f"another seal run wrote manifest {result.seq} first; nothing written (run again to seal what it "
               "left)", file=sys.stderr)
         return OK
-    print(f"sealed {result.leaves} blobs created from {result.sealed_from or 'the beginning'} to {result.sealed_to} "
-          f"(exclusive): manifest {result.seq}, tree size {result.tree_size}, root {result.root_hash}")
+    if result.status == "idle":
+        print(f"nothing new in the change feed since manifest {result.seq} (cut-off {result.sealed_to})")
+        return OK
+    if result.source == "listing":
+        print("this storage account has no change feed (Azurite, or the feed is off): listed every container",
+              file=sys.stderr)
+    print(f"sealed {result.leaves} blobs ({result.source}), every blob created before {result.sealed_to} is sealed: "
+          f"manifest {result.seq}, tree size {result.tree_size}, root {result.root_hash}")
+    if result.missed:
+        print(f"AUDIT: {len(result.missed)} blobs created before the cut-off were never brought by the change feed; "
+              f"sealed now, late (manifest {result.seq}, 'audit'). Find out who wrote them:", file=sys.stderr)
+        for name in result.missed[:20]:
+            print(f"  {terminal(name)}", file=sys.stderr)
+        return FINDINGS
     return OK
 
 
@@ -118,15 +131,17 @@ def register(sub) -> None:
         sub, "seal", "seal the blobs created since the last seal into the signed Merkle log",
         "Append one leaf (container, name, sha256 and size of the stored bytes, creation time) per blob created "
         "since the last seal, in every container the archive writes, to the Merkle log in ARCHIVE_SEAL_CONTAINER; "
-        "write the manifest and a signed checkpoint. The same code as the seal_archive timer, which finds new blobs "
-        "through the write journal; by hand, the command lists every container instead, so that it also seals "
-        "blobs written without the journal (visibly late: with their real creation time). --journal finds them "
-        "as the timer does (no listing of the archive).",
-        ["python -m archiving seal", "python -m archiving seal --journal"],
-        "  0 sealed (or another run sealed first); 2 usage or setting error (no signing key); 4 storage failed\n",
+        "write the manifest and a signed checkpoint. New blobs come from the storage account's change feed (the "
+        "seal_archive timer does the same); without one (Azurite) every container is listed. By hand the command "
+        "also runs the listing audit (as the weekly seal_audit timer does): every container is listed and a blob "
+        "created before the cut-off that no manifest holds, which the change feed never brought, is sealed late "
+        "and named. --no-audit reads the feed only.",
+        ["python -m archiving seal", "python -m archiving seal --no-audit"],
+        "  0 sealed (or nothing new, or another run sealed first); 1 the audit found blobs the change feed never "
+        "brought (sealed now); 2 usage or setting error (no signing key); 4 storage failed\n",
     )
-    p.add_argument("--journal", action="store_true",
-                   help="find new blobs through the write journal, as the timer does, not by listing every container")
+    p.add_argument("--no-audit", action="store_true",
+                   help="read the change feed only, as the seal_archive timer does; do not list every container")
     p.set_defaults(func=cmd_seal)
 
     p = add_command(

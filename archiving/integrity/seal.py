@@ -1,22 +1,23 @@
 """One seal run: find the blobs created since the last seal, append one leaf each to the Merkle log, write the
 manifest (create-only: one writer wins) and its signed checkpoint.  The timer ``seal_archive`` and
-``python -m archiving seal`` both call :func:`seal`.
+``python -m archiving seal`` both call :func:`seal`; the weekly timer ``seal_audit`` and the command add the
+listing audit.
 
-Exactly once, by creation time.  Each run seals the blobs whose creation time (the storage service's clock) is in
-[sealed_from, sealed_to): ``sealed_from`` is the previous manifest's ``sealed_to``, ``sealed_to`` the service's
-clock when the run starts, rounded up to the next second; the run waits until the service's clock has passed it,
-so every blob created before it is committed and visible.  The intervals tile time, so each blob falls in exactly
-one run: a blob written during a run has a creation time at or after that run's ``sealed_to`` (it is sealed by
-the next run) or before it (it is sealed by this one).  Two runs at once compute the same interval start; only one
-creates the next manifest.
+New blobs come from the storage account's change feed (archiving.integrity.feed), read from the cursor that the
+previous manifest holds, through the segments that are final (``lastConsumable``) and no further: the BlobCreated
+records of every source container, whoever wrote the blob.  The manifest holds the new cursor and is written
+create-only before its checkpoint, so a run that stops before the manifest is repeated from the old cursor (the
+same records, the same leaves) and one that stops after it is never repeated.  ``sealed_to`` (the cut-off) is the
+instant before which every blob's record has been read: a segment's hour, less the 15 minutes the docs allow a
+segment's times to be off.  A blob is sealed once: a record repeated, an overwrite of a blob created before the
+previous cut-off, or a blob the last runs sealed (``recently_sealed``) adds no leaf.
 
-Finding them without listing the archive: the intents of the journal written from ``sealed_from - LOOKBACK`` to
-``sealed_to + SKEW`` (every blob's intent is written before it, at most LOOKBACK earlier), one HEAD per intent for
-the creation time; containers whose names start with their creation time are listed for those hours.  The first
-run of an empty log lists every source instead (blobs written before the journal existed).  ``python -m archiving seal`` (``full``) is the
-repair: it lists every source and seals every blob created before its cut-off that no manifest holds (a blob
-written without an intent, which `verify` reports as unsealed before the cut-off); such late leaves carry their
-real creation time, earlier than the manifest's ``sealed_from``.
+Without a change feed (Azurite, or the feed turned off) and for the first seal of an empty log, the run lists every
+source instead and seals the blobs created in [sealed_from, sealed_to), ``sealed_to`` the service's clock (it
+waits until the clock has passed it, so every blob created before it is visible); the feed then takes over from
+that cut-off.  The listing audit (:func:`seal` with ``audit``) lists every source after the feed and seals, loudly,
+each blob created before the cut-off that no manifest holds: a blob the feed never brought.  Such late leaves carry
+their real creation time, earlier than the manifest's ``sealed_from``; the manifest's ``audit`` names them.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from archiving.integrity import journal as journal_mod
+from archiving.integrity import feed as feed_mod
 from archiving.integrity import log as log_mod
 from archiving.integrity import merkle
 from archiving.integrity.sources import Source, sources
@@ -53,7 +54,7 @@ class Candidate:
 
 @dataclass(frozen=True)
 class SealResult:
-    status: str  # sealed | raced (another run wrote this sequence number first)
+    status: str  # sealed | raced (another run wrote this sequence number first) | idle (nothing new in the feed)
     seq: int
     leaves: int
     tree_size: int
@@ -61,6 +62,8 @@ class SealResult:
     sealed_from: str | None
     sealed_to: str
     checkpoint: dict[str, Any] | None
+    source: str = "change-feed"  # change-feed | listing
+    missed: tuple[str, ...] = ()  # the audit's finds: container/name of blobs the feed never brought
 
 
 def _created(props: Any) -> datetime:
@@ -90,55 +93,37 @@ def _listed(container: Any, source: Source, prefix: str, start: datetime | None,
             raise
 
 
-def candidates(svc: Any, start: datetime | None, end: datetime, full: bool) -> Iterator[Candidate]:
-    """Blobs to seal: created in [start, end) (a superset is fine: each is checked against the interval); with
-    ``full``, every blob created before ``end`` that no manifest holds (the repair of a missed blob)."""
-    srcs = {s.container: s for s in sources(svc.settings)}
-    clients = {name: svc.blob_service.get_container_client(name) for name in srcs}
-    if full or start is None:
-        sealed = sealed_names(svc.seal_log) if start is not None else None
-        for source in srcs.values():
-            for c in _listed(clients[source.container], source, "", None, end):
-                # Created since the last cut-off: new by construction; before it: new only if in no manifest.
-                if sealed is None or c.created >= start or (c.container, c.name) not in sealed:
-                    yield c
-        return
-    lo, hi = start - journal_mod.LOOKBACK, end + journal_mod.SKEW
-    # Blobs sealed by the runs of the look-back window need no HEAD: their intents are skipped.
-    seen: set[tuple[str, str]] = recently_sealed(svc.seal_log, lo - journal_mod.SKEW)
-    for source in srcs.values():
-        if source.hour_prefix:
-            hour = lo.replace(minute=0, second=0, microsecond=0)
-            while hour <= hi:
-                for c in _listed(clients[source.container], source, hour.strftime(source.hour_prefix), start, end):
-                    if (c.container, c.name) not in seen:
-                        seen.add((c.container, c.name))
-                        yield c
-                hour += timedelta(hours=1)
+def listed(svc: Any, start: datetime | None, end: datetime) -> Iterator[Candidate]:
+    """Every blob of every source created in [start, end) (any before ``end`` when ``start`` is None)."""
+    for source in sources(svc.settings):
+        yield from _listed(svc.blob_service.get_container_client(source.container), source, "", start, end)
 
-    def unseen() -> Iterator[journal_mod.Intent]:
-        for intent in svc.journal.intents(lo, hi):
-            key = (intent.container, intent.name)
-            if intent.container in srcs and key not in seen:
+
+def from_feed(feed: feed_mod.ChangeFeedSource, cursor: feed_mod.Cursor, containers: set[str],
+              skip: set[tuple[str, str]], max_leaves: int, now: datetime
+              ) -> tuple[list[Candidate], feed_mod.Cursor, bool, int]:
+    """The blobs of the BlobCreated records of ``containers`` from ``cursor``, each once and none of ``skip``, up to
+    ``max_leaves``; the position after the last record taken (and whether its segment is done); deletes seen."""
+    chosen: list[Candidate] = []
+    seen: set[tuple[str, str]] = set()
+    position, done, deletes = cursor, False, 0
+    for change, after, segment_done in feed.read(cursor):
+        if change is not None and change.container in containers:
+            key = (change.container, change.name)
+            if change.event_type == "BlobDeleted":
+                deletes += 1
+            elif change.event_type == "BlobCreated" and key not in seen and key not in skip:
+                if len(chosen) == max_leaves:
+                    break  # the next run starts at this record
                 seen.add(key)
-                yield intent
-
-    def head(intent: journal_mod.Intent) -> Candidate | None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            props = clients[intent.container].get_blob_client(intent.name).get_blob_properties()
-        except ResourceNotFoundError:
-            return None  # the write failed, or has not happened yet
-        return Candidate(_created(props), intent.container, intent.name)
-
-    for c in ordered_map(head, unseen(), WORKERS):
-        if c is not None and start <= c.created < end:
-            yield c
+                chosen.append(Candidate(change.at or now, change.container, change.name))
+        position, done = after, segment_done
+    return chosen, position, done, deletes
 
 
 def recently_sealed(log: log_mod.SealLog, since: datetime) -> set[tuple[str, str]]:
-    """(container, name) of the leaves of the last manifests, back to the one sealing from before ``since``."""
+    """(container, name) of the leaves of the last manifests, back to the one sealing from before ``since`` (a run
+    reading the feed seals blobs created up to about 90 minutes after its cut-off)."""
     import json
 
     out: set[tuple[str, str]] = set()
@@ -199,8 +184,9 @@ def hash_blob(container: Any, name: str) -> tuple[str, int, datetime] | None:
     return digest.hexdigest(), size, _created(downloader.properties)
 
 
-def _leaves(svc: Any, chosen: Iterable[Candidate], start: datetime | None, end: datetime) -> list[dict[str, Any]]:
-    """The leaves of the chosen blobs, read and hashed; ``start`` None accepts any creation time before ``end``."""
+def _leaves(svc: Any, chosen: Iterable[Candidate], start: datetime | None, end: datetime | None
+            ) -> list[dict[str, Any]]:
+    """The leaves of the chosen blobs, read and hashed, if created in [start, end) (None: no bound)."""
     clients: dict[str, Any] = {}
 
     def one(c: Candidate) -> dict[str, Any] | None:
@@ -210,8 +196,10 @@ def _leaves(svc: Any, chosen: Iterable[Candidate], start: datetime | None, end: 
         if hashed is None:
             return None
         sha, size, created = hashed
-        if (start is not None and created < start) or created >= end:
-            return None  # deleted and written again since it was found: the new blob belongs to a later run
+        if (start is not None and created < start) or (end is not None and created >= end):
+            # Before the cut-off: sealed by an earlier run (an overwrite, a repeated record) or the audit's to find;
+            # after the end of a listing: deleted and written again since it was found (a later run's).
+            return None
         return {"container": c.container, "created": iso(created), "name": c.name, "sha256": sha, "size": size}
 
     leaves = [leaf for leaf in ordered_map(one, chosen, WORKERS) if leaf is not None]
@@ -219,7 +207,14 @@ def _leaves(svc: Any, chosen: Iterable[Candidate], start: datetime | None, end: 
     return leaves
 
 
-def seal(svc: Any, *, full: bool = False, max_leaves: int = MAX_LEAVES, signer: Any = None) -> SealResult:
+# Leaves sealed by the last runs that a record may bring again: back this far before the previous cut-off.
+RECENT = feed_mod.SEGMENT + 2 * feed_mod.SLACK + timedelta(minutes=30)
+_OPEN = object()
+
+
+def seal(svc: Any, *, audit: bool = False, max_leaves: int = MAX_LEAVES, signer: Any = None,
+         feed: Any = _OPEN) -> SealResult:
+    """One run.  ``feed``: a ChangeFeedSource, None to list the containers, default the account's change feed."""
     from archiving.integrity.signing import signer_from_settings
 
     signer = signer or signer_from_settings(svc.settings, lambda: svc.credential)
@@ -229,16 +224,47 @@ def seal(svc: Any, *, full: bool = False, max_leaves: int = MAX_LEAVES, signer: 
     if head is not None and log.read(log_mod.checkpoint_name(head.seq)) is None:
         log.write_checkpoint(head.manifest, head.sha256, signer)  # a previous run stopped in between
     start = parse_time(head.sealed_to, "sealed_to") if head else None
-    end = log.server_time() + timedelta(seconds=1)  # Creation-Time has whole seconds
-    _wait_past(log, end)
+    if feed is _OPEN:
+        feed = feed_mod.open_feed(svc.blob_service)
+    containers = {s.container for s in sources(svc.settings)}
+    recent = recently_sealed(log, start - RECENT) if start else set()
+    previous = feed_mod.Cursor.from_json(head.manifest.get("feed_cursor")) if head else None
 
-    chosen = heapq.nsmallest(max_leaves + 1, candidates(svc, start, end, full),
-                             key=lambda c: (c.created, c.container, c.name))
-    if len(chosen) > max_leaves:  # seal the oldest, up to a whole second; the next run goes on from there
-        # (never below the previous cut-off: a full seal may find late blobs older than it)
-        end = chosen[-1].created if start is None or chosen[-1].created > start else start
-        chosen = [c for c in chosen[:max_leaves] if c.created < end]
-    leaves = _leaves(svc, chosen, None if full else start, end)
+    if head is None or feed is None:
+        source = "listing"
+        if feed is None:
+            logger.warning("seal source=listing: this storage account has no change feed (Azurite, or the feed is "
+                           "off): every container is listed")
+        end = log.server_time() + timedelta(seconds=1)  # Creation-Time has whole seconds
+        _wait_past(log, end)
+        chosen = heapq.nsmallest(max_leaves + 1, (c for c in listed(svc, start, end)
+                                                  if (c.container, c.name) not in recent),
+                                 key=lambda c: (c.created, c.container, c.name))
+        if len(chosen) > max_leaves:  # seal the oldest, up to a whole second; the next run goes on from there
+            end = chosen[-1].created if start is None or chosen[-1].created > start else start
+            chosen = [c for c in chosen[:max_leaves] if c.created < end]
+        leaves = _leaves(svc, chosen, start, end)
+        # The feed takes over from this cut-off: from the segment that may hold the records of blobs created at it.
+        cursor = feed_mod.Cursor(feed_mod.segment_path(end - feed_mod.SEGMENT - feed_mod.SLACK))
+    else:
+        source = "change-feed"
+        cursor = previous or feed_mod.Cursor(feed_mod.segment_path(start - feed_mod.SEGMENT - feed_mod.SLACK))
+        chosen, cursor, done, deletes = from_feed(feed, cursor, containers, recent, max_leaves,
+                                                  log.server_time())
+        read_to = feed_mod.sealed_before(cursor, done)
+        end = max(start, read_to) if read_to else start
+        leaves = _leaves(svc, chosen, start, None)
+        if deletes:
+            logger.info("seal deletes=%s: BlobDeleted records of sealed containers (verify names sealed blobs that "
+                        "are gone)", deletes)
+        if cursor == previous and not leaves and not audit:
+            return SealResult("idle", head.seq, 0, head.manifest["tree_size"], head.manifest["root_hash"],
+                              head.manifest.get("sealed_from"), head.sealed_to, None, source)
+
+    missed: list[dict[str, Any]] = []
+    if audit and start is not None:
+        missed = _audit(svc, log, leaves, end)
+        leaves = sorted(leaves + missed, key=lambda leaf: (leaf["created"], leaf["container"], leaf["name"]))
 
     cr = head.compact_range() if head else merkle.CompactRange()
     size_before = cr.size
@@ -256,14 +282,37 @@ def seal(svc: Any, *, full: bool = False, max_leaves: int = MAX_LEAVES, signer: 
         "tree_size": cr.size,
         "root_hash": cr.root().hex(),
         "compact_range": [h.hex() for h in cr.hashes],
+        "source": source,
+        "feed_cursor": cursor.to_json(),
         "leaves": leaves,
     }
+    if audit:
+        manifest["audit"] = {"missed": [f"{leaf['container']}/{leaf['name']}" for leaf in missed]}
+    # The last audit's outcome travels with every manifest, so `status` reads one manifest.
+    last_audit = {"seq": seq, "missed": len(missed)} if audit else (head.manifest.get("last_audit") if head else None)
+    if last_audit is not None:
+        manifest["last_audit"] = last_audit
     data = log_mod.encode(manifest)
     if not log.create(log_mod.manifest_name(seq), data):
         logger.warning("seal outcome=raced seq=%s: another run wrote this manifest first; nothing written", seq)
         return SealResult("raced", seq, 0, size_before, head.manifest["root_hash"] if head else merkle.EMPTY_ROOT.hex(),
-                          iso(start), iso(end), None)
+                          iso(start), iso(end), None, source)
     checkpoint = log.write_checkpoint(manifest, hashlib.sha256(data).hexdigest(), signer)
-    logger.info("seal outcome=sealed seq=%s leaves=%s tree_size=%s", seq, len(leaves), cr.size)
+    logger.info("seal outcome=sealed seq=%s source=%s leaves=%s tree_size=%s", seq, source, len(leaves), cr.size)
     return SealResult("sealed", seq, len(leaves), cr.size, manifest["root_hash"], manifest["sealed_from"],
-                      manifest["sealed_to"], checkpoint)
+                      manifest["sealed_to"], checkpoint, source, tuple(manifest.get("audit", {}).get("missed", ())))
+
+
+def _audit(svc: Any, log: log_mod.SealLog, leaves: list[dict[str, Any]], end: datetime) -> list[dict[str, Any]]:
+    """The listing audit: blobs created before ``end`` in no manifest and not among ``leaves`` (which must never
+    happen with the change feed), read and hashed."""
+    sealed = sealed_names(log)
+    taking = {(leaf["container"], leaf["name"]) for leaf in leaves}
+    missing = [c for c in listed(svc, None, end) if (c.container, c.name) not in sealed
+               and (c.container, c.name) not in taking]
+    found = _leaves(svc, missing, None, end)
+    if found:
+        logger.error("seal audit missed=%s: blobs created before the cut-off that the change feed never brought "
+                     "are sealed now, late (first: %s); find out who wrote them", len(found),
+                     f"{found[0]['container']}/{found[0]['name']}")
+    return found

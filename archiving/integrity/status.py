@@ -1,22 +1,24 @@
-"""Cheap figures for ``python -m archiving status`` (a few list calls, no download): the latest signed checkpoint,
-and the blobs written since the last seal."""
+"""Cheap figures for ``python -m archiving status`` (a few small reads, no download of the archive): the latest
+signed checkpoint, how far the change feed and the seal are behind, and what the last listing audit found."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from archiving.integrity import journal as journal_mod
+from archiving.integrity import feed as feed_mod
 from archiving.integrity.sources import sources
-from archiving.timefmt import parse_time, utcnow
+from archiving.timefmt import iso, parse_time, utcnow
 
 
 @dataclass(frozen=True)
 class Unsealed:
-    count: int  # blobs announced (journal) or listed (time-named sources) since the last seal's cut-off
-    oldest: datetime | None  # the earliest of their times, None when count is 0
+    count: int  # blobs created since the last seal's cut-off (listed: only without a change feed; else 0)
+    oldest: datetime | None  # the earliest of their creation times, None when count is 0
     sealed_to: datetime | None  # the last seal's cut-off, None when the archive was never sealed
+    feed_newest: datetime | None = None  # the newest final segment of the change feed (None: no feed)
+    missed: int = 0  # blobs the last listing audit found that the feed never brought
 
 
 def latest_checkpoint(svc: Any) -> dict[str, Any] | None:
@@ -24,49 +26,54 @@ def latest_checkpoint(svc: Any) -> dict[str, Any] | None:
     return svc.seal_log.latest_checkpoint()
 
 
+def _last_audit(svc: Any) -> int:
+    """How many blobs the last listing audit found that the feed never brought (every manifest carries it)."""
+    head = svc.seal_log.head()
+    audit = head.manifest.get("last_audit") if head else None
+    return int(audit.get("missed", 0)) if isinstance(audit, dict) else 0
+
+
 def unsealed(svc: Any, now: datetime | None = None) -> Unsealed:
-    """How many blobs wait for the next seal, and since when: intents written after the last cut-off (an intent
-    whose write failed counts until the next seal; clocks may differ by journal.SKEW), plus the hours of the
-    time-named sources.  Never sealed: (0, None, None); `verify` gives the exact list."""
+    """How far the seal is behind.  With a change feed the cut-off itself is the measure (every blob created before
+    it is sealed; it trails the feed's newest final segment by 44 minutes); without one (Azurite) the sources are
+    listed for the blobs created since the cut-off.  Never sealed: (0, None, None)."""
     cp = svc.seal_log.latest_checkpoint()
     if cp is None:
         return Unsealed(0, None, None)
     cutoff = parse_time(cp["time"], "time")
-    now = now or utcnow()
-    names: set[tuple[str, str]] = set()
-    oldest: datetime | None = None
-    for intent in svc.journal.intents(cutoff, now + journal_mod.SKEW):
-        names.add((intent.container, intent.name))
-        oldest = intent.at if oldest is None or intent.at < oldest else oldest
-    from datetime import timedelta
+    feed = feed_mod.open_feed(svc.blob_service)
+    if feed is not None:
+        return Unsealed(0, None, cutoff, feed.last_consumable(), _last_audit(svc))
+    from azure.core.exceptions import ResourceNotFoundError
 
+    count, oldest = 0, None
     for source in sources(svc.settings):
-        if not source.hour_prefix:
+        try:
+            for blob in svc.blob_service.get_container_client(source.container).list_blobs():
+                if blob.creation_time >= cutoff:
+                    count += 1
+                    oldest = blob.creation_time if oldest is None or blob.creation_time < oldest else oldest
+        except ResourceNotFoundError:
             continue
-        client = svc.blob_service.get_container_client(source.container)
-        hour = cutoff.replace(minute=0, second=0, microsecond=0)
-        while hour <= now:
-            from azure.core.exceptions import ResourceNotFoundError
-
-            try:
-                for blob in client.list_blobs(name_starts_with=hour.strftime(source.hour_prefix)):
-                    created = blob.creation_time
-                    if created >= cutoff:
-                        names.add((source.container, blob.name))
-                        oldest = created if oldest is None or created < oldest else oldest
-            except ResourceNotFoundError:
-                break
-            hour += timedelta(hours=1)
-    return Unsealed(len(names), oldest, cutoff)
+    return Unsealed(count, oldest, cutoff, None, _last_audit(svc))
 
 
 def check_seal(ctx: Any) -> Any:
     """The seal's line of ``python -m archiving status`` (archiving/ops/status.py, OPTIONAL_CHECKS)."""
-    from archiving.ops.status import NotDeployed, seal_check
+    from archiving.ops.status import FAIL, NotDeployed, seal_check
 
     settings = ctx.services.settings
     if not (settings.seal_key_file or settings.seal_key_id):
         raise NotDeployed("no ARCHIVE_SEAL_KEY_FILE or ARCHIVE_SEAL_KEY_ID")
     cp, waiting = latest_checkpoint(ctx.services), unsealed(ctx.services, ctx.now)
     last = parse_time(cp["time"], "time") if cp else None
-    return seal_check(ctx, last, waiting.count, waiting.oldest, cp.get("tree_size") if cp else None)
+    check = seal_check(ctx, last, waiting.count, waiting.oldest, cp.get("tree_size") if cp else None)
+    values = dict(check.values, feed_newest_segment=iso(waiting.feed_newest), audit_missed=waiting.missed)
+    summary = check.summary + (f"; change feed final up to {iso(waiting.feed_newest)}" if waiting.feed_newest
+                               else "; no change feed (the seal lists the containers)")
+    if waiting.missed:
+        return replace(check, state=FAIL, values=values,
+                       summary=summary + f"; THE LAST AUDIT FOUND {waiting.missed} BLOBS THE CHANGE FEED NEVER BROUGHT",
+                       action="find who wrote them (the manifest's audit names them): docs/integrity.md, 'The "
+                              "listing audit'")
+    return replace(check, values=values, summary=summary)

@@ -90,12 +90,20 @@ def check_checkpoint(cp: Any, keys: Mapping[str, bytes]) -> str | None:
     return None
 
 
-def _leaf_problem(leaf: Mapping[str, Any], clients: dict[str, Any], svc: Any) -> tuple[Problem | None, datetime | None]:
+# Disposed(leaf) -> True when the missing blob of this leaf was disposed of on purpose (end of retention, recorded
+# by the disposition feature): not a finding.
+Disposed = Callable[[Mapping[str, Any]], bool]
+
+
+def _leaf_problem(leaf: Mapping[str, Any], clients: dict[str, Any], svc: Any,
+                  disposed: Disposed | None = None) -> tuple[Problem | None, datetime | None]:
     subject = f"{leaf['container']}/{leaf['name']}"
     client = clients.get(leaf["container"]) or svc.blob_service.get_container_client(leaf["container"])
     clients[leaf["container"]] = client
     hashed = hash_blob(client, leaf["name"])
     if hashed is None:
+        if disposed is not None and disposed(leaf):
+            return None, None
         return Problem(DELETED, subject, f"sealed (created {leaf['created']}), no longer in the archive"), None
     sha, size, created = hashed
     if iso(created) != leaf["created"]:
@@ -109,7 +117,7 @@ def _leaf_problem(leaf: Mapping[str, Any], clients: dict[str, Any], svc: Any) ->
 
 def verify_log(svc: Any, keys: Mapping[str, bytes] | None = None, saved: Mapping[str, Any] | None = None,
                on_problem: Callable[[Problem], None] | None = None, progress: Any = None,
-               workers: int = WORKERS) -> LogReport:
+               workers: int = WORKERS, disposed: Disposed | None = None) -> LogReport:
     log: log_mod.SealLog = svc.seal_log
     report = LogReport()
 
@@ -216,7 +224,7 @@ def verify_log(svc: Any, keys: Mapping[str, bytes] | None = None, saved: Mapping
 
     clients: dict[str, Any] = {}
     present_before = 0
-    for leaf, (found, created) in ordered_map(lambda lf: (lf, _leaf_problem(lf, clients, svc)), leaves(), workers):
+    for leaf, (found, created) in ordered_map(lambda lf: (lf, _leaf_problem(lf, clients, svc, disposed)), leaves(), workers):
         report.leaves += 1
         if progress is not None:
             progress.update(1)

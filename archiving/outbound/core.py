@@ -78,14 +78,10 @@ class OutboundArchive:
     def __init__(self, container_client: Any, hash_key: bytes, *, fail_open: bool = False,
                  attempts: int = ATTEMPTS, budget_seconds: float = BUDGET_SECONDS,
                  backoff: Iterable[float] = BACKOFF_SECONDS, via: str = "sdk",
-                 flush_interval: float = FLUSH_INTERVAL_SECONDS, outcomes: str = "background",
-                 journal: Any = None):
+                 flush_interval: float = FLUSH_INTERVAL_SECONDS, outcomes: str = "background"):
         if outcomes not in ("background", "sync"):
             raise ValueError("outcomes must be 'background' or 'sync'")
-        if journal is None:
-            journal = _journal_beside(container_client)
-        # Every outbound blob is announced to the seal's write journal before it is created (docs/integrity.md).
-        self.store = ArchiveStore(container_client, journal=journal)
+        self.store = ArchiveStore(container_client)
         self.hash_key = hash_key if isinstance(hash_key, bytes) else str(hash_key).encode("utf-8")
         self.fail_open = fail_open
         self.attempts = attempts
@@ -367,19 +363,3 @@ def error_fields(exc: BaseException) -> dict[str, Any]:
         code = getattr(err, "code", None)
     return {"type": type(exc).__name__, "status_code": status if isinstance(status, int) else None,
             "code": code if isinstance(code, str) else None}
-
-
-def _journal_beside(container_client: Any) -> Any:
-    """The seal's write journal beside the archive container, in the same account (the deployment's default
-    ARCHIVE_JOURNAL_CONTAINER; pass ``journal=`` for another), so that records written by the drop-in clients in
-    the caller's process are sealed like the functions' own."""
-    from archiving.integrity.journal import Journal
-    from archiving.settings import SPEC_BY_NAME
-
-    name = SPEC_BY_NAME["ARCHIVE_JOURNAL_CONTAINER"].default
-    # The SDK's own sample for this (get_blob_service_client_from_container_client): the service client
-    # shares the container client's pipeline, so the journal keeps its bounded retries and timeouts.
-    service = getattr(container_client, "_get_blob_service_client", None)
-    if service is None:  # not an azure-storage-blob ContainerClient: no journal
-        return None
-    return Journal(service().get_container_client(name))

@@ -30,16 +30,9 @@ class WriteResult:
 class ArchiveStore:
     """The archive container, reached through a ContainerClient made by the composition root."""
 
-    def __init__(self, container_client: Any, journal: Any = None):
+    def __init__(self, container_client: Any):
         self.container = container_client
-        # The seal's write journal (archiving.integrity.journal): told of every blob before it is created.
-        self.journal = journal
         self._creation = ContainerCreation(container_client)
-
-    def announce(self, key: str) -> None:
-        """Record the intent to create ``key`` before creating it, so the seal finds it without listing."""
-        if self.journal is not None:
-            self.journal.intend(self.container.container_name, key)
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -69,10 +62,11 @@ class ArchiveStore:
         """Upload unless the blob exists; False if it existed.  Other errors propagate.
 
         ``data`` is bytes, or a seekable stream of ``length`` bytes (large media, spooled to disk).
+        One request (the seal learns of the blob from the storage account's change feed, not from us); the
+        container is created only when that request says it is missing.
         """
         from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
-        self.announce(key)  # the seal's journal: before the blob, so that no seal can miss it
         for attempt in (1, 2):
             if length is not None:
                 data.seek(0)

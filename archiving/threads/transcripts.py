@@ -155,11 +155,10 @@ class _Spill:
 class _StagedBlob:
     """Bytes -> lz4 frame -> staged blocks; commit once, create-only, with the sha256 of the input."""
 
-    def __init__(self, blob_client: Any, announce: Any = None):
+    def __init__(self, blob_client: Any):
         import lz4.frame
 
         self.blob = blob_client
-        self.announce = announce  # the seal's journal, told right before the commit
         self.compressor = lz4.frame.LZ4FrameCompressor(content_checksum=True)
         self.sha = hashlib.sha256()
         self.pending = bytearray(self.compressor.begin())
@@ -192,8 +191,6 @@ class _StagedBlob:
 
         self.pending += self.compressor.flush()
         self._stage()
-        if self.announce is not None:
-            self.announce(self.blob.blob_name)
         try:
             self.blob.commit_block_list(
                 [BlobBlock(block_id=b) for b in self.block_ids],
@@ -281,7 +278,7 @@ def archive_thread(thread_id: str, services: Any, last_message_at: datetime | No
         props = client.get_properties()
         participants = [participant(p) for p in client.list_participants()]
         store.ensure_container()
-        sinks = {fmt: _StagedBlob(store.container.get_blob_client(name), store.announce) for fmt, name in missing.items()}
+        sinks = {fmt: _StagedBlob(store.container.get_blob_client(name)) for fmt, name in missing.items()}
         header = {
             "schema_version": SCHEMA_VERSION, "channel": "chat", "kind": "transcript", "thread_id": thread_id,
             "topic": props.topic, "created_at": iso(props.created_on), "created_by": identity(props.created_by),

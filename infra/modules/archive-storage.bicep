@@ -12,9 +12,10 @@ param skuName string = 'Standard_GRS'
 param archiveContainerName string
 param rejectedContainerName string
 param deadLetterContainerName string
-@description('Container of the seal\'s write journal: its intents are deleted after journalRetentionDays.')
-param journalContainerName string = ''
-param journalRetentionDays int = 7
+@minValue(1)
+@maxValue(146000)
+@description('Days the change feed (read by the seal, docs/integrity.md) keeps its records: longer than the worst seal outage planned for.')
+param changeFeedRetentionDays int = 30
 @description('Daily Parquet roll-ups: derived data, replaced on re-runs; outside the lifecycle rule (not tiered, not deleted by age).')
 param rollupContainerName string
 param queueNames array
@@ -71,6 +72,12 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01'
   name: 'default'
   properties: {
     isVersioningEnabled: true
+    // The seal reads new blobs from the change feed (written by the service: nothing on the write path).
+    // Rules out hierarchical namespace and account failover while it is on (docs/deployment.md).
+    changeFeed: {
+      enabled: true
+      retentionInDays: changeFeedRetentionDays
+    }
     deleteRetentionPolicy: {
       enabled: true
       days: softDeleteDays
@@ -172,33 +179,6 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
             actions: {
               baseBlob: union(coolAction, deleteAction)
               version: union(coolAction, deleteAction)
-            }
-          }
-        }
-        {
-          name: 'seal-journal-expiry'
-          enabled: !empty(journalContainerName)
-          type: 'Lifecycle'
-          definition: {
-            filters: {
-              blobTypes: [
-                'blockBlob'
-              ]
-              prefixMatch: [
-                '${empty(journalContainerName) ? 'unused-journal' : journalContainerName}/'
-              ]
-            }
-            actions: {
-              baseBlob: {
-                delete: {
-                  daysAfterCreationGreaterThan: journalRetentionDays
-                }
-              }
-              version: {
-                delete: {
-                  daysAfterCreationGreaterThan: journalRetentionDays
-                }
-              }
             }
           }
         }

@@ -27,7 +27,7 @@ param archiverUserId string
 param mediaMaxBytes int = 104857600
 param sealSchedule string
 param sealContainerName string
-param journalContainerName string
+param sealAuditSchedule string
 param sealKeyUri string
 param maximumInstanceCount int
 param instanceMemoryMB int
@@ -193,8 +193,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           value: sealContainerName
         }
         {
-          name: 'ARCHIVE_JOURNAL_CONTAINER'
-          value: journalContainerName
+          name: 'SEAL_AUDIT_SCHEDULE'
+          value: sealAuditSchedule
         }
         {
           name: 'ARCHIVE_SEAL_KEY_ID'

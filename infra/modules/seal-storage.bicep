@@ -1,17 +1,13 @@
 // The seal log (docs/integrity.md) in the archive account: its container is write-once (version-level WORM
-// with a default time-based retention policy), and the write journal beside it, whose intents expire.
+// with a default time-based retention policy).  New blobs reach the seal through the account's change feed
+// (archive-storage.bicep), not through a journal of our own.
 param storageAccountName string
 param sealContainerName string
-param journalContainerName string
 
 @minValue(1)
 @maxValue(146000)
 @description('Days each manifest, checkpoint and public key of the seal log is kept immutable.')
 param sealImmutabilityDays int
-
-@minValue(1)
-@description('Days an intent of the write journal is kept (the seal needs minutes; a week leaves room for outages).')
-param journalRetentionDays int
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -47,14 +43,4 @@ resource sealPolicy 'Microsoft.Storage/storageAccounts/blobServices/containers/i
   }
 }
 
-resource journalContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
-  parent: blobService
-  name: journalContainerName
-  properties: {
-    publicAccess: 'None'
-  }
-}
-
 output sealContainerName string = sealContainer.name
-output journalContainerName string = journalContainer.name
-output journalRetentionDays int = journalRetentionDays

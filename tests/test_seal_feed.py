@@ -1,0 +1,352 @@
+"""The seal fed by the storage account's change feed (issue 20), and the hot path it frees: one create per record.
+
+Azurite has no change feed (Azure/Azurite issue 1349), so the tests write one in the format Azure writes it, from
+the blobs they create, into Azurite's ``$blobchangefeed`` container, and run the production reader over it.  The
+format's source: MicrosoftDocs/azure-docs ``articles/storage/blobs/storage-blob-change-feed.md`` ("Specifications":
+``meta/segments.json`` with ``lastConsumable``, ``idx/segments/<yyyy>/<MM>/<dd>/<hhmm>/meta.json`` listing the
+shards' ``chunkFilePaths``, Avro chunk files under ``log/``; "Event record schema": the fields of each record), and
+the SDK's reader Azure/azure-sdk-for-python ``sdk/storage/azure-storage-blob-changefeed/.../_models.py`` (which
+paths it lists, how it strips ``$blobchangefeed/`` from a chunk path).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from archiving.bootstrap import Services
+from archiving.settings import Settings
+
+from .faultproxy import FaultProxy
+from .test_reliability import STORM_PROFILE, _one_event, install_app_services
+
+
+# -- 1. One create per record --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def counting_proxy(azurite):
+    server = FaultProxy(("127.0.0.1", azurite.blob_port), seed=20).start()
+    yield server
+    server.stop()
+
+
+def _every_blob(svc: Services) -> set[tuple[str, str]]:
+    out = set()
+    for c in svc.blob_service.list_containers():
+        out.update((c.name, b.name) for b in svc.blob_service.get_container_client(c.name).list_blobs())
+    return out
+
+
+def test_a_new_event_is_one_create_and_its_redelivery_creates_nothing(archive_env, monkeypatch, counting_proxy,
+                                                                      app_functions):
+    from .host import Out, grid_event
+
+    direct = Services(settings=Settings.from_env(archive_env))
+    app = install_app_services(monkeypatch, counting_proxy.connection_string(), STORM_PROFILE)
+    app.store.ensure_container()  # as in a deployment: the container exists before the first event
+    fn = app_functions["archive_event"].get_user_function()
+    raw = _one_event()
+    before = _every_blob(direct)
+
+    counting_proxy.counts.clear(), counting_proxy.by_method.clear()
+    out = Out()
+    fn(event=grid_event(raw), rejected=out)
+    assert out.get() is None
+    # One request in all, a Put Blob, and one blob more in the whole account.
+    assert counting_proxy.counts["requests"] == 1 and counting_proxy.by_method == {("ok", "PUT"): 1}
+    after = _every_blob(direct)
+    assert len(after - before) == 1 and next(iter(after - before))[0] == archive_env["ARCHIVE_CONTAINER"]
+
+    counting_proxy.counts.clear(), counting_proxy.by_method.clear()
+    fn(event=grid_event(raw), rejected=Out())
+    # The redelivery: its one create-only attempt answers "exists" (then the stored copy is read to compare it).
+    assert counting_proxy.by_method[("ok", "PUT")] == 1
+    assert set(counting_proxy.by_method) <= {("ok", "PUT"), ("ok", "GET")}
+    assert _every_blob(direct) == after
+    direct.close()
+
+
+# -- 2. Change-feed data in Azure's format, written into Azurite's $blobchangefeed ----------------------------------
+
+import io  # noqa: E402
+import json  # noqa: E402
+import uuid  # noqa: E402
+from datetime import datetime, timedelta, timezone  # noqa: E402
+
+from archiving.cli.main import main  # noqa: E402
+from archiving.integrity import feed as feed_mod  # noqa: E402
+from archiving.integrity.seal import seal  # noqa: E402
+from archiving.integrity.verify import verify_log  # noqa: E402
+
+from .test_integrity import _archive, _events, _kinds, _names, seal_env, svc  # noqa: E402,F401 (fixtures)
+
+# The change-feed record as the docs' "Event record schema" shows it (schema version 1), as an Avro record schema.
+RECORD_SCHEMA = {
+    "type": "record", "name": "BlobChangeEvent", "namespace": "com.microsoft.azure.storage.blob",
+    "fields": [
+        {"name": "schemaVersion", "type": "int"},
+        {"name": "topic", "type": "string"},
+        {"name": "subject", "type": "string"},
+        {"name": "eventType", "type": {"type": "enum", "name": "BlobChangeEventType", "symbols": [
+            "BlobCreated", "BlobDeleted", "BlobPropertiesUpdated", "BlobSnapshotCreated"]}},
+        {"name": "eventTime", "type": "string"},
+        {"name": "id", "type": "string"},
+        {"name": "data", "type": {"type": "record", "name": "BlobChangeEventData", "fields": [
+            {"name": "api", "type": "string"},
+            {"name": "clientRequestId", "type": "string"},
+            {"name": "requestId", "type": "string"},
+            {"name": "etag", "type": "string"},
+            {"name": "contentType", "type": "string"},
+            {"name": "contentLength", "type": "long"},
+            {"name": "blobType", "type": "string"},
+            {"name": "url", "type": "string"},
+            {"name": "sequencer", "type": "string"},
+            {"name": "storageDiagnostics", "type": {"type": "map", "values": "string"}},
+        ]}},
+    ],
+}
+TOPIC = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Storage/" \
+        "storageAccounts/devstoreaccount1"
+
+
+class FeedWriter:
+    """Writes a change feed as Azure lays it out: meta/segments.json, one meta.json per hourly segment naming its
+    shards, Avro chunk files per shard under log/."""
+
+    def __init__(self, blob_service):
+        self.service = blob_service
+        self.container = blob_service.get_container_client(feed_mod.FEED_CONTAINER)
+        self.sequencer = 0
+
+    def record(self, event_type: str, container: str, name: str, at: datetime | None = None,
+               api: str = "PutBlob") -> dict:
+        self.sequencer += 1
+        at = at or datetime.now(timezone.utc)
+        return {
+            "schemaVersion": 1, "topic": TOPIC,
+            "subject": f"/blobServices/default/containers/{container}/blobs/{name}",
+            "eventType": event_type, "eventTime": at.strftime("%Y-%m-%dT%H:%M:%S.%f0Z"), "id": str(uuid.uuid4()),
+            "data": {"api": api if event_type == "BlobCreated" else "DeleteBlob", "clientRequestId": str(uuid.uuid4()),
+                     "requestId": str(uuid.uuid4()), "etag": "0x8D9F2171BE32588",
+                     "contentType": "application/octet-stream", "contentLength": 128, "blobType": "BlockBlob",
+                     "url": "", "sequencer": f"{self.sequencer:048x}",
+                     "storageDiagnostics": {"bid": str(uuid.uuid4()), "seq": f"({self.sequencer},0)", "sid": "x"}},
+        }
+
+    def created(self, svc_container, names) -> list[dict]:
+        """BlobCreated records of these blobs of a container, at their creation times."""
+        out = []
+        for name in names:
+            props = svc_container.get_blob_client(name).get_blob_properties()
+            out.append(self.record("BlobCreated", svc_container.container_name, name, props.creation_time))
+        return out
+
+    def segment(self, hour: datetime, shards: list[list[list[dict]]], status: str = "Finalized") -> str:
+        """Segment of ``hour``: shards, each a list of chunks, each a list of records."""
+        import fastavro
+
+        stamp = f"{hour:%Y/%m/%d/%H}00"
+        paths = []
+        for i, chunks in enumerate(shards):
+            shard = f"log/{i:02d}/{stamp}/"
+            paths.append(f"{feed_mod.FEED_CONTAINER}/{shard}")
+            for j, records in enumerate(chunks):
+                buf = io.BytesIO()
+                fastavro.writer(buf, RECORD_SCHEMA, records, codec="deflate")
+                self.container.upload_blob(f"{shard}{j:05d}.avro", buf.getvalue(), overwrite=True)
+        meta = {"version": 0, "begin": f"{hour:%Y-%m-%dT%H:%M:%S.000Z}", "intervalSecs": 3600, "status": status,
+                "config": {"version": 0, "configVersionEtag": "0x8d9a6d9d8ef95d6", "numShards": len(shards),
+                           "recordsFormat": "avro", "formatSchemaVersion": 1, "shardDistFnVersion": 1},
+                "chunkFilePaths": paths, "storageDiagnostics": {"version": 0, "lastModifiedTime": "x", "data": {}}}
+        path = f"{feed_mod.SEGMENT_PREFIX}{stamp}/meta.json"
+        self.container.upload_blob(path, json.dumps(meta).encode(), overwrite=True)
+        return path
+
+    def consumable(self, hour: datetime) -> None:
+        doc = {"version": 0, "lastConsumable": f"{hour:%Y-%m-%dT%H:%M:%S.000Z}",
+               "storageDiagnostics": {"version": 0, "lastModifiedTime": "x", "data": {}}}
+        self.container.upload_blob(feed_mod.SEGMENTS_META, json.dumps(doc).encode(), overwrite=True)
+
+
+@pytest.fixture
+def feed(svc):
+    """An empty change feed in Azurite (the account's one $blobchangefeed: removed afterwards, so that the other
+    tests of the run see an account without a change feed)."""
+    from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+
+    container = svc.blob_service.get_container_client(feed_mod.FEED_CONTAINER)
+    try:
+        container.create_container()
+    except ResourceExistsError:
+        for blob in list(container.list_blobs()):
+            container.delete_blob(blob.name)
+    yield FeedWriter(svc.blob_service)
+    try:
+        container.delete_container()
+    except ResourceNotFoundError:
+        pass
+
+
+def _hour0() -> datetime:
+    """The first segment a seal run after an empty first seal reads (its cut-off is the service's clock, now)."""
+    now = datetime.now(timezone.utc)
+    return (now - feed_mod.SEGMENT - feed_mod.SLACK).replace(minute=0, second=0, microsecond=0)
+
+
+def test_without_a_change_feed_the_seal_lists_and_says_so(svc, caplog):
+    _archive(svc, _events(2))
+    with caplog.at_level("WARNING", logger="archiving.integrity.seal"):
+        first = seal(svc)
+        second = seal(svc)
+    assert first.source == second.source == "listing" and first.leaves == 2 and second.leaves == 0
+    assert "no change feed" in caplog.text
+
+
+def test_feed_seals_each_created_blob_once_across_segments_shards_duplicates_and_containers(svc, feed):
+    first = seal(svc)  # the empty log's first seal lists (nothing yet); the feed takes over from its cut-off
+    assert first.source == "listing" and first.leaves == 0
+    _archive(svc, _events(6))
+    names = _names(svc)
+    archive = svc.store.container
+    other = svc.blob_service.get_container_client(f"other-{uuid.uuid4().hex[:8]}")
+    other.create_container()
+    other.upload_blob("not-ours.json", b"{}")
+    rejected = svc.blob_service.get_container_client(svc.settings.rejected_container)
+    rejected.create_container()
+    rejected.upload_blob("2026-12-06T10-00-00Z-x.json", b"{}")  # a blob written by another writer (a binding)
+    rec = feed.created(archive, names)
+    h0 = _hour0()
+    feed.segment(h0, [
+        [[rec[0], rec[1]], [feed.record("BlobCreated", other.container_name, "not-ours.json"), rec[2], rec[0]]],
+        [[rec[3], feed.record("BlobPropertiesUpdated", archive.container_name, names[1])]],
+    ])
+    feed.segment(h0 + timedelta(hours=1), [[[rec[4], rec[5]]], [feed.created(rejected, ["2026-12-06T10-00-00Z-x.json"])]],
+                 status="Publishing")
+    feed.consumable(h0)  # the second segment is not final yet: not read
+
+    one = seal(svc)
+    assert one.source == "change-feed" and one.leaves == 4
+    sealed = {leaf["name"] for leaf in json.loads(svc.seal_log.read("manifests/000000000002.json"))["leaves"]}
+    assert sealed == set(names[:4])
+    assert seal(svc).status == "idle"  # nothing final since: no manifest
+
+    feed.segment(h0 + timedelta(hours=1), [[[rec[4], rec[5]]], [feed.created(rejected, ["2026-12-06T10-00-00Z-x.json"])]])
+    feed.consumable(h0 + timedelta(hours=1))  # now it is (a segment that appears late)
+    two = seal(svc)
+    assert two.leaves == 3 and two.tree_size == 7
+    report = verify_log(svc)
+    assert report.problems == [] and report.tree_size == 7 and report.leaves == 7
+
+
+def test_a_cursor_resumes_mid_segment_and_a_crash_repeats_never_skips(svc, feed, monkeypatch):
+    seal(svc)
+    _archive(svc, _events(5))
+    names = _names(svc)
+    rec = feed.created(svc.store.container, names)
+    h0 = _hour0()
+    feed.segment(h0, [[[rec[0], rec[1], rec[2]], [rec[3]]], [[rec[4]]]])
+    feed.consumable(h0)
+
+    a = seal(svc, max_leaves=2)  # stops inside the first chunk
+    manifest = json.loads(svc.seal_log.read("manifests/000000000002.json"))
+    assert a.leaves == 2 and manifest["feed_cursor"]["event"] == 2 and manifest["feed_cursor"]["shard"] == 0
+
+    # A crash before the next manifest is written: nothing of that run stands, the next one repeats it.
+    real_create = svc.seal_log.create
+
+    def crash(name, data):
+        if name.startswith("manifests/"):
+            raise ConnectionError("the process died here")
+        return real_create(name, data)
+
+    monkeypatch.setattr(svc.seal_log, "create", crash)
+    with pytest.raises(ConnectionError):
+        seal(svc, max_leaves=2)
+    monkeypatch.setattr(svc.seal_log, "create", real_create)
+
+    # A crash after the manifest, before its checkpoint: the next run writes the checkpoint, goes on from the cursor.
+    real_checkpoint = svc.seal_log.write_checkpoint
+
+    def crash_after(manifest, sha, signer):
+        raise ConnectionError("the process died after the manifest")
+
+    monkeypatch.setattr(svc.seal_log, "write_checkpoint", crash_after)
+    with pytest.raises(ConnectionError):
+        seal(svc, max_leaves=2)
+    monkeypatch.setattr(svc.seal_log, "write_checkpoint", real_checkpoint)
+    c = seal(svc, max_leaves=2)
+    assert c.leaves == 1 and c.tree_size == 5
+    assert seal(svc).status == "idle"
+    report = verify_log(svc)
+    assert report.problems == [] and report.leaves == 5
+    leaves = [leaf["name"] for _, data in svc.seal_log.manifests() for leaf in json.loads(data)["leaves"]]
+    assert sorted(leaves) == names  # each once
+
+
+def test_overwrites_and_deletes_in_the_feed_add_no_leaf_and_verify_names_them(svc, feed):
+    seal(svc)
+    _archive(svc, _events(3))
+    names = _names(svc)
+    archive = svc.store.container
+    rec = feed.created(archive, names)
+    h0 = _hour0()
+    feed.segment(h0, [[rec]])
+    feed.consumable(h0)
+    assert seal(svc).leaves == 3
+    archive.upload_blob(names[0], b"rewritten", overwrite=True)
+    archive.delete_blob(names[1])
+    feed.segment(h0 + timedelta(hours=1), [[[feed.record("BlobCreated", archive.container_name, names[0]),
+                                              feed.record("BlobDeleted", archive.container_name, names[1]),
+                                              rec[2]]]])  # and a repeated record
+    feed.consumable(h0 + timedelta(hours=1))
+    again = seal(svc)
+    assert again.leaves == 0
+    kinds = _kinds(verify_log(svc))
+    assert set(kinds) <= {"altered", "replaced", "deleted"}
+    assert f"{archive.container_name}/{names[1]}" in kinds["deleted"]
+    assert f"{archive.container_name}/{names[0]}" in kinds.get("altered", set()) | kinds.get("replaced", set())
+
+
+def test_the_listing_audit_seals_loudly_what_the_feed_never_brought(svc, feed, capsys):
+    seal(svc)
+    _archive(svc, _events(2))
+    names = _names(svc)
+    sneaked = "chat/202611/t/messages/1/1-received.json.lz4"
+    svc.store.container.upload_blob(sneaked, b"x")  # the feed (here: the test) never brings it
+    # A segment whose hour makes the cut-off pass the blobs' creation times.
+    h1 = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    feed.segment(h1, [[feed.created(svc.store.container, names)]])
+    feed.consumable(h1)
+    assert seal(svc).leaves == 2
+    kinds = _kinds(verify_log(svc))
+    assert kinds == {"unsealed-before-cutoff": {f"{svc.settings.container}/{sneaked}"}}
+
+    # python -m archiving seal: the feed, then the audit; exit 1 and the blob named.
+    assert main(["seal"]) == 1
+    err = capsys.readouterr().err
+    assert "AUDIT: 1 blobs" in err and sneaked in err
+    assert verify_log(svc).problems == []
+    assert json.loads(svc.seal_log.read("manifests/000000000003.json"))["audit"] == {
+        "missed": [f"{svc.settings.container}/{sneaked}"]}
+    from archiving.integrity.status import unsealed
+
+    assert unsealed(svc).missed == 1  # status shows it until an audit finds nothing
+    assert main(["seal"]) == 0  # never twice
+    assert unsealed(svc).missed == 0
+
+
+def test_reader_parses_subjects_paths_and_stops_at_last_consumable(svc, feed):
+    assert feed_mod.parse_subject("/blobServices/default/containers/c/blobs/a/b.json") == ("c", "a/b.json")
+    assert feed_mod.parse_subject("/blobServices/default/containers/c") is None
+    assert feed_mod.segment_time("idx/segments/2026/12/06/1800/meta.json") == datetime(2026, 12, 6, 18, tzinfo=timezone.utc)
+    h0 = datetime(2026, 12, 6, 10, tzinfo=timezone.utc)
+    # Azure keeps a placeholder segment of 1601; then two final segments and one being written.
+    feed.container.upload_blob("idx/segments/1601/01/01/0000/meta.json", b'{"chunkFilePaths": []}')
+    for k in range(3):
+        feed.segment(h0 + timedelta(hours=k), [[[feed.record("BlobCreated", "c", f"b{k}")]]])
+    feed.consumable(h0 + timedelta(hours=1))
+    reader = feed_mod.open_feed(svc.blob_service)
+    got = [(ch.name if ch else None, pos.segment[13:26], done)
+           for ch, pos, done in reader.read(feed_mod.Cursor(feed_mod.segment_path(h0)))]
+    assert got == [("b0", "2026/12/06/10", False), (None, "2026/12/06/10", True),
+                   ("b1", "2026/12/06/11", False), (None, "2026/12/06/11", True)]
