@@ -350,3 +350,45 @@ def test_reader_parses_subjects_paths_and_stops_at_last_consumable(svc, feed):
            for ch, pos, done in reader.read(feed_mod.Cursor(feed_mod.segment_path(h0)))]
     assert got == [("b0", "2026/12/06/10", False), (None, "2026/12/06/10", True),
                    ("b1", "2026/12/06/11", False), (None, "2026/12/06/11", True)]
+
+
+def test_the_seal_lag_alert_reads_the_seals_line(svc, feed, caplog):
+    from .test_alerts import extracted_fields, queries_reading
+
+    seal(svc)
+    h0 = _hour0()
+    feed.segment(h0, [[[]]])
+    feed.consumable(h0)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="archiving.integrity.seal"):
+        seal(svc)
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("seal outcome=sealed")]
+    assert "source=change-feed" in line
+    queries = queries_reading("seal outcome=")
+    assert list(queries) == ["queries/seal-lag.kql"]
+    ((field, pattern),) = extracted_fields(queries["queries/seal-lag.kql"])
+    # The cut-off never moves back: here it is the first seal's (the clock, a moment ago).
+    assert field == "lag_minutes" and int(pattern.search(line).group(1)) <= 1
+
+
+# -- 3. Deployment: the change feed on, the journal gone, the audit timer bound -------------------------------------
+
+
+def test_bicep_turns_the_change_feed_on_and_has_no_journal():
+    from .test_infra import INFRA, parse, resources
+
+    tree = parse(INFRA / "modules" / "archive-storage.bicep")
+    (blob,) = resources(tree, "Microsoft.Storage/storageAccounts/blobServices")
+    assert blob["properties"]["changeFeed"]["enabled"] is True
+    assert blob["properties"]["changeFeed"]["retentionInDays"] == "changeFeedRetentionDays"
+    assert tree["parameters"]["changeFeedRetentionDays"]["default"] == 30
+    main_tree = parse(INFRA / "main.bicep")
+    assert main_tree["parameters"]["changeFeedRetentionDays"]["default"] == 30
+    text = "\n".join(p.read_text(encoding="utf-8") for p in INFRA.rglob("*.bicep"))
+    assert "journalContainer" not in text and "seal-journal-expiry" not in text
+
+
+def test_seal_audit_is_a_weekly_timer(indexed):
+    (binding,) = indexed["seal_audit"]["bindings"]
+    assert binding["type"] == "timerTrigger" and binding["schedule"] == "%SEAL_AUDIT_SCHEDULE%"
+    assert binding.get("runOnStartup") in (False, None)

@@ -258,6 +258,8 @@ def seal(svc: Any, *, audit: bool = False, max_leaves: int = MAX_LEAVES, signer:
             logger.info("seal deletes=%s: BlobDeleted records of sealed containers (verify names sealed blobs that "
                         "are gone)", deletes)
         if cursor == previous and not leaves and not audit:
+            logger.info("seal outcome=idle seq=%s source=%s leaves=0 tree_size=%s lag_minutes=%d", head.seq, source,
+                        head.manifest["tree_size"], _lag_minutes(log, end))
             return SealResult("idle", head.seq, 0, head.manifest["tree_size"], head.manifest["root_hash"],
                               head.manifest.get("sealed_from"), head.sealed_to, None, source)
 
@@ -298,9 +300,15 @@ def seal(svc: Any, *, audit: bool = False, max_leaves: int = MAX_LEAVES, signer:
         return SealResult("raced", seq, 0, size_before, head.manifest["root_hash"] if head else merkle.EMPTY_ROOT.hex(),
                           iso(start), iso(end), None, source)
     checkpoint = log.write_checkpoint(manifest, hashlib.sha256(data).hexdigest(), signer)
-    logger.info("seal outcome=sealed seq=%s source=%s leaves=%s tree_size=%s", seq, source, len(leaves), cr.size)
+    logger.info("seal outcome=sealed seq=%s source=%s leaves=%s tree_size=%s lag_minutes=%d", seq, source, len(leaves),
+                cr.size, _lag_minutes(log, end))
     return SealResult("sealed", seq, len(leaves), cr.size, manifest["root_hash"], manifest["sealed_from"],
                       manifest["sealed_to"], checkpoint, source, tuple(manifest.get("audit", {}).get("missed", ())))
+
+
+def _lag_minutes(log: log_mod.SealLog, cutoff: datetime) -> int:
+    """How far the cut-off trails the service's clock (the alert 'seal-lag' reads it)."""
+    return max(0, int((log.server_time() - cutoff).total_seconds() // 60))
 
 
 def _audit(svc: Any, log: log_mod.SealLog, leaves: list[dict[str, Any]], end: datetime) -> list[dict[str, Any]]:

@@ -50,6 +50,10 @@ param durationAlertSeconds int = 20
 @description('95th percentile of the archiving lag (eventTime to archived_at), in seconds, over 15 minutes that raises an alert.')
 param lagAlertSeconds int = 300
 
+@minValue(60)
+@description('Minutes the seal\'s cut-off may trail the clock (the change feed\'s lag and the seal\'s: normally 30 to 90) before an alert.')
+param sealLagMinutes int = 240
+
 @description('Name of the seal timer function once deployed (e.g. seal_archive). Empty: no seal alert.')
 param sealFunctionName string = ''
 
@@ -286,6 +290,19 @@ var logAlerts = [
     windowSize: 'PT1H'
     frequency: 'PT15M'
     description: 'The sweep found threads it could not enqueue (ids unsafe for a blob name). Runbook: docs/operations.md, "Sweep could not enqueue threads".'
+  }
+  {
+    key: 'seal-lag'
+    severity: 2
+    query: replace(loadTextContent('queries/seal-lag.kql'), '{{SEAL_LAG_MINUTES}}', string(sealLagMinutes))
+    timeAggregation: 'Count'
+    metricMeasureColumn: null
+    dimension: null
+    operator: 'GreaterThan'
+    threshold: 0
+    windowSize: 'PT1H'
+    frequency: 'PT15M'
+    description: 'The seal\'s cut-off trails the clock by more than ${sealLagMinutes} minutes: the change feed is late, or the seal is not keeping up. Runbook: docs/operations.md, "Seal or roll-up missing".'
   }
 ]
 
