@@ -11,6 +11,8 @@ paths it lists, how it strips ``$blobchangefeed/`` from a chunk path).
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from archiving.bootstrap import Services
@@ -78,7 +80,7 @@ from archiving.integrity import feed as feed_mod  # noqa: E402
 from archiving.integrity.seal import seal  # noqa: E402
 from archiving.integrity.verify import verify_log  # noqa: E402
 
-from .test_integrity import _archive, _events, _kinds, _names, seal_env, svc  # noqa: E402,F401 (fixtures)
+from .test_integrity import _archive, _events, _kinds, _names, seal_env, svc, three_seals  # noqa: E402,F401 (fixtures)
 
 # The change-feed record as the docs' "Event record schema" shows it (schema version 1), as an Avro record schema.
 RECORD_SCHEMA = {
@@ -392,3 +394,60 @@ def test_seal_audit_is_a_weekly_timer(indexed):
     (binding,) = indexed["seal_audit"]["bindings"]
     assert binding["type"] == "timerTrigger" and binding["schedule"] == "%SEAL_AUDIT_SCHEDULE%"
     assert binding.get("runOnStartup") in (False, None)
+
+
+# -- 4. Tamper reports an auditor can act on (issue 20, item 6) ----------------------------------------------------
+
+
+def _cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_deleted_manifest_is_named_first_and_its_blobs_are_accounted_for(three_seals, capsys):
+    svc = three_seals
+    from archiving.integrity import log as log_mod
+
+    m2 = json.loads(svc.seal_log.read(log_mod.manifest_name(2)))
+    victim = m2["leaves"][0]["name"]
+    svc.store.container.delete_blob(victim)  # a record deleted, and the manifest that sealed it
+    svc.seal_log.container.delete_blob(log_mod.manifest_name(2))
+    later = json.loads(svc.seal_log.read(log_mod.manifest_name(3)))["leaves"][0]["name"]
+
+    code, out, err = _cli(capsys, "prove", later)
+    assert code == 1 and err.startswith(f"manifest-missing\t{log_mod.manifest_name(2)}")
+    assert "no proof" in err
+
+    code, out, err = _cli(capsys, "verify")
+    assert code == 1
+    assert out.startswith(f"manifest-missing\t{log_mod.manifest_name(2)}")
+    assert out.count("manifest-missing") == 1
+    assert "unsealed-before-cutoff" not in out and "chain-broken" not in out
+    assert out.count("in-missing-manifest\t") == 2  # the two records of manifest 2 still there
+    assert re.search(rf"^leaves-lost\t{re.escape(log_mod.manifest_name(2))}\tit sealed 3 blobs .* 1 are gone", out, re.M)
+
+
+def test_a_deleted_newest_checkpoint_is_not_replaced_by_a_stale_one(three_seals, capsys):
+    svc = three_seals
+    from archiving.integrity import log as log_mod
+
+    svc.seal_log.container.delete_blob(log_mod.checkpoint_name(3))
+    code, out, err = _cli(capsys, "checkpoint")
+    assert code == 1 and out == ""
+    assert err.startswith(f"checkpoint-missing\t{log_mod.checkpoint_name(3)}") and "stale" in err
+    assert _cli(capsys, "seal", "--no-audit")[0] == 0  # signs the intact manifest 3 first (then seals on)
+    assert svc.seal_log.read(log_mod.checkpoint_name(3)) is not None
+    code, out, _ = _cli(capsys, "checkpoint")
+    assert code == 0 and json.loads(out)["seq"] >= 3
+
+
+def test_verify_checks_its_arguments_before_reading_any_blob(three_seals, capsys, tmp_path):
+    import time
+
+    started = time.monotonic()
+    code, out, err = _cli(capsys, "verify", "--checkpoint", str(tmp_path / "missing.json"))
+    assert code == 2 and "missing.json" in err and out == ""
+    code, out, err = _cli(capsys, "verify", "--public-key", str(tmp_path / "nokey.pem"))
+    assert code == 2 and "nokey.pem" in err and out == ""
+    assert time.monotonic() - started < 5

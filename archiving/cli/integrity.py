@@ -51,10 +51,28 @@ def cmd_seal(args) -> int:
     return OK
 
 
+def _pieces(svc, out=None) -> list:
+    """The missing pieces of the log, printed first: what an auditor must know before anything else."""
+    from archiving.integrity.verify import log_pieces
+
+    pieces = log_pieces(svc.seal_log)
+    for p in pieces:
+        print(p.line(), file=out or sys.stderr, flush=True)
+    return pieces
+
+
 def cmd_checkpoint(args) -> int:
     from archiving.integrity.status import latest_checkpoint
+    from archiving.integrity.verify import CHECKPOINT_MISSING
 
     svc = cli_services(args)
+    pieces = _pieces(svc)
+    newest = max((log_seq(p.subject) for p in pieces if p.kind == CHECKPOINT_MISSING), default=None)
+    if newest is not None and newest >= max_seq(svc):
+        print(f"the newest manifest ({newest}) has no signed checkpoint: the latest one would be stale, so none is "
+              "printed. `python -m archiving seal` signs it (if the manifest is intact); then save the checkpoint. "
+              "If nobody stopped a seal run, someone deleted it: run `python -m archiving verify`.", file=sys.stderr)
+        return FINDINGS
     cp = latest_checkpoint(svc)
     if cp is None:
         print(f"no checkpoint in container {svc.settings.seal_container}: run `python -m archiving seal`",
@@ -66,14 +84,37 @@ def cmd_checkpoint(args) -> int:
         print(f"wrote {args.out}: tree size {cp['tree_size']}, root {cp['root_hash']}", file=sys.stderr)
     else:
         sys.stdout.write(text)
-    return OK
+    return FINDINGS if pieces else OK
+
+
+def log_seq(name: str) -> int:
+    from archiving.integrity.log import seq_of
+
+    return seq_of(name) or 0
+
+
+def max_seq(svc) -> int:
+    from archiving.integrity.log import MANIFESTS, CHECKPOINTS
+
+    log = svc.seal_log
+    return max((log_seq(n) for n in log.names(MANIFESTS) + log.names(CHECKPOINTS)), default=0)
 
 
 def cmd_prove(args) -> int:
     from archiving.integrity.prove import prove
+    from archiving.integrity.verify import MANIFEST_MISSING
 
     svc = cli_services(args)
-    proof = prove(svc, args.blob_name, args.container)
+    gaps = [p for p in _pieces(svc) if p.kind == MANIFEST_MISSING]
+    if gaps:
+        print(f"no proof: {len(gaps)} manifests of the log are gone ({gaps[0].subject} first), so the leaves after "
+              "them cannot be hashed into the signed root. Run `python -m archiving verify`.", file=sys.stderr)
+        return FINDINGS
+    try:
+        proof = prove(svc, args.blob_name, args.container)
+    except ValueError as exc:  # the manifests hold fewer leaves than the checkpoint signs
+        print(f"no proof: the log is broken: {exc}. Run `python -m archiving verify`.", file=sys.stderr)
+        return FINDINGS
     if proof is None:
         print(f"{args.blob_name} is in no signed checkpoint yet (not sealed, or not a blob of the archive)",
               file=sys.stderr)
@@ -82,10 +123,9 @@ def cmd_prove(args) -> int:
     return OK
 
 
-def verify_log_command(args, svc) -> int:
-    """The log part of ``verify``: prints problems and unsealed blobs; OK, FINDINGS or NOT_FOUND (no log)."""
-    from archiving.cli.common import progress_bar
-    from archiving.integrity.verify import parse_saved, verify_log, trusted_keys
+def log_arguments(args) -> tuple[dict | None, list[bytes]]:
+    """--checkpoint and --public-key, read and checked before any blob is (a usage error: exit 2)."""
+    from archiving.integrity.verify import parse_saved
 
     saved = None
     if getattr(args, "checkpoint", None):
@@ -93,10 +133,32 @@ def verify_log_command(args, svc) -> int:
             saved = parse_saved(Path(args.checkpoint).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ValueError(f"--checkpoint {args.checkpoint}: {exc}") from None
-    extra = [Path(p).read_bytes() for p in getattr(args, "public_key", None) or []]
+    extra = []
+    for p in getattr(args, "public_key", None) or []:
+        try:
+            extra.append(Path(p).read_bytes())
+        except OSError as exc:
+            raise ValueError(f"--public-key {p}: {exc.strerror or exc}") from None
+    return saved, extra
+
+
+def verify_log_command(args, svc, parsed: tuple[dict | None, list[bytes]] | None = None,
+                       printed: set | None = None) -> int:
+    """The log part of ``verify``: prints problems and unsealed blobs; OK, FINDINGS or NOT_FOUND (no log).
+    ``printed``: (kind, subject) of problems already printed (the missing pieces, named first)."""
+    from archiving.cli.common import progress_bar
+    from archiving.integrity.verify import verify_log, trusted_keys
+
+    saved, extra = parsed or log_arguments(args)
     keys = trusted_keys(svc, extra)
+    printed = printed or set()
+
+    def show(p) -> None:
+        if (p.kind, p.subject) not in printed:
+            print(p.line(), flush=True)
+
     with progress_bar(args, unit="leaf", desc="seal log") as bar:
-        report = verify_log(svc, keys or None, saved, on_problem=lambda p: print(p.line(), flush=True), progress=bar)
+        report = verify_log(svc, keys or None, saved, on_problem=show, progress=bar)
     for container, name, created in report.unsealed:
         print(f"unsealed\t{container}/{name}\tcreated {created}, after the last seal's cut-off "
               f"{report.sealed_to or '(never sealed)'}")
@@ -149,7 +211,8 @@ def register(sub) -> None:
         "Print the latest signed checkpoint as JSON (tree_size, root_hash, time, signature, ...). Keep it: "
         "`verify --checkpoint FILE` later proves that the log still extends it.",
         ["python -m archiving checkpoint > checkpoint-2026-12-01.json"],
-        "  0 printed; 2 usage or setting error; 3 never sealed; 4 storage failed\n",
+        "  0 printed; 1 the log is missing pieces (named first, on stderr; none printed when the newest manifest has "
+        "no checkpoint: the latest would be stale); 2 usage or setting error; 3 never sealed; 4 storage failed\n",
     )
     p.add_argument("--out", metavar="PATH", help="write to this file instead of stdout")
     p.set_defaults(func=cmd_checkpoint)
@@ -160,7 +223,8 @@ def register(sub) -> None:
         "signed checkpoint, that checkpoint and its public key. docs/integrity.md shows how to check it with "
         "Python's standard library.",
         ["python -m archiving prove 'chat/202611/19:abc@thread.v2/messages/1700000000000/1700000000000-received.json.lz4'"],
-        "  0 printed; 2 usage or setting error; 3 not sealed; 4 storage failed\n",
+        "  0 printed; 1 the log is broken (a missing manifest, named first): no proof; 2 usage or setting error; "
+        "3 not sealed; 4 storage failed\n",
     )
     p.add_argument("blob_name", metavar="BLOB_NAME")
     p.add_argument("--container", help="the blob's container (default: ARCHIVE_CONTAINER)")
@@ -218,10 +282,16 @@ def cmd_export_with_proofs(args) -> int:
 def cmd_verify_sealed(args) -> int:
     from archiving.cli.records import cmd_verify
 
+    whole = not ((args.rejected or args.prefix is not None) and not args.checkpoint)
+    parsed = log_arguments(args) if whole else None  # usage errors before any blob is read
+    printed: set = set()
+    if whole:
+        for p in _pieces(cli_services(args), sys.stdout):  # the missing pieces of the log first
+            printed.add((p.kind, p.subject))
     code = cmd_verify(args)
-    if (args.rejected or args.prefix is not None) and not args.checkpoint:
+    if not whole:
         return code  # a partial verification: the log is about the whole archive
-    log_code = verify_log_command(args, cli_services(args))
+    log_code = verify_log_command(args, cli_services(args), parsed, printed)
     if FINDINGS in (code, log_code):
         return FINDINGS
     if log_code == OK and code == NOT_FOUND:

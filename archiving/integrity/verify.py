@@ -31,6 +31,9 @@ DELETED, ALTERED, REPLACED = "deleted", "altered", "replaced"
 MANIFEST_MISSING, MANIFEST_ALTERED, CHAIN_BROKEN = "manifest-missing", "manifest-altered", "chain-broken"
 CHECKPOINT_MISSING, CHECKPOINT_INVALID = "checkpoint-missing", "checkpoint-invalid"
 NOT_EXTENDED, UNSEALED_OLD, DUPLICATE_LEAF = "not-extended", "unsealed-before-cutoff", "sealed-twice"
+# A blob in no manifest, created in the interval of a missing manifest (its leaf most likely went with it); and the
+# count of that manifest's leaves no blob of the archive accounts for any more.
+IN_MISSING, LEAVES_LOST = "in-missing-manifest", "leaves-lost"
 LIST_PAGE = 1000  # blobs per listing page held in memory (the service's maximum, 5,000, costs about 15 MB)
 
 
@@ -153,7 +156,8 @@ def verify_log(svc: Any, keys: Mapping[str, bytes] | None = None, saved: Mapping
     hasher_broken: list[int] = []
 
     cr = merkle.CompactRange()
-    state = {"prev_sha": None, "prev_to": None}
+    state = {"prev_sha": None, "prev_to": None, "size": 0}
+    gaps: list[dict[str, Any]] = []  # the missing manifests: seq, interval and tree sizes around them
 
     def leaves() -> Iterator[dict[str, Any]]:
         nonlocal cr
@@ -162,7 +166,9 @@ def verify_log(svc: Any, keys: Mapping[str, bytes] | None = None, saved: Mapping
             data = log.read(name) if seq in manifest_names else None
             if data is None:
                 problem(MANIFEST_MISSING, name, "the log has a gap here: its leaves cannot be checked")
-                state["prev_sha"] = None
+                gaps.append({"seq": seq, "name": name, "from": state["prev_to"], "to": None,
+                             "size_before": state["size"], "size_after": None})
+                state["prev_sha"] = state["prev_to"] = None
                 cr = None  # type: ignore[assignment]
                 continue
             sha = hashlib.sha256(data).hexdigest()
@@ -177,6 +183,9 @@ def verify_log(svc: Any, keys: Mapping[str, bytes] | None = None, saved: Mapping
                 cr = None  # type: ignore[assignment]
                 continue
             report.manifests += 1
+            for gap in gaps:
+                if gap["to"] is None:
+                    gap["to"], gap["size_after"] = doc.get("sealed_from"), doc.get("tree_size_before")
             if doc.get("seq") != seq or doc.get("origin") != log.origin:
                 problem(MANIFEST_ALTERED, name, f"says seq {doc.get('seq')} of {doc.get('origin')}: moved or copied")
             if seq > 1 and state["prev_sha"] is not None and doc.get("previous_sha256") != state["prev_sha"]:
@@ -213,7 +222,7 @@ def verify_log(svc: Any, keys: Mapping[str, bytes] | None = None, saved: Mapping
                     except (ValueError, KeyError, TypeError):
                         pass
             _check_its_checkpoint(seq, doc, sha, log, keys, checkpoint_names, problem)
-            state["prev_sha"], state["prev_to"] = sha, doc.get("sealed_to")
+            state["prev_sha"], state["prev_to"], state["size"] = sha, doc.get("sealed_to"), doc.get("tree_size", 0)
             report.sealed_to = doc.get("sealed_to") or report.sealed_to
             yield from items
 
@@ -252,8 +261,21 @@ def verify_log(svc: Any, keys: Mapping[str, bytes] | None = None, saved: Mapping
                 problem(NOT_EXTENDED, "checkpoint FILE", f"manifest {seq} is not the one the saved checkpoint signed")
                 report.saved = "not extended (rewritten)"
 
-    _unsealed(svc, report, present_before, problem)
+    _close_gaps(log, gaps, report)
+    _unsealed(svc, report, present_before, problem, gaps)
     return report
+
+
+def _close_gaps(log: log_mod.SealLog, gaps: list[dict[str, Any]], report: LogReport) -> None:
+    """Missing manifests at the end of the log: their interval and size from their checkpoints, if any."""
+    for gap in gaps:
+        if gap["size_after"] is None:
+            data = log.read(log_mod.checkpoint_name(gap["seq"]))
+            try:
+                cp = json.loads(data) if data else {}
+                gap["size_after"], gap["to"] = int(cp["tree_size"]), cp["time"]
+            except (ValueError, KeyError, TypeError):
+                gap["to"] = report.sealed_to
 
 
 def _log_size(log: log_mod.SealLog, manifest_names: Mapping[int, str], last_seq: int) -> int | None:
@@ -314,7 +336,7 @@ def _check_saved(size: int, root: bytes, report: LogReport, root_at_saved: list[
     return f"extended: consistency proof from {size} to {report.tree_size} leaves ({len(proof)} hashes) holds"
 
 
-def _unsealed(svc: Any, report: LogReport, present_before: int, problem) -> None:
+def _unsealed(svc: Any, report: LogReport, present_before: int, problem, gaps: list[dict[str, Any]] = ()) -> None:
     """List every source; blobs in no manifest are unsealed (a finding if created before the last cut-off)."""
     from azure.core.exceptions import ResourceNotFoundError
 
@@ -332,7 +354,7 @@ def _unsealed(svc: Any, report: LogReport, present_before: int, problem) -> None
         except ResourceNotFoundError as exc:
             if getattr(exc, "error_code", None) != "ContainerNotFound":
                 raise
-    if listed_before == present_before or cutoff is None:
+    if (listed_before == present_before and not gaps) or cutoff is None:
         return
     # Rare: name them (this pass holds the sealed names in memory).
     sealed: Counter = Counter()
@@ -345,17 +367,62 @@ def _unsealed(svc: Any, report: LogReport, present_before: int, problem) -> None
     for key, n in sealed.items():
         if n > 1:
             problem(DUPLICATE_LEAF, "/".join(key), f"sealed {n} times")
+    in_gap: Counter = Counter()
     for source in sources(svc.settings):
         client = svc.blob_service.get_container_client(source.container)
         try:
             for blob in client.list_blobs(results_per_page=LIST_PAGE):
                 created = iso(_created(blob))
                 if created < cutoff and (source.container, blob.name) not in sealed:
-                    problem(UNSEALED_OLD, f"{source.container}/{blob.name}",
-                            f"created {created}, before the last seal's cut-off {cutoff}, but in no manifest")
+                    gap = _gap_of(gaps, created)
+                    if gap is not None:
+                        in_gap[gap["seq"]] += 1
+                        problem(IN_MISSING, f"{source.container}/{blob.name}",
+                                f"created {created}, in the interval of the missing {gap['name']}: its leaf went "
+                                "with it")
+                    else:
+                        problem(UNSEALED_OLD, f"{source.container}/{blob.name}",
+                                f"created {created}, before the last seal's cut-off {cutoff}, but in no manifest")
         except ResourceNotFoundError as exc:
             if getattr(exc, "error_code", None) != "ContainerNotFound":
                 raise
+    for gap in gaps:
+        held = (gap["size_after"] - gap["size_before"]) if isinstance(gap["size_after"], int) else None
+        if held is None:
+            continue
+        gone = held - in_gap[gap["seq"]]
+        if gone > 0:
+            problem(LEAVES_LOST, gap["name"],
+                    f"it sealed {held} blobs (tree size {gap['size_before']} to {gap['size_after']}); "
+                    f"{in_gap[gap['seq']]} are still in the archive (in-missing-manifest), {gone} are gone as well: "
+                    "the storage account's logs or its change feed (BlobDeleted records) name them")
+
+
+def _gap_of(gaps: list[dict[str, Any]], created: str) -> dict[str, Any] | None:
+    for gap in gaps:
+        if (gap["from"] is None or created >= gap["from"]) and (gap["to"] is None or created < gap["to"]):
+            return gap
+    return None
+
+
+def log_pieces(log: log_mod.SealLog) -> list[Problem]:
+    """The pieces missing from the log's sequence, from the names alone (two list calls, no download), so that a
+    command names them before anything else: manifests and checkpoints absent below the highest sequence number."""
+    manifests = {s for n in log.names(log_mod.MANIFESTS) if (s := log_mod.seq_of(n)) is not None}
+    checkpoints = {s for n in log.names(log_mod.CHECKPOINTS) if (s := log_mod.seq_of(n)) is not None}
+    last = max(manifests | checkpoints, default=0)
+    out = []
+    for seq in range(1, last + 1):
+        if seq not in manifests:
+            out.append(Problem(MANIFEST_MISSING, log_mod.manifest_name(seq),
+                               f"manifest {seq} of {last} is gone: the log has a gap here"))
+        if seq not in checkpoints:
+            newest = max(checkpoints, default=None)
+            out.append(Problem(CHECKPOINT_MISSING, log_mod.checkpoint_name(seq),
+                               f"manifest {seq} has no signed checkpoint" + (
+                                   f" (the newest: the latest checkpoint, of manifest {newest}, is stale)"
+                                   if seq == last else "")))
+    return out
 
 
 def parse_saved(text: str) -> dict[str, Any]:
