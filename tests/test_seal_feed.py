@@ -451,3 +451,20 @@ def test_verify_checks_its_arguments_before_reading_any_blob(three_seals, capsys
     code, out, err = _cli(capsys, "verify", "--public-key", str(tmp_path / "nokey.pem"))
     assert code == 2 and "nokey.pem" in err and out == ""
     assert time.monotonic() - started < 5
+
+
+def test_a_run_out_of_time_stops_after_the_last_blob_it_read(svc, feed):
+    seal(svc)
+    _archive(svc, _events(40))
+    names = _names(svc)
+    h0 = _hour0()
+    feed.segment(h0, [[feed.created(svc.store.container, names)]])
+    feed.consumable(h0)
+    first = seal(svc, budget=0)  # the deadline passes at once: the first window of reads counts
+    assert 0 < first.leaves < 40
+    manifest = json.loads(svc.seal_log.read("manifests/000000000002.json"))
+    assert manifest["feed_cursor"]["event"] == first.leaves
+    rest = seal(svc)
+    assert first.leaves + rest.leaves == 40
+    report = verify_log(svc)
+    assert report.problems == [] and report.leaves == 40

@@ -101,10 +101,11 @@ def listed(svc: Any, start: datetime | None, end: datetime) -> Iterator[Candidat
 
 def from_feed(feed: feed_mod.ChangeFeedSource, cursor: feed_mod.Cursor, containers: set[str],
               skip: set[tuple[str, str]], max_leaves: int, now: datetime
-              ) -> tuple[list[Candidate], feed_mod.Cursor, bool, int]:
+              ) -> tuple[list[tuple[Candidate, feed_mod.Cursor]], feed_mod.Cursor, bool, int]:
     """The blobs of the BlobCreated records of ``containers`` from ``cursor``, each once and none of ``skip``, up to
-    ``max_leaves``; the position after the last record taken (and whether its segment is done); deletes seen."""
-    chosen: list[Candidate] = []
+    ``max_leaves``, each with the position after its record; the position after the last record read (and whether
+    its segment is done); deletes seen."""
+    chosen: list[tuple[Candidate, feed_mod.Cursor]] = []
     seen: set[tuple[str, str]] = set()
     position, done, deletes = cursor, False, 0
     for change, after, segment_done in feed.read(cursor):
@@ -116,7 +117,7 @@ def from_feed(feed: feed_mod.ChangeFeedSource, cursor: feed_mod.Cursor, containe
                 if len(chosen) == max_leaves:
                     break  # the next run starts at this record
                 seen.add(key)
-                chosen.append(Candidate(change.at or now, change.container, change.name))
+                chosen.append((Candidate(change.at or now, change.container, change.name), after))
         position, done = after, segment_done
     return chosen, position, done, deletes
 
@@ -184,9 +185,11 @@ def hash_blob(container: Any, name: str) -> tuple[str, int, datetime] | None:
     return digest.hexdigest(), size, _created(downloader.properties)
 
 
-def _leaves(svc: Any, chosen: Iterable[Candidate], start: datetime | None, end: datetime | None
-            ) -> list[dict[str, Any]]:
-    """The leaves of the chosen blobs, read and hashed, if created in [start, end) (None: no bound)."""
+def _leaves(svc: Any, chosen: Iterable[Candidate], start: datetime | None, end: datetime | None,
+            deadline: float | None = None, hashed: list[int] | None = None) -> list[dict[str, Any]]:
+    """The leaves of the chosen blobs, read and hashed, if created in [start, end) (None: no bound).  With
+    ``deadline`` (time.monotonic()), the blobs are read in order and reading stops there; ``hashed`` gets how
+    many of them were read."""
     clients: dict[str, Any] = {}
 
     def one(c: Candidate) -> dict[str, Any] | None:
@@ -202,19 +205,31 @@ def _leaves(svc: Any, chosen: Iterable[Candidate], start: datetime | None, end: 
             return None
         return {"container": c.container, "created": iso(created), "name": c.name, "sha256": sha, "size": size}
 
-    leaves = [leaf for leaf in ordered_map(one, chosen, WORKERS) if leaf is not None]
+    leaves, count = [], 0
+    for leaf in ordered_map(one, chosen, WORKERS):
+        count += 1
+        if leaf is not None:
+            leaves.append(leaf)
+        if deadline is not None and time.monotonic() > deadline:
+            break
+    if hashed is not None:
+        hashed.append(count)
     leaves.sort(key=lambda leaf: (leaf["created"], leaf["container"], leaf["name"]))
     return leaves
 
 
+# Reading new blobs stops after this long (host.json's functionTimeout is 10 minutes; the manifest, the checkpoint
+# and, in the audit, the listing need the rest): a run that could never finish would be repeated forever.
+BUDGET_SECONDS = 360.0
 # Leaves sealed by the last runs that a record may bring again: back this far before the previous cut-off.
 RECENT = feed_mod.SEGMENT + 2 * feed_mod.SLACK + timedelta(minutes=30)
 _OPEN = object()
 
 
 def seal(svc: Any, *, audit: bool = False, max_leaves: int = MAX_LEAVES, signer: Any = None,
-         feed: Any = _OPEN) -> SealResult:
-    """One run.  ``feed``: a ChangeFeedSource, None to list the containers, default the account's change feed."""
+         feed: Any = _OPEN, budget: float = BUDGET_SECONDS) -> SealResult:
+    """One run.  ``feed``: a ChangeFeedSource, None to list the containers, default the account's change feed.
+    ``budget``: seconds for reading the new blobs from the feed; the rest waits for the next run."""
     from archiving.integrity.signing import signer_from_settings
 
     signer = signer or signer_from_settings(svc.settings, lambda: svc.credential)
@@ -251,9 +266,14 @@ def seal(svc: Any, *, audit: bool = False, max_leaves: int = MAX_LEAVES, signer:
         cursor = previous or feed_mod.Cursor(feed_mod.segment_path(start - feed_mod.SEGMENT - feed_mod.SLACK))
         chosen, cursor, done, deletes = from_feed(feed, cursor, containers, recent, max_leaves,
                                                   log.server_time())
+        count: list[int] = []
+        leaves = _leaves(svc, [c for c, _ in chosen], start, None, time.monotonic() + budget, count)
+        if count and count[0] < len(chosen):  # out of time: the next run reads on after the last blob read
+            cursor, done = chosen[count[0] - 1][1], False
+            logger.warning("seal budget=%ss: read %s of %s new blobs; the next run goes on from there", budget,
+                           count[0], len(chosen))
         read_to = feed_mod.sealed_before(cursor, done)
         end = max(start, read_to) if read_to else start
-        leaves = _leaves(svc, chosen, start, None)
         if deletes:
             logger.info("seal deletes=%s: BlobDeleted records of sealed containers (verify names sealed blobs that "
                         "are gone)", deletes)
