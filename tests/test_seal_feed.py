@@ -1,26 +1,30 @@
 """The seal fed by the storage account's change feed (issue 20), and the hot path it frees: one create per record.
 
-Azurite has no change feed (Azure/Azurite issue 1349), so the tests write one in the format Azure writes it, from
-the blobs they create, into Azurite's ``$blobchangefeed`` container, and run the production reader over it.  The
-format's source: MicrosoftDocs/azure-docs ``articles/storage/blobs/storage-blob-change-feed.md`` ("Specifications":
-``meta/segments.json`` with ``lastConsumable``, ``idx/segments/<yyyy>/<MM>/<dd>/<hhmm>/meta.json`` listing the
-shards' ``chunkFilePaths``, Avro chunk files under ``log/``; "Event record schema": the fields of each record), and
-the SDK's reader Azure/azure-sdk-for-python ``sdk/storage/azure-storage-blob-changefeed/.../_models.py`` (which
-paths it lists, how it strips ``$blobchangefeed/`` from a chunk path).
+Azurite has no change feed (Azure/Azurite issue 1349), so the tests write one in the format Azure writes it
+(tests/changefeed.py names the format's source), from the blobs they create, into Azurite's ``$blobchangefeed``
+container, and run the production reader (archiving/integrity/feed.py) over it.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from archiving.bootstrap import Services
+from archiving.cli.main import main
+from archiving.integrity import feed as feed_mod
+from archiving.integrity.seal import seal
+from archiving.integrity.verify import verify_log
 from archiving.settings import Settings
 
+from .changefeed import FeedWriter
 from .faultproxy import FaultProxy
+from .test_integrity import _archive, _events, _kinds, _names, seal_env, svc, three_seals  # noqa: F401 (fixtures)
 from .test_reliability import STORM_PROFILE, _one_event, install_app_services
-
 
 # -- 1. One create per record --------------------------------------------------------------------------------------
 
@@ -68,106 +72,7 @@ def test_a_new_event_is_one_create_and_its_redelivery_creates_nothing(archive_en
     direct.close()
 
 
-# -- 2. Change-feed data in Azure's format, written into Azurite's $blobchangefeed ----------------------------------
-
-import io  # noqa: E402
-import json  # noqa: E402
-import uuid  # noqa: E402
-from datetime import datetime, timedelta, timezone  # noqa: E402
-
-from archiving.cli.main import main  # noqa: E402
-from archiving.integrity import feed as feed_mod  # noqa: E402
-from archiving.integrity.seal import seal  # noqa: E402
-from archiving.integrity.verify import verify_log  # noqa: E402
-
-from .test_integrity import _archive, _events, _kinds, _names, seal_env, svc, three_seals  # noqa: E402,F401 (fixtures)
-
-# The change-feed record as the docs' "Event record schema" shows it (schema version 1), as an Avro record schema.
-RECORD_SCHEMA = {
-    "type": "record", "name": "BlobChangeEvent", "namespace": "com.microsoft.azure.storage.blob",
-    "fields": [
-        {"name": "schemaVersion", "type": "int"},
-        {"name": "topic", "type": "string"},
-        {"name": "subject", "type": "string"},
-        {"name": "eventType", "type": {"type": "enum", "name": "BlobChangeEventType", "symbols": [
-            "BlobCreated", "BlobDeleted", "BlobPropertiesUpdated", "BlobSnapshotCreated"]}},
-        {"name": "eventTime", "type": "string"},
-        {"name": "id", "type": "string"},
-        {"name": "data", "type": {"type": "record", "name": "BlobChangeEventData", "fields": [
-            {"name": "api", "type": "string"},
-            {"name": "clientRequestId", "type": "string"},
-            {"name": "requestId", "type": "string"},
-            {"name": "etag", "type": "string"},
-            {"name": "contentType", "type": "string"},
-            {"name": "contentLength", "type": "long"},
-            {"name": "blobType", "type": "string"},
-            {"name": "url", "type": "string"},
-            {"name": "sequencer", "type": "string"},
-            {"name": "storageDiagnostics", "type": {"type": "map", "values": "string"}},
-        ]}},
-    ],
-}
-TOPIC = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Storage/" \
-        "storageAccounts/devstoreaccount1"
-
-
-class FeedWriter:
-    """Writes a change feed as Azure lays it out: meta/segments.json, one meta.json per hourly segment naming its
-    shards, Avro chunk files per shard under log/."""
-
-    def __init__(self, blob_service):
-        self.service = blob_service
-        self.container = blob_service.get_container_client(feed_mod.FEED_CONTAINER)
-        self.sequencer = 0
-
-    def record(self, event_type: str, container: str, name: str, at: datetime | None = None,
-               api: str = "PutBlob") -> dict:
-        self.sequencer += 1
-        at = at or datetime.now(timezone.utc)
-        return {
-            "schemaVersion": 1, "topic": TOPIC,
-            "subject": f"/blobServices/default/containers/{container}/blobs/{name}",
-            "eventType": event_type, "eventTime": at.strftime("%Y-%m-%dT%H:%M:%S.%f0Z"), "id": str(uuid.uuid4()),
-            "data": {"api": api if event_type == "BlobCreated" else "DeleteBlob", "clientRequestId": str(uuid.uuid4()),
-                     "requestId": str(uuid.uuid4()), "etag": "0x8D9F2171BE32588",
-                     "contentType": "application/octet-stream", "contentLength": 128, "blobType": "BlockBlob",
-                     "url": "", "sequencer": f"{self.sequencer:048x}",
-                     "storageDiagnostics": {"bid": str(uuid.uuid4()), "seq": f"({self.sequencer},0)", "sid": "x"}},
-        }
-
-    def created(self, svc_container, names) -> list[dict]:
-        """BlobCreated records of these blobs of a container, at their creation times."""
-        out = []
-        for name in names:
-            props = svc_container.get_blob_client(name).get_blob_properties()
-            out.append(self.record("BlobCreated", svc_container.container_name, name, props.creation_time))
-        return out
-
-    def segment(self, hour: datetime, shards: list[list[list[dict]]], status: str = "Finalized") -> str:
-        """Segment of ``hour``: shards, each a list of chunks, each a list of records."""
-        import fastavro
-
-        stamp = f"{hour:%Y/%m/%d/%H}00"
-        paths = []
-        for i, chunks in enumerate(shards):
-            shard = f"log/{i:02d}/{stamp}/"
-            paths.append(f"{feed_mod.FEED_CONTAINER}/{shard}")
-            for j, records in enumerate(chunks):
-                buf = io.BytesIO()
-                fastavro.writer(buf, RECORD_SCHEMA, records, codec="deflate")
-                self.container.upload_blob(f"{shard}{j:05d}.avro", buf.getvalue(), overwrite=True)
-        meta = {"version": 0, "begin": f"{hour:%Y-%m-%dT%H:%M:%S.000Z}", "intervalSecs": 3600, "status": status,
-                "config": {"version": 0, "configVersionEtag": "0x8d9a6d9d8ef95d6", "numShards": len(shards),
-                           "recordsFormat": "avro", "formatSchemaVersion": 1, "shardDistFnVersion": 1},
-                "chunkFilePaths": paths, "storageDiagnostics": {"version": 0, "lastModifiedTime": "x", "data": {}}}
-        path = f"{feed_mod.SEGMENT_PREFIX}{stamp}/meta.json"
-        self.container.upload_blob(path, json.dumps(meta).encode(), overwrite=True)
-        return path
-
-    def consumable(self, hour: datetime) -> None:
-        doc = {"version": 0, "lastConsumable": f"{hour:%Y-%m-%dT%H:%M:%S.000Z}",
-               "storageDiagnostics": {"version": 0, "lastModifiedTime": "x", "data": {}}}
-        self.container.upload_blob(feed_mod.SEGMENTS_META, json.dumps(doc).encode(), overwrite=True)
+# -- 2. Change-feed data in Azure's format (tests/changefeed.py), written into Azurite's $blobchangefeed ------------
 
 
 @pytest.fixture
@@ -191,7 +96,7 @@ def feed(svc):
 
 def _hour0() -> datetime:
     """The first segment a seal run after an empty first seal reads (its cut-off is the service's clock, now)."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return (now - feed_mod.SEGMENT - feed_mod.SLACK).replace(minute=0, second=0, microsecond=0)
 
 
@@ -316,7 +221,7 @@ def test_the_listing_audit_seals_loudly_what_the_feed_never_brought(svc, feed, c
     sneaked = "chat/202611/t/messages/1/1-received.json.lz4"
     svc.store.container.upload_blob(sneaked, b"x")  # the feed (here: the test) never brings it
     # A segment whose hour makes the cut-off pass the blobs' creation times.
-    h1 = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    h1 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     feed.segment(h1, [[feed.created(svc.store.container, names)]])
     feed.consumable(h1)
     assert seal(svc).leaves == 2
@@ -340,8 +245,8 @@ def test_the_listing_audit_seals_loudly_what_the_feed_never_brought(svc, feed, c
 def test_reader_parses_subjects_paths_and_stops_at_last_consumable(svc, feed):
     assert feed_mod.parse_subject("/blobServices/default/containers/c/blobs/a/b.json") == ("c", "a/b.json")
     assert feed_mod.parse_subject("/blobServices/default/containers/c") is None
-    assert feed_mod.segment_time("idx/segments/2026/12/06/1800/meta.json") == datetime(2026, 12, 6, 18, tzinfo=timezone.utc)
-    h0 = datetime(2026, 12, 6, 10, tzinfo=timezone.utc)
+    assert feed_mod.segment_time("idx/segments/2026/12/06/1800/meta.json") == datetime(2026, 12, 6, 18, tzinfo=UTC)
+    h0 = datetime(2026, 12, 6, 10, tzinfo=UTC)
     # Azure keeps a placeholder segment of 1601; then two final segments and one being written.
     feed.container.upload_blob("idx/segments/1601/01/01/0000/meta.json", b'{"chunkFilePaths": []}')
     for k in range(3):
@@ -425,7 +330,7 @@ def test_a_deleted_manifest_is_named_first_and_its_blobs_are_accounted_for(three
     assert out.count("manifest-missing") == 1
     assert "unsealed-before-cutoff" not in out and "chain-broken" not in out
     assert out.count("in-missing-manifest\t") == 2  # the two records of manifest 2 still there
-    assert re.search(rf"^leaves-lost\t{re.escape(log_mod.manifest_name(2))}\tit sealed 3 blobs .* 1 are gone", out, re.M)
+    assert re.search(rf"^leaves-lost\t{re.escape(log_mod.manifest_name(2))}\tit sealed 3 blobs .* 1 are gone", out, re.MULTILINE)
 
 
 def test_a_deleted_newest_checkpoint_is_not_replaced_by_a_stale_one(three_seals, capsys):

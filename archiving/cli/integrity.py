@@ -94,7 +94,7 @@ def log_seq(name: str) -> int:
 
 
 def max_seq(svc) -> int:
-    from archiving.integrity.log import MANIFESTS, CHECKPOINTS
+    from archiving.integrity.log import CHECKPOINTS, MANIFESTS
 
     log = svc.seal_log
     return max((log_seq(n) for n in log.names(MANIFESTS) + log.names(CHECKPOINTS)), default=0)
@@ -147,7 +147,7 @@ def verify_log_command(args, svc, parsed: tuple[dict | None, list[bytes]] | None
     """The log part of ``verify``: prints problems and unsealed blobs; OK, FINDINGS or NOT_FOUND (no log).
     ``printed``: (kind, subject) of problems already printed (the missing pieces, named first)."""
     from archiving.cli.common import progress_bar
-    from archiving.integrity.verify import verify_log, trusted_keys
+    from archiving.integrity.verify import trusted_keys, verify_log
 
     saved, extra = parsed or log_arguments(args)
     keys = trusted_keys(svc, extra)
@@ -270,8 +270,7 @@ def cmd_export_with_proofs(args) -> int:
     _, proofs = prove_many(svc, {(container, s) for s in sources})
     path = Path(args.out + ".proofs.jsonl")
     with open(path, "w", encoding="utf-8") as out:
-        for key in sorted(proofs):
-            out.write(json.dumps(proofs[key], sort_keys=True) + "\n")
+        out.writelines(json.dumps(proofs[key], sort_keys=True) + "\n" for key in sorted(proofs))
     print(f"proofs: {path} ({len(proofs)} of {len(sources)} source blobs; check each line with docs/integrity.md)")
     if len(proofs) < len(sources):
         print(f"{len(sources) - len(proofs)} source blobs are not sealed yet: run `python -m archiving seal`, then "

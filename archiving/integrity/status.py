@@ -9,7 +9,7 @@ from typing import Any
 
 from archiving.integrity import feed as feed_mod
 from archiving.integrity.sources import sources
-from archiving.timefmt import iso, parse_time, utcnow
+from archiving.timefmt import iso, parse_time
 
 
 @dataclass(frozen=True)
