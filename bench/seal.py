@@ -1,13 +1,14 @@
-"""Benchmark of the seal (issue 14): what it costs to seal new blobs, and verify's rate beside a raw read.
+"""Benchmark of the seal (issues 14 and 20): what it costs to seal new blobs, and verify's rate beside a raw read.
 
-(a) Write path: records per second through ArchiveStore with the write journal (an intent, then the record)
-    beside the same store without it, 8 writers.
-(b) Seal cost per 10,000 new blobs: the first seal (lists every container) and a later one (the journal).
+(a) The seal from the change feed (issue 20): N new blobs a round, their BlobCreated records written as Azure writes
+    the feed (tests/changefeed.py) into Azurite's $blobchangefeed, sealed by `seal`; beside a raw parallel download
+    of the same blobs (same number of threads), alternating which goes first: blobs per second and their ratio.
+(b) Seal cost per 10,000 new blobs when the account has no change feed (the listing: Azurite, `make demo`).
 (c) verify (the seal log's part: every manifest, signature and sealed blob) beside a raw list-and-download of
     the same blobs with the same parallelism, in the same run: blobs per second and their ratio.
 (d) Memory: peak Python allocations (tracemalloc) of verify at N and at 2N sealed blobs.
 
-Run by hand:  .venv/bin/python bench/seal.py [--blobs 10000]
+Run by hand:  .venv/bin/python bench/seal.py [--blobs 10000] [--rounds 2]
 It starts its own Azurite (from .tools/) on free loopback ports.
 """
 
@@ -21,21 +22,23 @@ import sys
 import tempfile
 import time
 import tracemalloc
-
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from archiving.bootstrap import BATCH_PROFILE, Services  # noqa: E402
-from archiving.integrity.seal import seal  # noqa: E402
-from archiving.integrity.signing import generate  # noqa: E402
-from archiving.integrity.verify import verify_log  # noqa: E402
-from archiving.read.scan import WORKERS, ordered_map  # noqa: E402
-from archiving.settings import Settings  # noqa: E402
-from archiving.store.archive import ArchiveStore  # noqa: E402
-from tests.azurite import Azurite  # noqa: E402
+from datetime import UTC
+
+from archiving.bootstrap import BATCH_PROFILE, Services
+from archiving.integrity.seal import seal
+from archiving.integrity.signing import generate
+from archiving.integrity.verify import verify_log
+from archiving.read.scan import WORKERS, ordered_map
+from archiving.settings import Settings
+from archiving.store.archive import ArchiveStore
+from tests.azurite import Azurite
+from tests.changefeed import FeedWriter
 
 RECORD = os.urandom(800)  # about the size of a stored message record
 
@@ -47,6 +50,27 @@ def write(store: ArchiveStore, prefix: str, n: int, workers: int = 8) -> float:
         list(pool.map(lambda i: store.create_blob(f"chat/202612/{prefix}/messages/{i}/1-received.json.lz4",
                                                   RECORD, {"sha256": "0" * 64}), range(n)))
     return n / (time.perf_counter() - started)
+
+
+def raw_download(container, names: list[str]) -> float:
+    """Blobs per second downloading (and hashing) these blobs, WORKERS at a time: the seal's ceiling."""
+    def one(name: str) -> int:
+        return len(hashlib.sha256(container.download_blob(name).readall()).digest())
+
+    started = time.perf_counter()
+    count = sum(1 for _ in ordered_map(one, names, WORKERS))
+    return count / (time.perf_counter() - started)
+
+
+def feed_round(svc: Services, feed: FeedWriter, hour, prefix: str, n: int, shards: int = 4) -> list[str]:
+    """n new blobs and the hourly segment of their records (``shards`` shards, chunks of 5,000 records)."""
+    write(svc.store, prefix, n)
+    names = sorted(svc.store.list_names(f"chat/202612/{prefix}/"))
+    records = feed.created(svc.store.container, names)
+    per = [records[i::shards] for i in range(shards)]
+    feed.segment(hour, [[shard[j:j + 5000] for j in range(0, len(shard), 5000)] or [[]] for shard in per])
+    feed.consumable(hour)
+    return names
 
 
 def raw_read(svc: Services) -> int:
@@ -65,6 +89,7 @@ def main() -> None:
     faulthandler.dump_traceback_later(600, repeat=True)  # where it waits, should the emulator stall
     parser = argparse.ArgumentParser()
     parser.add_argument("--blobs", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     n = args.blobs
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}")
@@ -75,29 +100,41 @@ def main() -> None:
            "ARCHIVE_CONTAINER": "bench-archive", "ARCHIVE_SEAL_KEY_FILE": str(key)}
     svc = Services(settings=Settings.from_env(env), profile=BATCH_PROFILE)
     try:
-        # (a) the write path, with and without the journal (alternating, best of 3)
-        plain = ArchiveStore(svc.blob_service.get_container_client("bench-plain"))
-        with_journal, without = [], []
-        for r in range(3):
-            with_journal.append(write(svc.store, f"warm{r}", 500))
-            without.append(write(plain, f"warm{r}", 500))
-        print(f"(a) write path, 8 writers: {max(with_journal):,.0f} blobs/s with the journal, "
-              f"{max(without):,.0f} without (ratio {max(with_journal) / max(without):.2f})")
+        # (a) the seal from the change feed, beside a raw parallel download of the same blobs
+        from datetime import datetime, timedelta
 
-        # (b) seal cost per n new blobs
-        write(svc.store, "first", n - 1500)  # with the 1,500 above: n blobs
-        print(f"    wrote {max(n, 1500):,} blobs", flush=True)
-        started = time.perf_counter()
-        first = seal(svc)
-        t_first = time.perf_counter() - started
+        container = svc.blob_service.get_container_client("$blobchangefeed")
+        container.create_container()
+        feed = FeedWriter(svc.blob_service)
+        seal(svc)  # the empty log's first seal (nothing yet): the feed takes over from its cut-off
+        hour = (datetime.now(UTC) - timedelta(minutes=76)).replace(minute=0, second=0, microsecond=0)
+        for r in range(args.rounds):
+            names = feed_round(svc, feed, hour + timedelta(hours=r), f"feed{r}", n)
+            print(f"    round {r + 1}: wrote {n:,} blobs and their change feed", flush=True)
+            raw_first = r % 2 == 1
+            if raw_first:
+                raw = raw_download(svc.store.container, names)
+            started = time.perf_counter()
+            result = seal(svc)
+            elapsed = time.perf_counter() - started
+            if not raw_first:
+                raw = raw_download(svc.store.container, names)
+            assert result.source == "change-feed" and result.leaves == n, result
+            rate = n / elapsed
+            print(f"(a) seal from the change feed: {n:,} blobs in {elapsed:.1f} s, {rate:,.0f} blobs/s; raw parallel "
+                  f"download ({WORKERS} threads) {raw:,.0f} blobs/s; ratio {rate / raw:.2f} "
+                  f"({'raw' if raw_first else 'seal'} first); a 10-minute budget of "
+                  f"{360:.0f} s reads {rate * 360:,.0f} blobs", flush=True)
+        container.delete_container()
+
+        # (b) without a change feed: the listing
         write(svc.store, "second", n)
         started = time.perf_counter()
         second = seal(svc)
         t_second = time.perf_counter() - started
-        print(f"(b) first seal (lists the containers): {first.leaves:,} blobs in {t_first:.1f} s "
-              f"({t_first / first.leaves * 10_000:.1f} s per 10,000)")
-        print(f"(b) later seal (the journal): {second.leaves:,} blobs in {t_second:.1f} s "
-              f"({t_second / second.leaves * 10_000:.1f} s per 10,000)")
+        print(f"(b) seal without a change feed (lists every container, {second.leaves:,} new of "
+              f"{second.tree_size:,}): {t_second:.1f} s ({t_second / max(second.leaves, 1) * 10_000:.1f} s per "
+              "10,000 new)")
 
         # (c) verify vs raw list-and-download, alternating, 2 rounds each
         rates = []

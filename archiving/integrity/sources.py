@@ -1,8 +1,7 @@
 """What the seal covers: every container the archive writes, in ONE list.
 
 A feature that writes a new container (outbound records, another channel's media) adds one line to
-:func:`sources`; its writes must go through an ``ArchiveStore`` built by ``bootstrap.Services`` (which announces each
-blob to the journal) or, like the rejected container, have names that start with their creation time.
+:func:`sources`; whoever writes into it, the seal finds its blobs in the storage account's change feed.
 """
 
 from __future__ import annotations
@@ -15,8 +14,8 @@ from typing import Any
 class Source:
     label: str
     container: str
-    # strftime of an hour prefix, for containers whose blob names start with their creation time (written by a
-    # Functions output binding, which cannot announce them to the journal): the seal lists those hours.
+    # strftime of the hour prefix of names that start with their creation time (the rejected container's, named by
+    # the Functions output binding); informative since the seal reads the change feed.
     hour_prefix: str | None = None
 
 
