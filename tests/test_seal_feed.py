@@ -373,3 +373,17 @@ def test_a_run_out_of_time_stops_after_the_last_blob_it_read(svc, feed):
     assert first.leaves + rest.leaves == 40
     report = verify_log(svc)
     assert report.problems == [] and report.leaves == 40
+
+
+def test_segments_gone_before_the_seal_read_them_are_reported(svc, feed, caplog):
+    h0 = datetime(2026, 12, 6, 10, tzinfo=UTC)
+    feed.segment(h0 + timedelta(hours=5), [[[feed.record("BlobCreated", "c", "b")]]])
+    feed.consumable(h0 + timedelta(hours=5))
+    reader = feed_mod.open_feed(svc.blob_service)
+    with caplog.at_level("ERROR", logger="archiving.integrity.feed"):
+        assert [c.name for c, _, _ in reader.read(feed_mod.Cursor(feed_mod.segment_path(h0))) if c] == ["b"]
+    assert "are gone" in caplog.text
+    caplog.clear()
+    with caplog.at_level("ERROR", logger="archiving.integrity.feed"):
+        list(reader.read(feed_mod.Cursor(feed_mod.segment_path(h0 + timedelta(hours=4)))))
+    assert "are gone" not in caplog.text  # one hour before the first segment: nothing lost

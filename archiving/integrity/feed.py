@@ -24,12 +24,15 @@ account has no change feed (Azurite: the seal then lists the containers, and say
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from archiving.timefmt import UTC, parse_time
+
+logger = logging.getLogger("archiving.integrity.feed")
 
 FEED_CONTAINER = "$blobchangefeed"
 SEGMENTS_META = "meta/segments.json"
@@ -127,9 +130,15 @@ class AzureChangeFeed:
 
     def segments(self, start: str, last: datetime) -> list[str]:
         """Segment paths at or after ``start`` whose hour is final, in time order."""
-        names = [b.name for b in self.container.list_blobs(name_starts_with=SEGMENT_PREFIX)]
+        names = sorted(b.name for b in self.container.list_blobs(name_starts_with=SEGMENT_PREFIX))
+        real = [n for n in names if (t := segment_time(n)) is not None and t.year > 1601]  # 1601: a placeholder
+        if real and start < real[0] and (segment_time(real[0]) or last) - (segment_time(start) or last) > SEGMENT:
+            # The feed's retention dropped segments the seal never read: their blobs are the audit's to find.
+            logger.error("change feed: the segments from %s to %s are gone (retention shorter than the seal's "
+                         "outage); run `python -m archiving seal`: its listing audit seals the blobs written then",
+                         start, real[0])
         out = []
-        for name in sorted(names):
+        for name in names:
             begin = segment_time(name)
             if begin is not None and name >= start and begin <= last:
                 out.append(name)
