@@ -115,7 +115,7 @@ def main() -> None:
             if raw_first:
                 raw = raw_download(svc.store.container, names)
             started = time.perf_counter()
-            result = seal(svc)
+            result = seal(svc, budget=float("inf"))  # the rate, not the budget of a timer run
             elapsed = time.perf_counter() - started
             if not raw_first:
                 raw = raw_download(svc.store.container, names)

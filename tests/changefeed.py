@@ -73,11 +73,8 @@ class FeedWriter:
 
     def created(self, svc_container, names) -> list[dict]:
         """BlobCreated records of these blobs of a container, at their creation times."""
-        out = []
-        for name in names:
-            props = svc_container.get_blob_client(name).get_blob_properties()
-            out.append(self.record("BlobCreated", svc_container.container_name, name, props.creation_time))
-        return out
+        created = {b.name: b.creation_time for b in svc_container.list_blobs()}  # one listing, not a HEAD each
+        return [self.record("BlobCreated", svc_container.container_name, name, created[name]) for name in names]
 
     def segment(self, hour: datetime, shards: list[list[list[dict]]], status: str = "Finalized") -> str:
         """Segment of ``hour``: shards, each a list of chunks, each a list of records."""
