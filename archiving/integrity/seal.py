@@ -252,6 +252,7 @@ def seal(svc: Any, *, audit: bool = False, max_leaves: int = MAX_LEAVES, signer:
                            "off): every container is listed")
         end = log.server_time() + timedelta(seconds=1)  # Creation-Time has whole seconds
         _wait_past(log, end)
+        end = max(end, start) if start else end  # a cut-off never moves back
         chosen = heapq.nsmallest(max_leaves + 1, (c for c in listed(svc, start, end)
                                                   if (c.container, c.name) not in recent),
                                  key=lambda c: (c.created, c.container, c.name))
