@@ -8,7 +8,7 @@
     the same blobs with the same parallelism, in the same run: blobs per second and their ratio.
 (d) Memory: peak Python allocations (tracemalloc) of verify at N and at 2N sealed blobs.
 
-Run by hand:  .venv/bin/python bench/seal.py [--blobs 10000] [--rounds 2]
+Run by hand:  .venv/bin/python bench/seal.py [--blobs 10000] [--rounds 2] [--feed-only]
 It starts its own Azurite (from .tools/) on free loopback ports.
 """
 
@@ -90,7 +90,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--blobs", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--feed-only", action="store_true", help="(b) and (a) only, not verify's (c) and (d)")
     args = parser.parse_args()
+    if args.rounds > 2:
+        # Round r's records go in the segment of hour H0 + r (H0: the hour 76 minutes before the start); a cut-off is
+        # its segment's end less 16 minutes, so from the third round on it would pass the clock and the blobs
+        # written next would count as older than the cut-off (in Azure a segment is final only after its hour).
+        parser.error("--rounds is at most 2 (the feed's segments are hourly; see the comment)")
     n = args.blobs
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     azurite = Azurite().start()
@@ -137,6 +143,8 @@ def main() -> None:
                   f"{360:.0f} s reads {rate * 360:,.0f} blobs", flush=True)
         container.delete_container()
 
+        if args.feed_only:
+            return
         # (c) verify vs raw list-and-download, alternating, 2 rounds each
         rates = []
         for _ in range(2):
