@@ -143,6 +143,8 @@ def test_feed_seals_each_created_blob_once_across_segments_shards_duplicates_and
     assert two.leaves == 3 and two.tree_size == 7
     report = verify_log(svc)
     assert report.problems == [] and report.tree_size == 7 and report.leaves == 7
+    # Blobs the feed brought ahead of the cut-off are sealed, not listed as waiting.
+    assert report.unsealed == []
 
 
 def test_a_cursor_resumes_mid_segment_and_a_crash_repeats_never_skips(svc, feed, monkeypatch):
@@ -186,8 +188,14 @@ def test_a_cursor_resumes_mid_segment_and_a_crash_repeats_never_skips(svc, feed,
     assert seal(svc).status == "idle"
     report = verify_log(svc)
     assert report.problems == [] and report.leaves == 5
+    # All five were created after the cut-off (the first seal's clock): sealed ahead of it, not "unsealed".
+    assert report.sealed_to <= min(leaf_created(svc)) and report.unsealed == []
     leaves = [leaf["name"] for _, data in svc.seal_log.manifests() for leaf in json.loads(data)["leaves"]]
     assert sorted(leaves) == names  # each once
+
+
+def leaf_created(svc) -> list[str]:
+    return [leaf["created"] for _, data in svc.seal_log.manifests() for leaf in json.loads(data)["leaves"]]
 
 
 def test_overwrites_and_deletes_in_the_feed_add_no_leaf_and_verify_names_them(svc, feed):

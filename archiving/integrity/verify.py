@@ -233,6 +233,7 @@ def verify_log(svc: Any, keys: Mapping[str, bytes] | None = None, saved: Mapping
 
     clients: dict[str, Any] = {}
     present_before = 0
+    late: dict[tuple[str, str], str] = {}  # sealed blobs created after the cut-off known so far
     for leaf, (found, created) in ordered_map(lambda lf: (lf, _leaf_problem(lf, clients, svc, disposed)), leaves(), workers):
         report.leaves += 1
         if progress is not None:
@@ -241,8 +242,15 @@ def verify_log(svc: Any, keys: Mapping[str, bytes] | None = None, saved: Mapping
             report.blobs_ok += 1
         else:
             problem(found.kind, found.subject, found.detail)
-        if created is not None and report.sealed_to and iso(created) < report.sealed_to:
-            present_before += 1
+        if created is not None and report.sealed_to:
+            if iso(created) < report.sealed_to:
+                present_before += 1
+            else:  # sealed from the change feed beyond its run's cut-off (the feed is read ahead of it)
+                late[(leaf["container"], leaf["name"])] = iso(created)
+                if len(late) > LATE_PRUNE:
+                    present_before += _prune(late, report.sealed_to)
+    if report.sealed_to:
+        present_before += _prune(late, report.sealed_to)
     if cr is not None:
         report.tree_size, report.root_hash = cr.size, cr.root().hex()
 
@@ -262,8 +270,19 @@ def verify_log(svc: Any, keys: Mapping[str, bytes] | None = None, saved: Mapping
                 report.saved = "not extended (rewritten)"
 
     _close_gaps(log, gaps, report)
-    _unsealed(svc, report, present_before, problem, gaps)
+    _unsealed(svc, report, present_before, problem, gaps, set(late))
     return report
+
+
+LATE_PRUNE = 100_000
+
+
+def _prune(late: dict[tuple[str, str], str], cutoff: str) -> int:
+    """Drop the blobs created before ``cutoff`` (now behind the cut-off); how many."""
+    gone = [key for key, created in late.items() if created < cutoff]
+    for key in gone:
+        del late[key]
+    return len(gone)
 
 
 def _close_gaps(log: log_mod.SealLog, gaps: list[dict[str, Any]], report: LogReport) -> None:
@@ -336,7 +355,8 @@ def _check_saved(size: int, root: bytes, report: LogReport, root_at_saved: list[
     return f"extended: consistency proof from {size} to {report.tree_size} leaves ({len(proof)} hashes) holds"
 
 
-def _unsealed(svc: Any, report: LogReport, present_before: int, problem, gaps: list[dict[str, Any]] = ()) -> None:
+def _unsealed(svc: Any, report: LogReport, present_before: int, problem, gaps: list[dict[str, Any]] = (),
+              sealed_late: set[tuple[str, str]] = frozenset()) -> None:
     """List every source; blobs in no manifest are unsealed (a finding if created before the last cut-off)."""
     from azure.core.exceptions import ResourceNotFoundError
 
@@ -349,7 +369,7 @@ def _unsealed(svc: Any, report: LogReport, present_before: int, problem, gaps: l
                 created = iso(_created(blob))
                 if cutoff is not None and created < cutoff:
                     listed_before += 1
-                else:
+                elif (source.container, blob.name) not in sealed_late:
                     report.unsealed.append((source.container, blob.name, created))
         except ResourceNotFoundError as exc:
             if getattr(exc, "error_code", None) != "ContainerNotFound":
