@@ -56,8 +56,12 @@ def open_output(path: str | None):
         return
     target = Path(path)
     partial = target.with_name(target.name + ".partial")
-    with open(partial, "w", encoding="utf-8", newline="") as f:
-        yield f
+    try:
+        with open(partial, "w", encoding="utf-8", newline="") as f:
+            yield f
+    except BaseException:
+        partial.unlink(missing_ok=True)  # a failed command leaves no half file behind
+        raise
     partial.replace(target)
 
 

@@ -45,26 +45,35 @@ def cmd_rollup(args) -> int:
 def cmd_query(args) -> int:
     from azure.core.exceptions import ResourceNotFoundError
 
-    from archiving.cli.common import OK, cli_services, open_output, progress_bar
+    from archiving.cli.common import FINDINGS, OK, cli_services, open_output, progress_bar
     from archiving.rollup import layout
-    from archiving.rollup.query import connect, download_parts, load_manifests, write_result
+    from archiving.rollup.query import (PartMismatch, check_sql, connect, download_parts, load_manifests,
+                                        write_result)
 
+    check_sql(args.sql)  # empty or not a SELECT: exit 2 before anything is downloaded
     first = layout.parse_day(args.start) if args.start else None
     last = layout.parse_day(args.end) if args.end else None
+    if first and last and last < first:
+        raise ValueError(f"--from {first} is after --to {last}")
     svc = cli_services(args)
     rollup = _rollup_store(svc)
     with tempfile.TemporaryDirectory(prefix="rollup-query-") as tmp:
-        folder = Path(args.cache_dir) if args.cache_dir else Path(tmp)
+        folder = Path(args.cache_dir).resolve() if args.cache_dir else Path(tmp) / "parts"
         for attempt in (1, 2):
             selection = load_manifests(rollup, first, last)
             try:
                 with progress_bar(args, unit="part", desc="download", total=len(selection.parts)) as bar:
-                    download_parts(rollup, selection.parts, folder, progress=bar)
+                    download_parts(rollup, selection.parts, folder, progress=bar, sha256=selection.sha256)
                 break
             except ResourceNotFoundError:
                 # A re-run replaced a day while we read it: its manifest names the new parts now.
                 if attempt == 2:
                     raise
+            except PartMismatch as exc:
+                print(f"damaged: {exc}", file=sys.stderr)
+                print("error: a roll-up part is not the one its manifest names: rebuild its day with "
+                      "`python -m archiving rollup --from D --to D`", file=sys.stderr)
+                return FINDINGS
         days = len(selection.manifests)
         records = sum(int(m.get("records") or 0) for m in selection.manifests)
         print(f"{days} days rolled up ({records} records, {len(selection.parts)} parts) in {rollup.name}",
@@ -74,7 +83,9 @@ def cmd_query(args) -> int:
                   file=sys.stderr)
         import duckdb
 
-        con = connect(selection, folder)
+        spill = Path(tmp) / "spill"
+        spill.mkdir()
+        con = connect(selection, folder, spill)
         try:
             with open_output(args.out) as out:
                 count = write_result(con, args.sql, out, args.format)
@@ -138,7 +149,10 @@ def register(sub) -> None:
         ["python -m archiving query \"SELECT channel, kind, count(*) AS n FROM records GROUP BY ALL ORDER BY n DESC\"",
          "python -m archiving query \"SELECT at, thread_id, content FROM records WHERE content ILIKE '%refund%'\" "
          "--from 2026-11-01 --to 2026-11-30 --format jsonl --out refunds.jsonl"],
-        "  0 done (an empty result too); 2 usage or setting error, or an invalid query; 4 storage failed\n",
+        "  0 done (an empty result too); 1 a part is not the one its manifest names (named on stderr);\n"
+        "  2 usage or setting error, an invalid query, or a statement that does more than read the roll-ups\n"
+        "    (only one SELECT runs: no COPY, ATTACH, EXPORT, INSTALL/LOAD, SET, no local files or URLs);\n"
+        "  4 storage failed\n",
     )
     p.add_argument("sql", metavar="SQL")
     p.add_argument("--format", choices=("csv", "jsonl"), default="csv")
@@ -146,7 +160,8 @@ def register(sub) -> None:
     p.add_argument("--to", dest="end", metavar="DAY", help="only days up to this one, included")
     p.add_argument("--out", metavar="PATH", help="write to this file instead of stdout")
     p.add_argument("--cache-dir", metavar="DIR",
-                   help="keep downloaded parts here and reuse them next time (parts never change)")
+                   help="keep downloaded parts here and reuse them next time when their sha256 is still the "
+                        "manifest's (otherwise downloaded again)")
     p.set_defaults(func=cmd_query)
 
     p = add_command(

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from archiving.rollup import layout, rows
-from archiving.rollup.store import ManifestConflict, RollupStore
+from archiving.rollup.store import ManifestConflict, RollupStore, file_sha256
 from archiving.timefmt import iso, utcnow
 
 log = logging.getLogger("archiving.rollup.compact")
@@ -108,7 +108,7 @@ def compact_month(rollup: RollupStore, year: int, month: int, *, force: bool = F
                 name = layout.month_part(channel, year, month, build)
                 rollup.upload_file(name, target)
                 new_parts[channel] = {"name": name, "channel": channel, "rows": sum(rows_by_day[channel].values()),
-                                      "bytes": target.stat().st_size}
+                                      "bytes": target.stat().st_size, "sha256": file_sha256(target)}
                 for _, path in local:
                     path.unlink()
         finally:

@@ -4,6 +4,7 @@ roll-ups are rebuilt at will from the archive, which stays create-only."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +18,15 @@ from archiving.rollup import layout
 from archiving.store.archive import ContainerCreation
 
 log = logging.getLogger("archiving.rollup.store")
+
+def file_sha256(path: Path) -> str:
+    """A part's sha256, named in its manifest entry."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(2**20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
 
 class ManifestConflict(RuntimeError):
     """Another run switched the day's manifest first; its parts stand, ours were removed."""

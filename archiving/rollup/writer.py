@@ -24,7 +24,7 @@ from archiving.read.scan import WORKERS
 from archiving.read.verified import Damage, Findings, read_verified
 from archiving.rollup import layout, rows
 from archiving.rollup.select import day_names
-from archiving.rollup.store import RollupStore
+from archiving.rollup.store import RollupStore, file_sha256
 from archiving.timefmt import iso, utcnow
 
 log = logging.getLogger("archiving.rollup")
@@ -46,9 +46,11 @@ class Part:
     channel: str
     rows: int
     bytes: int
+    sha256: str  # of the file: `query` checks a cached copy against it
 
     def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "channel": self.channel, "rows": self.rows, "bytes": self.bytes}
+        return {"name": self.name, "channel": self.channel, "rows": self.rows, "bytes": self.bytes,
+                "sha256": self.sha256}
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,7 @@ def rollup_day(store: Any, rollup: RollupStore, day: date, *, findings: Findings
                     sink.path.unlink()
                     name = layout.day_part(channel, day, build)
                     rollup.upload_file(name, target)
-                    parts.append(Part(name, channel, sink.rows, target.stat().st_size))
+                    parts.append(Part(name, channel, sink.rows, target.stat().st_size, file_sha256(target)))
                     target.unlink()
             finally:
                 con.close()
