@@ -217,7 +217,7 @@ class Services:
 
         return self._once("outbound", lambda: OutboundArchive(
             self._once("outbound_blob", service).get_container_client(self.settings.container),
-            self.settings.hash_key, via="endpoint", outcomes="sync", journal=self.journal))
+            self.settings.hash_key, via="endpoint", outcomes="sync"))
 
     @property
     def senders(self):

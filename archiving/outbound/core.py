@@ -224,6 +224,7 @@ class OutboundArchive:
         started = time.monotonic()
         error: BaseException | None = None
         for attempt in range(1, self.attempts + 1):
+            began = time.monotonic()
             try:
                 if self.store.create_blob(key, encoded.data, metadata, tags):
                     return None
@@ -235,7 +236,9 @@ class OutboundArchive:
             if attempt == self.attempts:
                 break
             pause = self.backoff[min(attempt - 1, len(self.backoff) - 1)] if self.backoff else 0.0
-            if time.monotonic() + pause >= deadline:
+            # Another attempt only if one as long as this one still ends within the budget (a hung
+            # storage makes each attempt last its timeouts: the caller is answered in time).
+            if time.monotonic() + pause + (time.monotonic() - began) >= deadline:
                 break
             time.sleep(pause)
         raise ArchiveFailed(channel, archive_id, attempt, time.monotonic() - started, error)
