@@ -19,7 +19,7 @@ archive container.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
@@ -372,19 +372,27 @@ def seal_check(ctx: Context, last_seal: datetime | None, unsealed: int, oldest_u
     return Check("seal", state, summary, values, None if state == OK else action)
 
 
-def rollup_check(ctx: Context, newest_day: date | None, last_due_day: date) -> Check:
-    """The roll-up's check from its figures: the newest day rolled up against the last day that is
-    due (ended more than the grace period ago)."""
+def rollup_check(ctx: Context, newest_day: date | None, last_due_day: date, *, missing: Sequence[date] = (),
+                 partial: Sequence[date] = (), first_day: date | None = None) -> Check:
+    """The roll-up's check from its figures: the due days (from the first archived day to the last day
+    whose grace period passed) without a complete roll-up, the partial roll-ups, the newest complete day."""
     limits = ctx.limits
     behind = (last_due_day - newest_day).days if newest_day is not None else None
     values = {"newest_day": newest_day.isoformat() if newest_day else None, "last_due_day": last_due_day.isoformat(),
-              "days_behind": behind, "warn_days": limits.rollup_behind_warn, "fail_days": limits.rollup_behind_fail}
-    action = ("roll-ups are behind: check the roll-up function's failures, then `python -m archiving rollup "
-              "--from D --to D` (docs/operations.md, 'Seal or roll-up missing')")
-    if behind is None:
-        return Check("roll-up", WARN, f"never rolled up (due up to {last_due_day.isoformat()})", values, action)
-    state = grade(max(behind, 0), limits.rollup_behind_warn, limits.rollup_behind_fail)
-    summary = f"newest day {newest_day.isoformat()}, {max(behind, 0)} days behind (due up to {last_due_day.isoformat()})"
+              "first_day": first_day.isoformat() if first_day else None, "days_behind": behind,
+              "missing_days": len(missing), "oldest_missing": missing[0].isoformat() if missing else None,
+              "partial_days": len(partial), "warn_days": limits.rollup_behind_warn,
+              "fail_days": limits.rollup_behind_fail}
+    action = ("roll-ups are missing: check the roll-up function's failures (it catches up 7 days per run), or "
+              "`python -m archiving rollup --from D --to D` (docs/operations.md, 'Seal or roll-up missing')")
+    late = max(len(missing), max(behind, 0) if behind is not None else 0)
+    counts = f"{len(missing)} due days missing" + (f" (oldest {missing[0].isoformat()})" if missing else "")
+    counts += f", {len(partial)} partial" if partial else ""
+    if behind is None and not missing:
+        return Check("roll-up", OK, f"nothing archived to roll up (due up to {last_due_day.isoformat()})", values)
+    state = grade(late, limits.rollup_behind_warn, limits.rollup_behind_fail)
+    newest = f"newest complete day {newest_day.isoformat()}" if newest_day else "never rolled up"
+    summary = f"{newest}, {counts} (due up to {last_due_day.isoformat()})"
     return Check("roll-up", state, summary, values, None if state == OK else action)
 
 

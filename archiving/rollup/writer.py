@@ -102,8 +102,9 @@ def _sql_path(path: Path) -> str:
 
 def rollup_day(store: Any, rollup: RollupStore, day: date, *, findings: Findings | None = None,
                progress: Any = None, workers: int = WORKERS, now: datetime | None = None,
-               source_container: str | None = None) -> DayResult:
-    """Build the day's parts from the archive and make them current."""
+               source_container: str | None = None, partial: bool = False) -> DayResult:
+    """Build the day's parts from the archive and make them current.  ``partial``: the day is not due
+    yet (late events may still arrive): its manifest says so, and the timer builds it again when due."""
     findings = findings if findings is not None else Findings()
     damaged_before = len(findings.items)
     now = now or utcnow()
@@ -162,6 +163,7 @@ def rollup_day(store: Any, rollup: RollupStore, day: date, *, findings: Findings
         "day": day.isoformat(),
         "built_at": built_at,
         "build": build,
+        "partial": partial,
         "records": records,
         "by_channel": by_channel,
         "parts": [p.as_json() for p in parts],
@@ -206,13 +208,14 @@ def _orphans(rollup: RollupStore, day: date) -> Iterable[str]:
 
 def rollup_days(store: Any, rollup: RollupStore, days: Iterable[date], *, findings: Findings | None = None,
                 progress: Any = None, workers: int = WORKERS, source_container: str | None = None,
-                on_day: Any = None) -> list[DayResult]:
+                on_day: Any = None, last_due: date | None = None) -> list[DayResult]:
+    """Each day in turn; days after ``last_due`` (when given) are built as partial."""
     from archiving.rollup.compact import compact_month
 
     results = []
     for day in days:
         result = rollup_day(store, rollup, day, findings=findings, progress=progress, workers=workers,
-                            source_container=source_container)
+                            source_container=source_container, partial=last_due is not None and day > last_due)
         if on_day is not None:
             on_day(result)
         results.append(result)
@@ -230,27 +233,47 @@ def last_due_day(now: datetime, grace_hours: int) -> date:
     return (now - timedelta(hours=grace_hours)).date() - timedelta(days=1)
 
 
-def due_days(rollup: RollupStore, now: datetime, grace_hours: int) -> list[date]:
-    """Days the timer rolls up: those after the newest manifest, up to the last due day (at most
-    ``MAX_CATCH_UP_DAYS``); with no manifest yet, the last due day alone (backfill with the CLI)."""
+@dataclass(frozen=True)
+class Backlog:
+    """The roll-ups against the archive: what is due and not (completely) rolled up."""
+
+    last_due: date
+    first_day: date | None  # the first day holding a record (None: nothing archived up to last_due)
+    missing: tuple[date, ...]  # due days without a complete roll-up (none, or a partial one), oldest first
+    partial: tuple[date, ...]  # days whose roll-up is partial (due or not)
+    newest_complete: date | None
+
+
+def backlog(store: Any, rollup: RollupStore, now: datetime, grace_hours: int) -> Backlog:
+    """Every day from the first archived day to the last due day that has no complete roll-up,
+    whatever was rolled up by hand before (a later day rolled up does not hide earlier gaps)."""
+    from archiving.rollup.select import first_archived_day
+
     last = last_due_day(now, grace_hours)
-    built = [layout.manifest_day(m.name) for m in rollup.manifests()]
-    newest = max((d for d in built if d is not None), default=None)
-    if newest is None:
-        return [last]
-    if newest >= last:
-        return []
-    first = max(newest + timedelta(days=1), last - timedelta(days=MAX_CATCH_UP_DAYS - 1))
-    return layout.days(first, last)
+    listed = {layout.manifest_day(m.name): m for m in rollup.manifests()}
+    complete = {d for d, m in listed.items() if d is not None and not m.partial}
+    partial = tuple(sorted(d for d, m in listed.items() if d is not None and m.partial))
+    first = first_archived_day(store, last, min(listed, default=None))
+    missing = tuple(d for d in layout.days(first, last) if d not in complete) if first and first <= last else ()
+    newest = max((d for d in complete if d <= last), default=None)
+    return Backlog(last, first, missing, partial, newest)
+
+
+def due_days(store: Any, rollup: RollupStore, now: datetime, grace_hours: int) -> list[date]:
+    """Days the timer rolls up: the backlog's missing days, the newest ``MAX_CATCH_UP_DAYS`` of them
+    per run (the days people query first; the next runs take the older ones), oldest first."""
+    return list(backlog(store, rollup, now, grace_hours).missing[-MAX_CATCH_UP_DAYS:])
 
 
 def run_due(svc: Any, now: datetime | None = None) -> list[DayResult]:
     """What the timer function does."""
     now = now or utcnow()
     rollup = RollupStore(svc.rollup_container)
-    days = due_days(rollup, now, svc.settings.rollup_grace_hours)
+    days = due_days(svc.store, rollup, now, svc.settings.rollup_grace_hours)
     findings = Findings()
     results = rollup_days(svc.store, rollup, days, findings=findings, source_container=svc.settings.container)
+    if days:
+        log.info("rollup timer: %d due days rolled up (%s to %s)", len(days), days[0], days[-1])
     for damage in findings.items:
         log.warning("rollup left out a damaged blob: %s (%s)", damage.name, damage.reason)
     from archiving.rollup.compact import compact_if_closed
