@@ -131,7 +131,7 @@ def cmd_compact(args) -> int:
 
 def register(sub) -> None:
     """Add this module's subcommands to the CLI's subparsers."""
-    from archiving.cli.common import add_command
+    from archiving.cli.common import add_command, positive_int
 
     p = add_command(
         sub, "rollup", "build (or rebuild) the daily Parquet roll-ups of a range of days",
@@ -151,7 +151,7 @@ def register(sub) -> None:
     )
     p.add_argument("--from", dest="start", required=True, metavar="DAY", help="first day, YYYY-MM-DD (UTC)")
     p.add_argument("--to", dest="end", required=True, metavar="DAY", help="last day, YYYY-MM-DD (UTC), included")
-    p.add_argument("--workers", type=int, default=8, help="parallel downloads (default: %(default)s)")
+    p.add_argument("--workers", type=positive_int, default=8, help="parallel downloads (default: %(default)s)")
     p.add_argument("--partial", action="store_true",
                    help="also roll up days that are not due yet (marked partial; rebuilt by the timer when due)")
     p.set_defaults(func=cmd_rollup)

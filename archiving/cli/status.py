@@ -57,6 +57,7 @@ def _at_least(minimum: int):
 
 def register(sub) -> None:
     """Add ``status`` to the CLI's subparsers."""
+    from archiving.cli.common import settings_option
     from archiving.ops.status import DEAD_LETTER_CONTAINER, Limits
 
     d = Limits()
@@ -72,6 +73,7 @@ def register(sub) -> None:
         epilog="examples:\n  python -m archiving status\n  python -m archiving status --format json\n"
                "  python -m archiving status --newest-warn 30 --newest-fail 240\n\nexit codes:\n" + CODES,
     )
+    settings_option(p)
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--dead-letter-container", default=DEAD_LETTER_CONTAINER, metavar="NAME",
                    help="Event Grid's dead-letter container in the archive account (default: %(default)s)")
