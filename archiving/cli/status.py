@@ -29,10 +29,18 @@ def cmd_status(args) -> int:
         seal_warn_minutes=args.seal_warn, seal_fail_minutes=args.seal_fail,
         rollup_behind_warn=args.rollup_warn, rollup_behind_fail=args.rollup_fail,
     )
-    svc = Services(env=load_local_settings(args.settings), profile=STATUS_PROFILE)
+    from archiving.cli.progress import announcing_retry_class
+
+    def announce(names: list[str], deadline: float) -> None:
+        print(f"waiting for storage: {', '.join(names)} not answered yet; giving up after {deadline:.0f} s",
+              file=sys.stderr, flush=True)
+
+    # Each retry is announced on stderr, as in the other commands (cli/progress.py).
+    svc = Services(env=load_local_settings(args.settings),
+                   profile={**STATUS_PROFILE, "retry_class": announcing_retry_class()})
     try:
         svc.settings  # noqa: B018 - a setting error stops here, before any check runs (exit 2)
-        report = run_checks(svc, limits, dead_letter_container=args.dead_letter_container)
+        report = run_checks(svc, limits, dead_letter_container=args.dead_letter_container, on_wait=announce)
     finally:
         svc.close()
     if args.format == "json":
