@@ -145,3 +145,45 @@ def test_handle_never_raises_and_every_400_names_a_field(data, acs_env):
     if answer.status == 400:
         message = answer.body["error"]["message"]
         assert any(word in message for word in FIELD_WORDS[channel]), message
+
+
+def test_fail_open_records_are_stamped_when_written(acs, azurite, archive_env):
+    """fail_open: the message goes out while storage refuses; its record and marker are written later,
+    with ``archived_at`` the time they were written and ``first_attempt_at`` the failed attempt's."""
+    from datetime import datetime
+
+    from archiving.outbound import OutboundArchive, layout
+    from archiving.outbound.schemas import errors
+
+    from .conftest import HASH_KEY
+    from .faultproxy import FaultProxy
+    from .test_outbound import sms
+
+    def at(text: str) -> datetime:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    proxy = FaultProxy(("127.0.0.1", azurite.blob_port)).start()
+    try:
+        proxy.add("reset_before", method="PUT", times=3)
+        archive = OutboundArchive.from_connection_string(
+            proxy.connection_string(), archive_env["ARCHIVE_CONTAINER"], HASH_KEY, fail_open=True,
+            flush_interval=1.0, outcomes="sync")
+        archive_id = layout.new_archive_id()
+        before = time.time()
+        assert sms(acs, archive).send(PHONE_FROM, PHONE_TO, SECRET, archive_id=archive_id)[0].successful
+        sent = time.time()
+        deadline = time.monotonic() + 15
+        while archive.pending and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert archive.pending == 0
+        for key in (layout.message_key("sms", archive_id), layout.not_archived_key("sms", archive_id)):
+            doc = archive.store.read_document(key)
+            assert errors(doc) == []
+            first, written = at(doc["first_attempt_at"]), at(doc["archived_at"])
+            assert before - 1 <= first.timestamp() <= sent  # the failed attempt, before the send returned
+            assert written.timestamp() >= sent and (written - first).total_seconds() >= 0.9  # when written
+        # The sent outcome waits behind the record (order kept): written late too, its own time kept apart.
+        outcome = archive.store.read_document(layout.sent_key("sms", archive_id))
+        assert errors(outcome) == [] and at(outcome["archived_at"]) > at(outcome["first_attempt_at"])
+    finally:
+        proxy.stop()

@@ -316,7 +316,7 @@ class OutboundArchive:
             try:
                 for key, doc, tags in items:
                     deadline = time.monotonic() + self.budget
-                    self._create(key, codec.encode(doc), {}, tags, doc.get("channel", "?"),
+                    self._create(key, codec.encode(_written_late(doc)), {}, tags, doc.get("channel", "?"),
                                  doc.get("archive_id", "?"), deadline)
                     done += 1
                     if doc.get("kind") == layout.NOT_ARCHIVED:
@@ -347,7 +347,12 @@ class OutboundArchive:
 
 
 def _comparable(doc: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if k not in ("archived_at", "via")}
+    return {k: v for k, v in doc.items() if k not in ("archived_at", "first_attempt_at", "via")}
+
+
+def _written_late(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A queued document as it is written: ``archived_at`` is now, the first attempt's time is kept apart."""
+    return {**doc, "first_attempt_at": doc.get("first_attempt_at") or doc["archived_at"], "archived_at": iso(utcnow())}
 
 
 def client_options() -> dict[str, Any]:
