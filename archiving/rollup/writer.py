@@ -23,20 +23,13 @@ import orjson
 from archiving.read.scan import WORKERS
 from archiving.read.verified import Damage, Findings, read_verified
 from archiving.rollup import layout, rows
+from archiving.rollup.parquet import MAX_LINE, duckdb_connection, write_parquet
 from archiving.rollup.select import day_names
 from archiving.rollup.store import RollupStore, file_sha256
 from archiving.timefmt import iso, utcnow
 
 log = logging.getLogger("archiving.rollup")
 
-# DuckDB writes the parts: bounded memory whatever the day's size (docs/analytics.md, "Writer").
-# One thread: the part is written in a few seconds either way, and each thread buffers its own row group.
-DUCKDB_CONFIG = {"threads": "1", "memory_limit": "128MB", "preserve_insertion_order": "true"}
-ROW_GROUP_SIZE = 5_000  # rows; a row group is buffered whole while it is written: keeps memory flat
-# DuckDB's JSON reader needs a buffer of twice the largest line.  A larger row (only a transcript of
-# tens of thousands of messages comes near) keeps its columns but not its `document` (named in the
-# manifest under "oversized"; the blob itself is the original).
-MAX_LINE = 16 * 2**20
 MAX_CATCH_UP_DAYS = 7  # the timer fills at most this many missed days per run; the CLI backfills
 
 
@@ -73,31 +66,6 @@ class _Sink:
     file: Any
     rows: int = 0
     kinds: Counter = field(default_factory=Counter)
-
-
-def duckdb_connection():
-    import duckdb
-
-    con = duckdb.connect(config=dict(DUCKDB_CONFIG))
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET enable_progress_bar = false")  # it would print into the output on stdout
-    return con
-
-
-def write_parquet(con: Any, source: Path, target: Path) -> None:
-    """JSON lines (one row each) to a zstd Parquet file with the typed columns of ``rows``."""
-    columns = ", ".join(f"'{name}': '{type_}'" for name, type_, _ in rows.COLUMNS)
-    names = ", ".join('"' + n + '"' for n in rows.NAMES)
-    con.execute(
-        f"COPY (SELECT {names} FROM read_json(?, format = 'newline_delimited', "
-        f"columns = {{{columns}}}, maximum_object_size = {MAX_LINE})) "
-        f"TO '{_sql_path(target)}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_SIZE})",
-        [str(source)],
-    )
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")
 
 
 def rollup_day(store: Any, rollup: RollupStore, day: date, *, findings: Findings | None = None,
