@@ -88,3 +88,28 @@ def test_replay_prints_its_summary_when_a_media_download_stops_it(acs, archive_e
     assert "replay stopped by the error below; before it, 30 events: 12 archived, 17 duplicate, 1 skipped" in err \
         or "replay stopped by the error below; before it, 30 events:" in err, err
     assert err.index("replay stopped") < err.index("error: service failed")
+
+
+@pytest.mark.parametrize("argv", [["show", "19:x@thread.v2"], ["export", "--from", "2026-11-01", "--to",
+                                                                "2026-11-02", "--out", "x.jsonl"]])
+def test_a_command_against_hung_storage_fails_within_30_s(argv, archive_env, monkeypatch, tmp_path, capsys):
+    """Storage that accepts and never answers: each retry announced, exit 4, under 30 s (docs/operations.md)."""
+    import time
+
+    from archiving import bootstrap
+
+    from .badstorage import Hung, connection_string
+
+    server = Hung(lifetime=90)
+    monkeypatch.chdir(tmp_path)
+    try:
+        monkeypatch.setenv("ArchiveStorage", connection_string(server.port))
+        bootstrap.reset()
+        started = time.monotonic()
+        code = main(["--quiet", *argv])
+        elapsed = time.monotonic() - started
+    finally:
+        server.stop()
+    err = capsys.readouterr().err
+    assert code == 4 and elapsed < 30, (code, elapsed, err)
+    assert "storage did not answer" in err and "retrying in" in err
