@@ -3,7 +3,6 @@ and the blobs written since the last seal."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -68,6 +67,8 @@ def check_seal(ctx: Any) -> Any:
     settings = ctx.services.settings
     if not (settings.seal_key_file or settings.seal_key_id):
         raise NotDeployed("no ARCHIVE_SEAL_KEY_FILE or ARCHIVE_SEAL_KEY_ID")
+    import os
+
     key_file = settings.seal_key_file
     if key_file and not settings.seal_key_id and not (os.path.isfile(key_file) and os.access(key_file, os.R_OK)):
         # Configured, but the seal could not sign a checkpoint: whatever the log says, sealing has stopped.
