@@ -106,7 +106,7 @@ sys.path.insert(0, sys.argv[4])
 from archiving.rollup import rows
 src, dst = sys.argv[2], sys.argv[3]
 if sys.argv[1] == "duckdb":
-    from archiving.rollup.writer import duckdb_connection, write_parquet
+    from archiving.rollup.parquet import duckdb_connection, write_parquet
     from pathlib import Path
     con = duckdb_connection()
     write_parquet(con, Path(src), Path(dst))

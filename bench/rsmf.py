@@ -38,7 +38,8 @@ from archiving.bootstrap import BATCH_PROFILE, Services  # noqa: E402
 from archiving.store.archive import ArchiveStore  # noqa: E402
 from archiving.ingest.archiver import archive_event  # noqa: E402
 from archiving.ingest.replay import read_files  # noqa: E402
-from archiving.read.rsmf import RsmfRequest, export_rsmf  # noqa: E402
+from archiving.read.rsmf import RsmfRequest  # noqa: E402
+from archiving.read.rsmf_export import export_rsmf  # noqa: E402
 from archiving.read.scan import parse_bound  # noqa: E402
 from archiving.read.verified import Findings  # noqa: E402
 from archiving.settings import Settings  # noqa: E402

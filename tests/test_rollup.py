@@ -380,16 +380,19 @@ def test_due_days(rollup, svc):
     # 36 h after the end of the 18th is 20 Nov 12:00: at 11:00 only the 17th is due.
     assert last_due_day(now, 36) == date(2026, 11, 17)
     assert last_due_day(now + timedelta(hours=1), 36) == D18
-    assert due_days(rollup, now, 36) == [date(2026, 11, 17)]  # nothing built yet: the last due day alone
-    rollup.switch_manifest(layout.manifest_name(date(2026, 11, 1)), {"day": "2026-11-01"}, None)
-    # Missed runs are caught up, at most 7 days per run.
-    assert due_days(rollup, now, 36) == layout.days(date(2026, 11, 11), date(2026, 11, 17))
-    rollup.switch_manifest(layout.manifest_name(date(2026, 11, 17)), {"day": "2026-11-17"}, None)
-    assert due_days(rollup, now, 36) == []
+    assert due_days(svc.store, rollup, now, 36) == []  # nothing archived: nothing due
+    archive(svc, message(datetime(2026, 11, 9, 12, tzinfo=UTC), "first day"),
+            message(datetime(2026, 11, 15, 12, tzinfo=UTC), "a later day"))
+    # From the first archived day: 9 to 17 November; the newest 7 per run, the next run the rest.
+    assert due_days(svc.store, rollup, now, 36) == layout.days(date(2026, 11, 11), date(2026, 11, 17))
+    rollup_days(svc.store, rollup, layout.days(date(2026, 11, 11), date(2026, 11, 17)))
+    assert due_days(svc.store, rollup, now, 36) == [date(2026, 11, 9), date(2026, 11, 10)]
+    rollup_days(svc.store, rollup, [date(2026, 11, 9), date(2026, 11, 10)])
+    assert due_days(svc.store, rollup, now, 36) == []
     from archiving.rollup.compact import compact_if_closed
 
     assert compact_if_closed(rollup, date(2026, 11, 29)) is None  # the month is not over
-    assert compact_if_closed(rollup, date(2026, 11, 30)).days == 0  # over: compacted (here: nothing to merge)
+    assert compact_if_closed(rollup, date(2026, 11, 30)).days == 9  # over: compacted
 
 
 def test_last_rollup_is_none_before_any(rollup, svc):

@@ -28,7 +28,8 @@ from jsonschema import Draft7Validator
 
 from archiving.cli.main import main
 from archiving.ingest.replay import read_files, replay
-from archiving.read.rsmf import MANIFEST, RsmfRequest, export_rsmf, html_text
+from archiving.read.rsmf import MANIFEST, RsmfRequest, html_text
+from archiving.read.rsmf_export import export_rsmf
 from archiving.read.verified import Findings
 from archiving.store import codec
 from archiving.store.records import user_hash

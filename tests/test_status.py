@@ -208,14 +208,22 @@ def test_rollup_check_from_its_figures():
     from datetime import date
 
     from archiving.ops.status import rollup_check
+    from archiving.rollup import layout
 
     now = utcnow()
     due = date(2026, 11, 30)
     assert rollup_check(ctx_at(now), date(2026, 11, 30), due).state == OK
-    late = rollup_check(ctx_at(now), date(2026, 11, 29), due)
-    assert late.state == WARN and late.summary == "newest day 2026-11-29, 1 days behind (due up to 2026-11-30)"
-    assert rollup_check(ctx_at(now), date(2026, 11, 20), due).state == FAIL
-    assert rollup_check(ctx_at(now), None, due).state == WARN
+    late = rollup_check(ctx_at(now), date(2026, 11, 29), due, missing=[due])
+    assert late.state == WARN and late.summary == ("newest complete day 2026-11-29, 1 due days missing (oldest "
+                                                   "2026-11-30) (due up to 2026-11-30)")
+    assert rollup_check(ctx_at(now), date(2026, 11, 20), due, missing=layout.days(date(2026, 11, 21), due)).state == FAIL
+    assert rollup_check(ctx_at(now), None, due, missing=[due]).state == WARN
+    # A day rolled up far ahead by hand does not hide the gaps before it: they are counted.
+    gaps = rollup_check(ctx_at(now), due, due, missing=layout.days(date(2026, 11, 1), date(2026, 11, 10)),
+                        partial=[date(2026, 12, 2)])
+    assert gaps.state == FAIL and "10 due days missing (oldest 2026-11-01), 1 partial" in gaps.summary
+    assert gaps.values["missing_days"] == 10 and gaps.values["partial_days"] == 1
+    assert rollup_check(ctx_at(now), None, due).state == OK  # nothing archived: nothing to roll up
 
 
 def test_optional_checks_report_when_present(services, dead_letters):

@@ -56,8 +56,12 @@ def open_output(path: str | None):
         return
     target = Path(path)
     partial = target.with_name(target.name + ".partial")
-    with open(partial, "w", encoding="utf-8", newline="") as f:
-        yield f
+    try:
+        with open(partial, "w", encoding="utf-8", newline="") as f:
+            yield f
+    except BaseException:
+        partial.unlink(missing_ok=True)  # a failed command leaves no half file behind
+        raise
     partial.replace(target)
 
 
@@ -73,15 +77,27 @@ def time_range(args, required: bool) -> tuple[str | None, str | None]:
     return start, end
 
 
-def positive_int(text: str) -> int:
+def positive_int(text: str, minimum: int = 1) -> int:
     """An argparse type: a whole number of at least 1."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{value} is not at least {minimum}")
     return value
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number of at least 0 (a duration: never negative)."""
+    return positive_int(text, minimum=0)
+
+
+def settings_option(parser) -> None:
+    """``--settings FILE`` after the command too (`status --settings case.json`); SUPPRESS keeps a value
+    given before the command."""
+    parser.add_argument("--settings", metavar="FILE", default=argparse.SUPPRESS,
+                        help="settings file (as before the command; see python -m archiving --help)")
 
 
 def bom_options(p, default_note: str = "default: on when writing CSV to a file with --out") -> None:
@@ -97,7 +113,5 @@ def add_command(sub, name: str, help_text: str, description: str, examples: Sequ
     description = "\n\n".join(textwrap.fill(part, 100) for part in description.split("\n\n"))
     parser = sub.add_parser(name, help=help_text, description=description, epilog=epilog,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    # Also after the command (`show X --settings case.json`); SUPPRESS keeps a value given before it.
-    parser.add_argument("--settings", metavar="FILE", default=argparse.SUPPRESS,
-                        help="settings file (as before the command; see python -m archiving --help)")
+    settings_option(parser)
     return parser

@@ -36,8 +36,9 @@ EPILOG = textwrap.dedent(
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m archiving",
-        description="Archive of Azure Communication Services chat: replay events, read, export, search, "
-                    "verify and reconcile the archive.",
+        description="Archive of Azure Communication Services chat, SMS, WhatsApp and email (received, and sent "
+                    "through the archive-before-send clients): replay events, read, export, search, verify, seal, "
+                    "roll up, query and reconcile the archive.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -77,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return USAGE
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, OverflowError) as exc:  # OverflowError: a date out of range
         print(f"error: {exc}", file=sys.stderr)
         return USAGE
     except Exception as exc:  # noqa: BLE001 - the operator needs the cause, not a traceback

@@ -54,6 +54,7 @@ def cmd_reconcile(args) -> int:
 
 def register(sub) -> None:
     """Add ``outbound`` and its actions to the CLI's subparsers."""
+    from archiving.cli.common import non_negative_int, settings_option
     from archiving.outbound.layout import CHANNELS
 
     p = sub.add_parser("outbound", help="archive-before-send records: show one, list those without outcome",
@@ -80,6 +81,7 @@ def register(sub) -> None:
     s.add_argument("--acs-id", action="store_true", help="ID is an ACS message id (from a delivery report)")
     s.add_argument("--format", choices=("text", "json"), default="text")
     s.add_argument("--out", metavar="PATH", help="write to this file instead of stdout")
+    settings_option(s)
     s.set_defaults(func=cmd_show)
 
     r = osub.add_parser(
@@ -95,6 +97,7 @@ def register(sub) -> None:
                "exit codes:\n  0 every record has an outcome; 1 some have none; 2 usage or setting error;\n"
                "  4 storage failed\n")
     r.add_argument("--channel", choices=CHANNELS, help="only this channel (default: all)")
-    r.add_argument("--older-than", type=int, default=2, metavar="MINUTES",
+    r.add_argument("--older-than", type=non_negative_int, default=2, metavar="MINUTES",
                    help="only records older than this (a send in flight has no outcome yet; default %(default)s)")
+    settings_option(r)
     r.set_defaults(func=cmd_reconcile)

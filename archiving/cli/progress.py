@@ -17,11 +17,12 @@ from typing import Any
 
 log = logging.getLogger("archiving.cli")
 
-# Worst case with these figures: storage refusing connections fails after about 4 s of backoff
-# (1 s, then 1 + 2 s, +-0.5 s jitter); storage that accepts nothing after 3 x 4 s + 4 s = 16 s;
-# storage that accepts but never answers after 3 x 8 s + 4 s = 28 s: always under 30 s.
-CLI_PROFILE = {"retry_total": 2, "initial_backoff": 1, "increment_base": 2, "jitter": 0.5,
-               "connection_timeout": 4, "read_timeout": 8}
+# Worst case with these figures (azure-storage's ExponentialRetry waits initial + base**n: 2.5 s, then
+# 4.5 s, +-0.5 s jitter): storage refusing connections fails after about 7 s; storage that accepts
+# nothing after 3 x 4 s + 7 s = 19 s; storage that accepts but never answers after 3 x 5 s + 7 s = 22 s,
+# about 24 s with the command's start (tests/test_cli_edges.py): under 30 s.
+CLI_PROFILE = {"retry_total": 2, "initial_backoff": 0.5, "increment_base": 2, "jitter": 0.5,
+               "connection_timeout": 4, "read_timeout": 5}
 
 
 def announcing_retry_class():

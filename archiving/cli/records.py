@@ -28,57 +28,79 @@ from archiving.cli.common import (
 
 def cmd_replay(args) -> int:
     import os
+    from collections import Counter
 
     from archiving.ingest.replay import STILL_REJECTED, Problems, read_files, replay
 
     svc = cli_services(args)
     problems = Problems()
-    if args.container:
-        if args.files:
-            raise ValueError("give FILEs or --container, not both")
-        from archiving.ingest.deadletter import dead_letter_container, dead_letter_items
-        from archiving.settings import load_local_settings
-
-        client = dead_letter_container(svc, args.container, args.connection_setting, load_local_settings(args.settings))
-        # The rejected container holds rejection documents: read them with the rejection schema.
-        profile = "rejected" if args.container == svc.settings.rejected_container else "deadletter"
-        with progress_bar(args, unit="blob", desc="blobs") as bar:
-            counts = replay(dead_letter_items(client, args.prefix, progress=bar, problems=problems, profile=profile),
-                            svc.store, svc.rejected_store, svc.settings.hash_key, media=svc.media,
-                            media_max_bytes=svc.settings.media_max_bytes)
-    elif args.files:
-        total = 0
-        for path in args.files:
-            try:
-                total += os.path.getsize(path)
-            except OSError:
-                pass  # named by read_files
-        with progress_bar(args, total=total, unit="B", unit_scale=True, desc="replay") as bar:
-            counts = replay((event for _, event in read_files(args.files, problems, progress=bar)), svc.store,
-                            svc.rejected_store, svc.settings.hash_key, media=svc.media,
-                            media_max_bytes=svc.settings.media_max_bytes)
-    else:
+    counts: Counter = Counter()  # filled as events are replayed: the summary holds even if a failure stops it
+    if args.files and args.container:
+        raise ValueError("give FILEs or --container, not both")
+    if not args.files and not args.container:
         raise ValueError("give FILEs to replay, or --container NAME for Event Grid dead letters")
-    for problem in problems.items:
-        print(f"unreadable: {problem}", file=sys.stderr)
-    shown = {k: n for k, n in counts.items() if k != "dead-lettered"}
-    total = sum(shown.values())
-    summary = ", ".join(f"{n} {status}" for status, n in sorted(shown.items()))
-    print(f"{total} events: {summary or 'none'}")
-    if counts.get("dead-lettered"):
-        print(f"{counts['dead-lettered']} of them were dead-lettered by Event Grid")
-    if problems:
-        print(f"{len(problems)} inputs could not be read (named on stderr); everything else was replayed")
-    if counts.get("rejected"):
-        print(f"rejected events are kept with their reason in container {svc.settings.rejected_container}")
-    if counts.get(STILL_REJECTED):
-        print(f"{counts[STILL_REJECTED]} rejection documents hold events that are still malformed: left as they are")
+    try:
+        if args.container:
+            from archiving.ingest.deadletter import dead_letter_container, dead_letter_items
+            from archiving.settings import load_local_settings
+
+            client = dead_letter_container(svc, args.container, args.connection_setting,
+                                           load_local_settings(args.settings))
+            # The rejected container holds rejection documents: read them with the rejection schema.
+            profile = "rejected" if args.container == svc.settings.rejected_container else "deadletter"
+            with progress_bar(args, unit="blob", desc="blobs") as bar:
+                replay(dead_letter_items(client, args.prefix, progress=bar, problems=problems, profile=profile),
+                       svc.store, svc.rejected_store, svc.settings.hash_key, media=svc.media,
+                       media_max_bytes=svc.settings.media_max_bytes, counts=counts)
+        else:
+            total = 0
+            for path in args.files:
+                try:
+                    total += os.path.getsize(path)
+                except OSError:
+                    pass  # named by read_files
+            with progress_bar(args, total=total, unit="B", unit_scale=True, desc="replay") as bar:
+                replay((event for _, event in read_files(args.files, problems, progress=bar)), svc.store,
+                       svc.rejected_store, svc.settings.hash_key, media=svc.media,
+                       media_max_bytes=svc.settings.media_max_bytes, counts=counts)
+    except BaseException:
+        _replay_summary(counts, problems, svc, stopped=True)
+        raise
+    total = _replay_summary(counts, problems, svc)
     if counts.get("rejected") or counts.get(STILL_REJECTED) or problems:
         return FINDINGS
     if args.container and total == 0:
         print(f"no dead-letter blobs under {args.container}/{args.prefix}", file=sys.stderr)
         return NOT_FOUND
     return OK
+
+
+def _replay_summary(counts, problems, svc, stopped: bool = False) -> int:
+    """What was replayed (also when a failure stopped the replay: then on stderr, before the error)."""
+    from archiving.ingest.replay import STILL_REJECTED
+
+    out = sys.stderr if stopped else sys.stdout
+    for problem in problems.items:
+        print(f"unreadable: {problem}", file=sys.stderr)
+    shown = {k: n for k, n in counts.items() if k != "dead-lettered"}
+    total = sum(shown.values())
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(shown.items()))
+    if stopped:
+        print(f"replay stopped by the error below; before it, {total} events: {summary or 'none'} "
+              "(run it again: events archived already are found, not written twice)", file=out)
+    else:
+        print(f"{total} events: {summary or 'none'}", file=out)
+    if counts.get("dead-lettered"):
+        print(f"{counts['dead-lettered']} of them were dead-lettered by Event Grid", file=out)
+    if problems:
+        print(f"{len(problems)} inputs could not be read (named on stderr)"
+              + ("" if stopped else "; everything else was replayed"), file=out)
+    if counts.get("rejected"):
+        print(f"rejected events are kept with their reason in container {svc.settings.rejected_container}", file=out)
+    if counts.get(STILL_REJECTED):
+        print(f"{counts[STILL_REJECTED]} rejection documents hold events that are still malformed: left as they are",
+              file=out)
+    return total
 
 
 # -- show --------------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ from pathlib import Path
 
 def run(args) -> int:
     from archiving.cli.common import FINDINGS, NOT_FOUND, OK, cli_services, progress_bar, time_range
-    from archiving.read.rsmf import RsmfRequest, export_rsmf
+    from archiving.read.rsmf import RsmfRequest
+    from archiving.read.rsmf_export import export_rsmf
     from archiving.read.verified import Findings
 
     start, end = time_range(args, required=True)

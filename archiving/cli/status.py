@@ -29,10 +29,18 @@ def cmd_status(args) -> int:
         seal_warn_minutes=args.seal_warn, seal_fail_minutes=args.seal_fail,
         rollup_behind_warn=args.rollup_warn, rollup_behind_fail=args.rollup_fail,
     )
-    svc = Services(env=load_local_settings(args.settings), profile=STATUS_PROFILE)
+    from archiving.cli.progress import announcing_retry_class
+
+    def announce(names: list[str], deadline: float) -> None:
+        print(f"waiting for storage: {', '.join(names)} not answered yet; giving up after {deadline:.0f} s",
+              file=sys.stderr, flush=True)
+
+    # Each retry is announced on stderr, as in the other commands (cli/progress.py).
+    svc = Services(env=load_local_settings(args.settings),
+                   profile={**STATUS_PROFILE, "retry_class": announcing_retry_class()})
     try:
         svc.settings  # noqa: B018 - a setting error stops here, before any check runs (exit 2)
-        report = run_checks(svc, limits, dead_letter_container=args.dead_letter_container)
+        report = run_checks(svc, limits, dead_letter_container=args.dead_letter_container, on_wait=announce)
     finally:
         svc.close()
     if args.format == "json":
@@ -57,6 +65,7 @@ def _at_least(minimum: int):
 
 def register(sub) -> None:
     """Add ``status`` to the CLI's subparsers."""
+    from archiving.cli.common import settings_option
     from archiving.ops.status import DEAD_LETTER_CONTAINER, Limits
 
     d = Limits()
@@ -72,6 +81,7 @@ def register(sub) -> None:
         epilog="examples:\n  python -m archiving status\n  python -m archiving status --format json\n"
                "  python -m archiving status --newest-warn 30 --newest-fail 240\n\nexit codes:\n" + CODES,
     )
+    settings_option(p)
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--dead-letter-container", default=DEAD_LETTER_CONTAINER, metavar="NAME",
                    help="Event Grid's dead-letter container in the archive account (default: %(default)s)")

@@ -258,9 +258,11 @@ def rejection_name_for(event: Any) -> str:
 
 
 def replay(events: Iterable[Any], store, rejected_store, hash_key: bytes, progress=None, media=None,
-           media_max_bytes: int | None = None) -> Counter:
-    """Archive each event; rejected ones go to the rejected container, like the function's binding."""
-    counts: Counter = Counter()
+           media_max_bytes: int | None = None, counts: Counter | None = None) -> Counter:
+    """Archive each event; rejected ones go to the rejected container, like the function's binding.
+
+    ``counts`` (given by the caller) holds what was done so far even when a failure stops the replay."""
+    counts = Counter() if counts is None else counts
     for item in events:
         from_rejection = is_rejection(item)
         if from_rejection:

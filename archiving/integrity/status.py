@@ -65,6 +65,15 @@ def check_seal(ctx: Any) -> Any:
     settings = ctx.services.settings
     if not (settings.seal_key_file or settings.seal_key_id):
         raise NotDeployed("no ARCHIVE_SEAL_KEY_FILE or ARCHIVE_SEAL_KEY_ID")
+    import os
+
+    key_file = settings.seal_key_file
+    if key_file and not settings.seal_key_id and not (os.path.isfile(key_file) and os.access(key_file, os.R_OK)):
+        # Configured, but the seal could not sign a checkpoint: whatever the log says, sealing has stopped.
+        from archiving.ops.status import FAIL, Check
+
+        return Check("seal", FAIL, f"ARCHIVE_SEAL_KEY_FILE {key_file}: no readable file, checkpoints cannot be signed",
+                     {"key_file": key_file}, "install the seal's key there, or set ARCHIVE_SEAL_KEY_ID (docs/integrity.md)")
     cp, waiting = latest_checkpoint(ctx.services), unsealed(ctx.services, ctx.now)
     last = parse_time(cp["time"], "time") if cp else None
     check = seal_check(ctx, last, waiting.count, waiting.oldest, cp.get("tree_size") if cp else None)

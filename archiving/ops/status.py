@@ -19,8 +19,7 @@ archive container.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -34,8 +33,11 @@ DEAD_LETTER_CONTAINER = "chat-archive-deadletter"  # infra/main.bicep deadLetter
 # Listing stops here; the count is then shown as "at least".
 DEAD_LETTER_LIST_CAP = 10_000
 # Quick to report a storage account that does not answer (the CLI's batch profile waits minutes).
-STATUS_PROFILE = {"retry_total": 2, "initial_backoff": 0.5, "increment_base": 2, "jitter": 0.5,
-                  "connection_timeout": 5, "read_timeout": 20}
+STATUS_PROFILE = {"retry_total": 1, "initial_backoff": 0.5, "increment_base": 2, "jitter": 0.5,
+                  "connection_timeout": 5, "read_timeout": 10}
+# The whole report within 30 s (docs/operations.md): a check still waiting for storage then is a FAIL.
+STATUS_DEADLINE_SECONDS = 25.0
+ANNOUNCE_AFTER_SECONDS = 3.0
 
 
 class NotDeployed(Exception):
@@ -372,19 +374,27 @@ def seal_check(ctx: Context, last_seal: datetime | None, unsealed: int, oldest_u
     return Check("seal", state, summary, values, None if state == OK else action)
 
 
-def rollup_check(ctx: Context, newest_day: date | None, last_due_day: date) -> Check:
-    """The roll-up's check from its figures: the newest day rolled up against the last day that is
-    due (ended more than the grace period ago)."""
+def rollup_check(ctx: Context, newest_day: date | None, last_due_day: date, *, missing: Sequence[date] = (),
+                 partial: Sequence[date] = (), first_day: date | None = None) -> Check:
+    """The roll-up's check from its figures: the due days (from the first archived day to the last day
+    whose grace period passed) without a complete roll-up, the partial roll-ups, the newest complete day."""
     limits = ctx.limits
     behind = (last_due_day - newest_day).days if newest_day is not None else None
     values = {"newest_day": newest_day.isoformat() if newest_day else None, "last_due_day": last_due_day.isoformat(),
-              "days_behind": behind, "warn_days": limits.rollup_behind_warn, "fail_days": limits.rollup_behind_fail}
-    action = ("roll-ups are behind: check the roll-up function's failures, then `python -m archiving rollup "
-              "--from D --to D` (docs/operations.md, 'Seal or roll-up missing')")
-    if behind is None:
-        return Check("roll-up", WARN, f"never rolled up (due up to {last_due_day.isoformat()})", values, action)
-    state = grade(max(behind, 0), limits.rollup_behind_warn, limits.rollup_behind_fail)
-    summary = f"newest day {newest_day.isoformat()}, {max(behind, 0)} days behind (due up to {last_due_day.isoformat()})"
+              "first_day": first_day.isoformat() if first_day else None, "days_behind": behind,
+              "missing_days": len(missing), "oldest_missing": missing[0].isoformat() if missing else None,
+              "partial_days": len(partial), "warn_days": limits.rollup_behind_warn,
+              "fail_days": limits.rollup_behind_fail}
+    action = ("roll-ups are missing: check the roll-up function's failures (it catches up 7 days per run), or "
+              "`python -m archiving rollup --from D --to D` (docs/operations.md, 'Seal or roll-up missing')")
+    late = max(len(missing), max(behind, 0) if behind is not None else 0)
+    counts = f"{len(missing)} due days missing" + (f" (oldest {missing[0].isoformat()})" if missing else "")
+    counts += f", {len(partial)} partial" if partial else ""
+    if behind is None and not missing:
+        return Check("roll-up", OK, f"nothing archived to roll up (due up to {last_due_day.isoformat()})", values)
+    state = grade(late, limits.rollup_behind_warn, limits.rollup_behind_fail)
+    newest = f"newest complete day {newest_day.isoformat()}" if newest_day else "never rolled up"
+    summary = f"{newest}, {counts} (due up to {last_due_day.isoformat()})"
     return Check("roll-up", state, summary, values, None if state == OK else action)
 
 
@@ -414,15 +424,49 @@ def _guarded(name: str, fn: Callable[[Context], list[Check]], ctx: Context) -> l
 
 def run_checks(services: Any, limits: Limits | None = None, now: datetime | None = None,
                dead_letter_container: str = DEAD_LETTER_CONTAINER,
-               optional: Mapping[str, str] | None = None) -> Report:
+               optional: Mapping[str, str] | None = None, deadline: float = STATUS_DEADLINE_SECONDS,
+               on_wait: Callable[[list[str], float], None] | None = None) -> Report:
+    """Every check at once, each in a thread of its own; a check with no answer after ``deadline`` seconds
+    is a FAIL saying so (its thread is left to end by itself), and ``on_wait(names, deadline)`` is told
+    after ``ANNOUNCE_AFTER_SECONDS`` which checks are still waiting for storage."""
+    import threading
+    import time
+
     ctx = Context(services, (now or utcnow()).astimezone(UTC), limits or Limits(), dead_letter_container)
     extra = OPTIONAL_CHECKS if optional is None else optional
     checks: list[tuple[str, Callable[[Context], list[Check]]]] = list(CORE_CHECKS)
     checks += [(name, optional_check(name, target)) for name, target in extra.items()]
-    with ThreadPoolExecutor(len(checks)) as pool:
-        results: Iterable[list[Check]] = pool.map(lambda item: _guarded(item[0], item[1], ctx), checks)
-        found = tuple(c for group in results for c in group)
-    return Report(ctx.now, found)
+    results: dict[int, list[Check] | BaseException] = {}
+
+    def run(index: int, name: str, fn: Callable[[Context], list[Check]]) -> None:
+        try:
+            results[index] = _guarded(name, fn, ctx)
+        except BaseException as exc:  # noqa: BLE001 - a setting error: raised below, in the caller's thread
+            results[index] = exc
+
+    # Daemon threads: a check hung on storage must not keep the command from answering, nor from exiting.
+    threads = [threading.Thread(target=run, args=(i, name, fn), name=f"status-{name}", daemon=True)
+               for i, (name, fn) in enumerate(checks)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(max(0.0, started + min(ANNOUNCE_AFTER_SECONDS, deadline) - time.monotonic()))
+    waiting = [name for i, (name, _) in enumerate(checks) if i not in results]
+    if waiting and on_wait is not None:
+        on_wait(waiting, deadline)
+    for thread in threads:
+        thread.join(max(0.0, started + deadline - time.monotonic()))
+    found: list[Check] = []
+    for i, (name, _) in enumerate(checks):
+        result = results.get(i)
+        if isinstance(result, BaseException):
+            raise result
+        found += result if result is not None else [Check(
+            name, FAIL, f"storage did not answer within {deadline:.0f} s",
+            {"deadline_seconds": deadline},
+            "check the storage account, the network and your access (docs/operations.md, 'The status command')")]
+    return Report(ctx.now, tuple(found))
 
 
 def render_text(report: Report) -> str:

@@ -220,6 +220,7 @@ class OutboundArchive:
         started = time.monotonic()
         error: BaseException | None = None
         for attempt in range(1, self.attempts + 1):
+            began = time.monotonic()
             try:
                 if self.store.create_blob(key, encoded.data, metadata, tags):
                     return None
@@ -231,7 +232,9 @@ class OutboundArchive:
             if attempt == self.attempts:
                 break
             pause = self.backoff[min(attempt - 1, len(self.backoff) - 1)] if self.backoff else 0.0
-            if time.monotonic() + pause >= deadline:
+            # Another attempt only if one as long as this one still ends within the budget (a hung
+            # storage makes each attempt last its timeouts: the caller is answered in time).
+            if time.monotonic() + pause + (time.monotonic() - began) >= deadline:
                 break
             time.sleep(pause)
         raise ArchiveFailed(channel, archive_id, attempt, time.monotonic() - started, error)
@@ -309,7 +312,7 @@ class OutboundArchive:
             try:
                 for key, doc, tags in items:
                     deadline = time.monotonic() + self.budget
-                    self._create(key, codec.encode(doc), {}, tags, doc.get("channel", "?"),
+                    self._create(key, codec.encode(_written_late(doc)), {}, tags, doc.get("channel", "?"),
                                  doc.get("archive_id", "?"), deadline)
                     done += 1
                     if doc.get("kind") == layout.NOT_ARCHIVED:
@@ -340,7 +343,12 @@ class OutboundArchive:
 
 
 def _comparable(doc: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if k not in ("archived_at", "via")}
+    return {k: v for k, v in doc.items() if k not in ("archived_at", "first_attempt_at", "via")}
+
+
+def _written_late(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A queued document as it is written: ``archived_at`` is now, the first attempt's time is kept apart."""
+    return {**doc, "first_attempt_at": doc.get("first_attempt_at") or doc["archived_at"], "archived_at": iso(utcnow())}
 
 
 def client_options() -> dict[str, Any]:

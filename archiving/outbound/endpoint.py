@@ -12,8 +12,11 @@ numbers or addresses.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,23 +53,83 @@ def _error(status: int, code: str, message: str, **extra: Any) -> Answer:
     return Answer(status, {"error": {"code": code, "message": message, **extra}}, headers)
 
 
-def _str(body: Mapping[str, Any], name: str, *, required: bool = True, max_len: int | None = None) -> str | None:
+def _str(body: Mapping[str, Any], name: str, *, required: bool = True, max_len: int | None = None,
+         label: str | None = None) -> str | None:
+    label = label or name
     value = body.get(name)
     if value is None:
         if required:
-            raise Invalid(f"{name} is required")
+            raise Invalid(f"{label} is required")
         return None
     if not isinstance(value, str) or (required and not value):
-        raise Invalid(f"{name} must be a non-empty string")
+        raise Invalid(f"{label} must be a non-empty string")
     if max_len is not None and len(value) > max_len:
-        raise Invalid(f"{name} is longer than {max_len} characters")
+        raise Invalid(f"{label} is longer than {max_len} characters")
     return value
+
+
+# E.164: "+" and 6 to 15 ASCII digits (str.isdigit would pass superscripts and other scripts' digits).
+_E164 = re.compile(r"\+[0-9]{6,15}", re.ASCII)
 
 
 def _phone(value: Any, name: str) -> str:
-    if not isinstance(value, str) or not value.startswith("+") or not value[1:].isdigit() or not 7 <= len(value) <= 16:
-        raise Invalid(f"{name} must be a phone number in E.164 form (+ and 6 to 15 digits)")
+    if not isinstance(value, str) or not _E164.fullmatch(value):
+        raise Invalid(f"{name} must be a phone number in E.164 form (+ and 6 to 15 digits 0-9)")
     return value
+
+
+def _opt(obj: Mapping[str, Any], name: str, types: type | tuple[type, ...], label: str, what: str) -> Any:
+    value = obj.get(name)
+    if value is not None and not isinstance(value, types):
+        raise Invalid(f"{label} must be {what}")
+    return value
+
+
+def _address(value: Any, label: str) -> None:
+    if not isinstance(value, dict) or not isinstance(value.get("address"), str) or "@" not in value["address"]:
+        raise Invalid(f"{label} must be an object with an email address")
+    _opt(value, "displayName", str, f"{label}.displayName", "a string")
+
+
+def _email_message(message: Any) -> None:
+    """The fields of an ACS EmailMessage that the archive and the SDK read, each checked by name."""
+    if not isinstance(message, dict):
+        raise Invalid("message (the ACS EmailMessage object) is required")
+    _str(message, "senderAddress", label="message.senderAddress")
+    content = message.get("content")
+    if not isinstance(content, dict) or not isinstance(content.get("subject"), str):
+        raise Invalid("message.content.subject is required")
+    for name in ("plainText", "html"):
+        _opt(content, name, str, f"message.content.{name}", "a string")
+    recipients = message.get("recipients")
+    if not isinstance(recipients, dict):
+        raise Invalid("message.recipients is required")
+    count = 0
+    for role in ("to", "cc", "bcc"):
+        entries = _opt(recipients, role, list, f"message.recipients.{role}", "a list") or []
+        for n, entry in enumerate(entries):
+            _address(entry, f"message.recipients.{role}[{n}]")
+        count += len(entries)
+    if not 1 <= count <= MAX_EMAIL_RECIPIENTS:
+        raise Invalid(f"message.recipients needs 1 to {MAX_EMAIL_RECIPIENTS} addresses")
+    for n, entry in enumerate(_opt(message, "replyTo", list, "message.replyTo", "a list") or []):
+        _address(entry, f"message.replyTo[{n}]")
+    headers = _opt(message, "headers", dict, "message.headers", "an object of strings")
+    if headers and not all(isinstance(v, str) for v in headers.values()):
+        raise Invalid("message.headers must be an object of strings")
+    _opt(message, "userEngagementTrackingDisabled", bool, "message.userEngagementTrackingDisabled", "true or false")
+    attachments = _opt(message, "attachments", list, "message.attachments", "a list")
+    for n, item in enumerate(attachments or []):
+        label = f"message.attachments[{n}]"
+        if not isinstance(item, dict):
+            raise Invalid(f"{label} must be an object (name, contentType, contentInBase64)")
+        for name in ("name", "contentType", "contentInBase64"):
+            _str(item, name, label=f"{label}.{name}")
+        _opt(item, "contentId", str, f"{label}.contentId", "a string")
+        try:
+            base64.b64decode(item["contentInBase64"], validate=True)
+        except (binascii.Error, ValueError):
+            raise Invalid(f"{label}.contentInBase64 is not valid base64") from None
 
 
 def _archive_id(body: Mapping[str, Any], headers: Mapping[str, str], channel: str) -> str | None:
@@ -90,6 +153,19 @@ KNOWN = {
 
 def handle(services: Any, channel: str | None, raw: bytes, headers: Mapping[str, str]) -> Answer:
     """Validate, archive, send; never raises for anything a caller or the storage can cause."""
+    try:
+        return _handle(services, channel, raw, headers)
+    except Exception as exc:  # noqa: BLE001 - a defect of ours: a JSON answer, and where it happened in the log
+        import traceback
+
+        where = traceback.extract_tb(exc.__traceback__)[-1]  # not the message: it may quote the request
+        log.error("send endpoint %s: unexpected %s at %s:%s", channel if channel in layout.CHANNELS else "?",
+                  type(exc).__name__, where.filename, where.lineno)
+        return _error(500, "InternalError", "the request could not be handled (logged); nothing was sent "
+                      "unless an archive_id answers 200 on retry")
+
+
+def _handle(services: Any, channel: str | None, raw: bytes, headers: Mapping[str, str]) -> Answer:
     from archiving.outbound.core import ArchiveFailed, ArchiveIdReused
     from archiving.settings import SettingError
 
@@ -99,7 +175,7 @@ def handle(services: Any, channel: str | None, raw: bytes, headers: Mapping[str,
         return _error(413, "TooLarge", f"the request is larger than {MAX_BODY_BYTES} bytes")
     try:
         body = json.loads(raw or b"null")
-    except ValueError:
+    except (ValueError, RecursionError):
         return _error(400, "InvalidJson", "the body is not JSON")
     if not isinstance(body, dict):
         return _error(400, "InvalidRequest", "the body must be a JSON object")
@@ -135,7 +211,8 @@ def handle(services: Any, channel: str | None, raw: bytes, headers: Mapping[str,
         if isinstance(status, int) and 400 <= status < 500:
             return _error(422, "AcsRejected", "ACS refused the request (recorded as failed)", acs_status=status)
         if isinstance(exc, ValueError):
-            return _error(400, "InvalidRequest", "the SDK refused the request")
+            return _error(400, "InvalidRequest", f"the SDK refused the request ({type(exc).__name__}): check the "
+                          f"fields of {channel} against docs/outbound.md")
         return _error(502, "AcsFailed", "ACS failed or could not be reached (recorded as failed); retry with "
                       "the same archive_id", acs_status=status)
     log.info("send endpoint %s %s: sent", channel, answer.body.get("archive_id"))
@@ -169,19 +246,7 @@ def _prepare(services: Any, channel: str, body: Mapping[str, Any], archive_id: s
 
     if channel == "email":
         message = body.get("message")
-        if not isinstance(message, dict):
-            raise Invalid("message (the ACS EmailMessage object) is required")
-        _str(message, "senderAddress")
-        content = message.get("content")
-        if not isinstance(content, dict) or not isinstance(content.get("subject"), str):
-            raise Invalid("message.content.subject is required")
-        recipients = message.get("recipients")
-        if not isinstance(recipients, dict):
-            raise Invalid("message.recipients is required")
-        addresses = [a for role in ("to", "cc", "bcc") for a in (recipients.get(role) or [])]
-        if not addresses or len(addresses) > MAX_EMAIL_RECIPIENTS or not all(
-                isinstance(a, dict) and isinstance(a.get("address"), str) and "@" in a["address"] for a in addresses):
-            raise Invalid(f"message.recipients needs 1 to {MAX_EMAIL_RECIPIENTS} addresses")
+        _email_message(message)
         operation_id = _str(body, "operation_id", required=False, max_len=64)
         if operation_id and archive_id and operation_id != archive_id:
             raise Invalid("operation_id and archive_id differ")
@@ -198,13 +263,18 @@ def _prepare(services: Any, channel: str, body: Mapping[str, Any], archive_id: s
         notification = body.get("notification")
         if not isinstance(notification, dict):
             raise Invalid("notification (the ACS NotificationContent object) is required")
-        _str(notification, "channelRegistrationId")
+        _str(notification, "channelRegistrationId", label="notification.channelRegistrationId")
         to = notification.get("to")
         if not isinstance(to, list) or len(to) != 1:
             raise Invalid("notification.to must hold exactly one recipient")
+        _phone(to[0], "notification.to[0]")
         if notification.get("kind") not in ("text", "image", "image_v0", "document", "video", "audio", "template"):
             raise Invalid("notification.kind must be text, image, document, video, audio or template")
-        _str(notification, "content", required=notification.get("kind") == "text", max_len=MAX_WHATSAPP_CHARS)
+        _str(notification, "content", required=notification.get("kind") == "text", max_len=MAX_WHATSAPP_CHARS,
+             label="notification.content")
+        for name in ("mediaUri", "caption", "fileName"):
+            _opt(notification, name, str, f"notification.{name}", "a string")
+        _opt(notification, "template", dict, "notification.template", "an object")
         archive_id = archive_id or layout.new_archive_id()
 
         def call() -> Answer:

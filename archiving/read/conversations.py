@@ -4,7 +4,8 @@ find items, all through the blob index tags and ``read_verified`` (docs/archive-
 - ``load_conversation``: every record of a conversation id (every channel and month), or of two parties
   (their conversation ids in both directions, as either may be the business);
 - ``load_message``: one message id's records (the message, if archived, and every report, any month);
-- ``channel_items``: export items of every channel record whose ``at`` is in a range;
+- ``record_at`` / ``is_channel_document`` / ``_tag_query``: what export needs to make its items of them
+  (``read.export.channel_items``; this module never imports export: no cycle);
 - ``channel_values`` / ``text_line``: how a channel record shows in CSV and in ``find``'s text.
 
 A report whose message is not in the archive is shown under its message id, marked as such.
@@ -13,15 +14,14 @@ A report whose message is not in the archive is shown under its message id, mark
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from archiving.read.scan import WORKERS, find_names, in_range
+from archiving.read.scan import WORKERS, find_names
 from archiving.read.verified import Findings, read_verified
 from archiving.store import keys
 from archiving.store.records import user_hash
-from archiving.store.schemas import CHANNEL_KINDS
 
 log = logging.getLogger("archiving.read.conversations")
 
@@ -205,39 +205,6 @@ def render_json(view: ConversationView) -> str:
 
 
 # -- export and find ---------------------------------------------------------------------------------------
-
-
-def channel_items(store: Any, start: str | None, end: str | None, findings: Findings | None = None,
-                  progress: Any = None, workers: int = WORKERS, conversation: str | None = None) -> Iterator[Any]:
-    """Export items of every SMS, WhatsApp and email record whose ``at`` is in the range (of one conversation)."""
-    from archiving.read.export import Item
-
-    own = findings is None
-    findings = Findings() if own else findings
-    for channel in keys.CHANNELS:
-        # Streamed (an export range can hold millions of records); media blobs have no place in it.
-        query = _tag_query(channel=channel, conversation=conversation, start=start, end=end)
-        names = (n for n in find_names(store, query)
-                 if not n.startswith(keys.MEDIA_ROOT))
-        for blob in read_verified(store, names, findings, workers):
-            if progress is not None:
-                progress.update(1)
-            doc = blob.document
-            if not is_channel_document(doc) or doc.get("kind") not in CHANNEL_KINDS:
-                continue
-            at = record_at(doc)
-            if in_range(at, start, end):
-                yield Item(doc["kind"], at, doc["conversation_id"], blob.name, blob.sha256, doc, channel=channel)
-    if own:
-        for damage in findings.items:  # named, skipped, never silent
-            log.warning("damaged blob skipped: %s: %s", damage.name, damage.reason)
-
-
-def item_of(blob: Any, doc: Mapping[str, Any]) -> Any:
-    from archiving.read.export import Item
-
-    return Item(doc.get("kind"), record_at(doc), doc.get("conversation_id"), blob.name, blob.sha256, doc,
-                channel=doc.get("channel"))
 
 
 def channel_values(d: Mapping[str, Any]) -> dict[str, Any]:

@@ -123,8 +123,6 @@ def _action(m: Mapping[str, Any]) -> str:
 
 def record_item(blob: VerifiedBlob, doc: Mapping[str, Any]) -> Item:
     if doc.get("channel") not in (None, "chat"):
-        from archiving.read.conversations import item_of
-
         return item_of(blob, doc)
     kind = doc.get("kind")
     if kind == "message":
@@ -262,7 +260,6 @@ def export_items(store: Any, start: str, end: str, thread_id: str | None = None,
         if progress is not None:
             progress.update(1)
 
-    from archiving.read.conversations import channel_items
     from archiving.store.keys import is_conversation_id
 
     if thread_id is not None and is_conversation_id(thread_id):  # an SMS / WhatsApp / email conversation
@@ -300,6 +297,42 @@ def export_items(store: Any, start: str, end: str, thread_id: str | None = None,
         yield from items
     if thread_id is None:  # SMS, WhatsApp and email records of the range
         yield from channel_items(store, start, end, findings=findings, progress=progress, workers=workers)
+
+
+# -- SMS, WhatsApp and email records (read/conversations.py reads them; their export items are made here) --
+
+
+def channel_items(store: Any, start: str | None, end: str | None, findings: Findings | None = None,
+                  progress: Any = None, workers: int = WORKERS, conversation: str | None = None) -> Iterator[Item]:
+    """Export items of every SMS, WhatsApp and email record whose ``at`` is in the range (of one conversation)."""
+    from archiving.read.conversations import _tag_query, is_channel_document, record_at
+
+    own = findings is None
+    findings = Findings() if own else findings
+    for channel in keys.CHANNELS:
+        # Streamed (an export range can hold millions of records); media blobs have no place in it.
+        query = _tag_query(channel=channel, conversation=conversation, start=start, end=end)
+        names = (n for n in find_names(store, query)
+                 if not n.startswith(keys.MEDIA_ROOT))
+        for blob in read_verified(store, names, findings, workers):
+            if progress is not None:
+                progress.update(1)
+            doc = blob.document
+            if not is_channel_document(doc) or doc.get("kind") not in CHANNEL_KINDS:
+                continue
+            at = record_at(doc)
+            if in_range(at, start, end):
+                yield Item(doc["kind"], at, doc["conversation_id"], blob.name, blob.sha256, doc, channel=channel)
+    if own:
+        for damage in findings.items:  # named, skipped, never silent
+            log.warning("damaged blob skipped: %s: %s", damage.name, damage.reason)
+
+
+def item_of(blob: Any, doc: Mapping[str, Any]) -> Item:
+    from archiving.read.conversations import record_at
+
+    return Item(doc.get("kind"), record_at(doc), doc.get("conversation_id"), blob.name, blob.sha256, doc,
+                channel=doc.get("channel"))
 
 
 def _listing(store: Any, start: str, end: str, thread_id: str | None) -> Iterator[Any]:

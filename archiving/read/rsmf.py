@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -36,14 +35,13 @@ from typing import Any
 
 import orjson
 
-from archiving import SCHEMA_VERSION
 from archiving.read import reader
 from archiving.read.reader import MessageVersion, MessageView, ThreadView
 from archiving.read.rsmf_eml import WrittenFile, ZipFileEntry, rfc5322_date, write_rsmf
 from archiving.read.scan import WORKERS, find_names, in_range, tag_filter
 from archiving.read.verified import Findings, read_verified
 from archiving.store import keys
-from archiving.timefmt import UTC, iso, utcnow
+from archiving.timefmt import UTC
 
 log = logging.getLogger("archiving.read.rsmf")
 
@@ -532,68 +530,6 @@ def body_text(channel: Channel, conversation: str, display: str, day: str, part:
         "blob it comes from (source_blob) and the SHA-256 computed when it was read (source_sha256).",
         "",
     ])
-
-
-def export_rsmf(store: Any, request: RsmfRequest, hash_key: bytes | None = None, findings: Findings | None = None,
-                progress: Any = None, container: str | None = None, workers: int = WORKERS) -> RsmfResult:
-    """Write the range's conversations as .rsmf files into ``request.out``, then the export manifest."""
-    out = Path(request.out)
-    out.mkdir(parents=True, exist_ok=True)
-    result = RsmfResult(out, out / MANIFEST, findings=findings if findings is not None else Findings())
-    from archiving.read import rsmf_direct
-
-    start, end = request.start, request.end
-    # (channel, conversation id) of everything to export; --thread: that id, in whichever channel has it.
-    todo = [("chat", tid) for tid in ([request.thread_id] if request.thread_id else chat_conversations(store, start, end))]
-    for name in rsmf_direct.DIRECT:
-        todo += [(name, cid) for cid in rsmf_direct.conversations(store, name, start, end)
-                 if request.thread_id is None or cid == request.thread_id]
-    if progress is not None:  # the total: every blob to read, counted by listing (names are not kept)
-        progress.total = sum(1 for ch, cid in todo for _ in (
-            chat_names(store, cid) if ch == "chat" else rsmf_direct.names(store, ch, cid, start, end)))
-        if hasattr(progress, "refresh"):
-            progress.refresh()
-    first_at = last_at = None
-    for ch, cid in todo:
-        with tempfile.TemporaryDirectory(prefix="rsmf-") as work:
-            people = People(hash_key)
-            if ch == "chat":
-                got = collect_chat(store, cid, start, end, result.findings, Path(work), people, progress, workers)
-                written = _write_conversation(got, CHANNELS["chat"], request, container, result)
-            else:
-                written = rsmf_direct.export_direct(store, ch, cid, start, end, result.findings, people, Path(work),
-                                                    result, request.max_events, progress, workers)
-        if written:
-            result.conversations += 1
-            stamps = [f["begin"] for f in written] + [f["end"] for f in written]
-            first_at = min([first_at or stamps[0], *stamps])
-            last_at = max([last_at or stamps[0], *stamps])
-    manifest = {
-        "export": "rsmf",
-        "rsmf_version": RSMF_VERSION,
-        "schema_version": SCHEMA_VERSION,
-        "generator": GENERATOR,
-        "created_at": iso(utcnow()),
-        "container": container,
-        "range": {"from": request.start, "to": request.end, "to_is_exclusive": True},
-        "thread_id": request.thread_id,
-        "conversations": result.conversations,
-        "files": result.files,
-        "counts": {k: result.counts[k] for k in EVENT_KINDS},
-        "messages_edited": result.counts["edited"],
-        "messages_deleted": result.counts["deleted"],
-        "attachments": result.counts["attachments"],
-        "events": result.events,
-        "first_at": first_at,
-        "last_at": last_at,
-        "damaged_blobs": [{"blob": d.name, "reason": d.reason} for d in result.findings.items],
-    }
-    partial = result.manifest_path.with_name(MANIFEST + ".partial")
-    partial.write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
-    partial.replace(result.manifest_path)
-    log.info("rsmf export files=%d conversations=%d events=%d damaged=%d", len(result.files), result.conversations,
-             result.events, len(result.findings))
-    return result
 
 
 def _write_conversation(got: Collected, channel: Channel, request: RsmfRequest, container: str | None,

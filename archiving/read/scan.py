@@ -101,7 +101,10 @@ def parse_bound(text: str, *, end: bool = False) -> str:
             day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
         except ValueError:
             raise ValueError(f"{text!r} is not a date (YYYY-MM-DD) or an ISO-8601 time") from None
-        return iso(day + timedelta(days=1) if end else day)  # type: ignore[return-value]
+        try:
+            return iso(day + timedelta(days=1) if end else day)  # type: ignore[return-value]
+        except OverflowError:
+            raise ValueError(f"{text!r} is out of range (the last day is 9999-12-30)") from None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from archiving.rollup import layout, rows
-from archiving.rollup.store import ManifestConflict, RollupStore
+from archiving.rollup.store import ManifestConflict, RollupStore, file_sha256
 from archiving.timefmt import iso, utcnow
 
 log = logging.getLogger("archiving.rollup.compact")
@@ -75,7 +75,7 @@ def compact_month(rollup: RollupStore, year: int, month: int, *, force: bool = F
         return CompactResult(year, month, 0, len(current), len(current), 0, 0,
                              skipped=f"parts average {total_bytes / len(current) / 2**20:.0f} MB: big enough")
 
-    from archiving.rollup.writer import ROW_GROUP_SIZE, duckdb_connection
+    from archiving.rollup.parquet import ROW_GROUP_SIZE, duckdb_connection, sql_path
 
     now = now or utcnow()
     build = layout.new_build(now)
@@ -95,20 +95,20 @@ def compact_month(rollup: RollupStore, year: int, month: int, *, force: bool = F
                 con.execute("CREATE OR REPLACE TABLE _current (filename VARCHAR, day DATE)")
                 con.executemany("INSERT INTO _current VALUES (?, ?)",
                                 [(str(path), d) for name, path in local for d in sorted(days_of[name])])
-                files = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for _, p in local) + "]"
+                files = "[" + ", ".join(f"'{sql_path(p)}'" for _, p in local) + "]"
                 target = folder / f"{channel}.parquet"
                 con.execute(
                     f"COPY (SELECT {names} FROM read_parquet({files}, filename = true, hive_partitioning = false, "
                     f"union_by_name = true) r SEMI JOIN _current c ON r.filename = c.filename AND r.day = c.day) "
-                    f"TO '{str(target).replace(chr(39), chr(39) * 2)}' (FORMAT parquet, COMPRESSION zstd, "
+                    f"TO '{sql_path(target)}' (FORMAT parquet, COMPRESSION zstd, "
                     f"ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
-                counts = con.execute(f"SELECT CAST(day AS VARCHAR), count(*) FROM read_parquet('"
-                                     f"{str(target).replace(chr(39), chr(39) * 2)}') GROUP BY day").fetchall()
+                counts = con.execute(f"SELECT CAST(day AS VARCHAR), count(*) FROM read_parquet('{sql_path(target)}') "
+                                     "GROUP BY day").fetchall()
                 rows_by_day[channel] = {d: n for d, n in counts}
                 name = layout.month_part(channel, year, month, build)
                 rollup.upload_file(name, target)
                 new_parts[channel] = {"name": name, "channel": channel, "rows": sum(rows_by_day[channel].values()),
-                                      "bytes": target.stat().st_size}
+                                      "bytes": target.stat().st_size, "sha256": file_sha256(target)}
                 for _, path in local:
                     path.unlink()
         finally:

@@ -10,7 +10,7 @@ each month once per run rather than once per day (a month of a busy tenant is ma
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from archiving.read.scan import tag_filter
@@ -36,3 +36,42 @@ def day_names(store: Any, day: date) -> dict[str, str | None]:
     start, end = layout.bounds(day)
     found = find_tagged(store, tag_filter(start=start, end=end))
     return {name: at for name, at in found.items() if name.endswith(RECORD_SUFFIX)}
+
+
+# Before any record an archive can hold (ACS went public in 2020): where the search for the first day starts.
+EARLIEST_DAY = date(2000, 1, 1)
+
+
+def any_before(store: Any, day: date) -> bool:
+    """Whether the archive holds a blob whose ``at`` tag is before the day (one tag query, first page only)."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    start, _ = layout.bounds(day)
+    try:
+        pages = store.container.find_blobs_by_tags(tag_filter(end=start), results_per_page=1).by_page()
+        return any(True for _ in next(pages, []))
+    except ResourceNotFoundError as exc:
+        if getattr(exc, "error_code", None) != "ContainerNotFound":
+            raise
+        return False
+
+
+def first_archived_day(store: Any, last: date, known: date | None = None) -> date | None:
+    """The first day (at or before ``last``) that holds a record, or None when none does.
+
+    ``known`` is a day the caller knows to be at or after it (the oldest roll-up): one query says
+    whether anything is older; otherwise a binary search over the days, about 14 tag queries."""
+    after_last = last + timedelta(days=1)
+    if known is not None and known <= last and not any_before(store, known):
+        return known if any_before(store, after_last) else None
+    if not any_before(store, after_last):
+        return None
+    low, high = EARLIEST_DAY, min(known, last) if known is not None else last  # answer in [low, high]
+    if not any_before(store, low + timedelta(days=1)):
+        while low < high:
+            mid = low + timedelta(days=(high - low).days // 2)
+            if any_before(store, mid + timedelta(days=1)):
+                high = mid
+            else:
+                low = mid + timedelta(days=1)
+    return low

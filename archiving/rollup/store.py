@@ -4,6 +4,7 @@ roll-ups are rebuilt at will from the archive, which stays create-only."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,15 @@ from archiving.store.archive import ContainerCreation
 
 log = logging.getLogger("archiving.rollup.store")
 
+def file_sha256(path: Path) -> str:
+    """A part's sha256, named in its manifest entry."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(2**20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 class ManifestConflict(RuntimeError):
     """Another run switched the day's manifest first; its parts stand, ours were removed."""
 
@@ -27,6 +37,7 @@ class Listed:
     name: str
     last_modified: datetime | None
     size: int
+    partial: bool = False  # a manifest of a day rolled up before it was due (blob metadata "partial")
 
 
 class RollupStore:
@@ -69,12 +80,13 @@ class RollupStore:
             log.warning("rollup part not deleted: %s (%s)", name, getattr(exc, "error_code", None) or exc.status_code)
             return False
 
-    def list(self, prefix: str) -> Iterator[Listed]:
+    def list(self, prefix: str, metadata: bool = False) -> Iterator[Listed]:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            for item in self.container.list_blobs(name_starts_with=prefix):
-                yield Listed(item.name, item.last_modified, item.size)
+            for item in self.container.list_blobs(name_starts_with=prefix, include=["metadata"] if metadata else None):
+                partial = (item.metadata or {}).get("partial") == "true" if metadata else False
+                yield Listed(item.name, item.last_modified, item.size, partial)
         except ResourceNotFoundError as exc:
             if getattr(exc, "error_code", None) != "ContainerNotFound":
                 raise
@@ -110,16 +122,18 @@ class RollupStore:
 
         self.ensure_container()
         data = orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n"
+        # In the blob's metadata too: one listing tells the timer and `status` which days are partial.
+        metadata = {"partial": "true" if manifest.get("partial") else "false"}
         try:
             if etag is None:
-                self.container.upload_blob(name, data, overwrite=False)
+                self.container.upload_blob(name, data, overwrite=False, metadata=metadata)
             else:
-                self.container.upload_blob(name, data, overwrite=True, etag=etag,
+                self.container.upload_blob(name, data, overwrite=True, etag=etag, metadata=metadata,
                                            match_condition=MatchConditions.IfNotModified)
         except (ResourceExistsError, ResourceModifiedError):
             raise ManifestConflict(f"{name} was switched by another run") from None
 
     def manifests(self) -> list[Listed]:
-        """Every day's manifest, oldest day first."""
-        found = [m for m in self.list(layout.MANIFESTS) if layout.manifest_day(m.name)]
+        """Every day's manifest, oldest day first (``partial`` from the blob's metadata)."""
+        found = [m for m in self.list(layout.MANIFESTS, metadata=True) if layout.manifest_day(m.name)]
         return sorted(found, key=lambda m: m.name)

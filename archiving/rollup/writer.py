@@ -23,20 +23,13 @@ import orjson
 from archiving.read.scan import WORKERS
 from archiving.read.verified import Damage, Findings, read_verified
 from archiving.rollup import layout, rows
+from archiving.rollup.parquet import MAX_LINE, duckdb_connection, write_parquet
 from archiving.rollup.select import day_names
-from archiving.rollup.store import RollupStore
+from archiving.rollup.store import RollupStore, file_sha256
 from archiving.timefmt import iso, utcnow
 
 log = logging.getLogger("archiving.rollup")
 
-# DuckDB writes the parts: bounded memory whatever the day's size (docs/analytics.md, "Writer").
-# One thread: the part is written in a few seconds either way, and each thread buffers its own row group.
-DUCKDB_CONFIG = {"threads": "1", "memory_limit": "128MB", "preserve_insertion_order": "true"}
-ROW_GROUP_SIZE = 5_000  # rows; a row group is buffered whole while it is written: keeps memory flat
-# DuckDB's JSON reader needs a buffer of twice the largest line.  A larger row (only a transcript of
-# tens of thousands of messages comes near) keeps its columns but not its `document` (named in the
-# manifest under "oversized"; the blob itself is the original).
-MAX_LINE = 16 * 2**20
 MAX_CATCH_UP_DAYS = 7  # the timer fills at most this many missed days per run; the CLI backfills
 
 
@@ -46,9 +39,11 @@ class Part:
     channel: str
     rows: int
     bytes: int
+    sha256: str  # of the file: `query` checks a cached copy against it
 
     def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "channel": self.channel, "rows": self.rows, "bytes": self.bytes}
+        return {"name": self.name, "channel": self.channel, "rows": self.rows, "bytes": self.bytes,
+                "sha256": self.sha256}
 
 
 @dataclass(frozen=True)
@@ -73,35 +68,11 @@ class _Sink:
     kinds: Counter = field(default_factory=Counter)
 
 
-def duckdb_connection():
-    import duckdb
-
-    con = duckdb.connect(config=dict(DUCKDB_CONFIG))
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET enable_progress_bar = false")  # it would print into the output on stdout
-    return con
-
-
-def write_parquet(con: Any, source: Path, target: Path) -> None:
-    """JSON lines (one row each) to a zstd Parquet file with the typed columns of ``rows``."""
-    columns = ", ".join(f"'{name}': '{type_}'" for name, type_, _ in rows.COLUMNS)
-    names = ", ".join('"' + n + '"' for n in rows.NAMES)
-    con.execute(
-        f"COPY (SELECT {names} FROM read_json(?, format = 'newline_delimited', "
-        f"columns = {{{columns}}}, maximum_object_size = {MAX_LINE})) "
-        f"TO '{_sql_path(target)}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_SIZE})",
-        [str(source)],
-    )
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")
-
-
 def rollup_day(store: Any, rollup: RollupStore, day: date, *, findings: Findings | None = None,
                progress: Any = None, workers: int = WORKERS, now: datetime | None = None,
-               source_container: str | None = None) -> DayResult:
-    """Build the day's parts from the archive and make them current."""
+               source_container: str | None = None, partial: bool = False) -> DayResult:
+    """Build the day's parts from the archive and make them current.  ``partial``: the day is not due
+    yet (late events may still arrive): its manifest says so, and the timer builds it again when due."""
     findings = findings if findings is not None else Findings()
     damaged_before = len(findings.items)
     now = now or utcnow()
@@ -147,7 +118,7 @@ def rollup_day(store: Any, rollup: RollupStore, day: date, *, findings: Findings
                     sink.path.unlink()
                     name = layout.day_part(channel, day, build)
                     rollup.upload_file(name, target)
-                    parts.append(Part(name, channel, sink.rows, target.stat().st_size))
+                    parts.append(Part(name, channel, sink.rows, target.stat().st_size, file_sha256(target)))
                     target.unlink()
             finally:
                 con.close()
@@ -160,6 +131,7 @@ def rollup_day(store: Any, rollup: RollupStore, day: date, *, findings: Findings
         "day": day.isoformat(),
         "built_at": built_at,
         "build": build,
+        "partial": partial,
         "records": records,
         "by_channel": by_channel,
         "parts": [p.as_json() for p in parts],
@@ -204,13 +176,14 @@ def _orphans(rollup: RollupStore, day: date) -> Iterable[str]:
 
 def rollup_days(store: Any, rollup: RollupStore, days: Iterable[date], *, findings: Findings | None = None,
                 progress: Any = None, workers: int = WORKERS, source_container: str | None = None,
-                on_day: Any = None) -> list[DayResult]:
+                on_day: Any = None, last_due: date | None = None) -> list[DayResult]:
+    """Each day in turn; days after ``last_due`` (when given) are built as partial."""
     from archiving.rollup.compact import compact_month
 
     results = []
     for day in days:
         result = rollup_day(store, rollup, day, findings=findings, progress=progress, workers=workers,
-                            source_container=source_container)
+                            source_container=source_container, partial=last_due is not None and day > last_due)
         if on_day is not None:
             on_day(result)
         results.append(result)
@@ -228,27 +201,47 @@ def last_due_day(now: datetime, grace_hours: int) -> date:
     return (now - timedelta(hours=grace_hours)).date() - timedelta(days=1)
 
 
-def due_days(rollup: RollupStore, now: datetime, grace_hours: int) -> list[date]:
-    """Days the timer rolls up: those after the newest manifest, up to the last due day (at most
-    ``MAX_CATCH_UP_DAYS``); with no manifest yet, the last due day alone (backfill with the CLI)."""
+@dataclass(frozen=True)
+class Backlog:
+    """The roll-ups against the archive: what is due and not (completely) rolled up."""
+
+    last_due: date
+    first_day: date | None  # the first day holding a record (None: nothing archived up to last_due)
+    missing: tuple[date, ...]  # due days without a complete roll-up (none, or a partial one), oldest first
+    partial: tuple[date, ...]  # days whose roll-up is partial (due or not)
+    newest_complete: date | None
+
+
+def backlog(store: Any, rollup: RollupStore, now: datetime, grace_hours: int) -> Backlog:
+    """Every day from the first archived day to the last due day that has no complete roll-up,
+    whatever was rolled up by hand before (a later day rolled up does not hide earlier gaps)."""
+    from archiving.rollup.select import first_archived_day
+
     last = last_due_day(now, grace_hours)
-    built = [layout.manifest_day(m.name) for m in rollup.manifests()]
-    newest = max((d for d in built if d is not None), default=None)
-    if newest is None:
-        return [last]
-    if newest >= last:
-        return []
-    first = max(newest + timedelta(days=1), last - timedelta(days=MAX_CATCH_UP_DAYS - 1))
-    return layout.days(first, last)
+    listed = {layout.manifest_day(m.name): m for m in rollup.manifests()}
+    complete = {d for d, m in listed.items() if d is not None and not m.partial}
+    partial = tuple(sorted(d for d, m in listed.items() if d is not None and m.partial))
+    first = first_archived_day(store, last, min(listed, default=None))
+    missing = tuple(d for d in layout.days(first, last) if d not in complete) if first and first <= last else ()
+    newest = max((d for d in complete if d <= last), default=None)
+    return Backlog(last, first, missing, partial, newest)
+
+
+def due_days(store: Any, rollup: RollupStore, now: datetime, grace_hours: int) -> list[date]:
+    """Days the timer rolls up: the backlog's missing days, the newest ``MAX_CATCH_UP_DAYS`` of them
+    per run (the days people query first; the next runs take the older ones), oldest first."""
+    return list(backlog(store, rollup, now, grace_hours).missing[-MAX_CATCH_UP_DAYS:])
 
 
 def run_due(svc: Any, now: datetime | None = None) -> list[DayResult]:
     """What the timer function does."""
     now = now or utcnow()
     rollup = RollupStore(svc.rollup_container)
-    days = due_days(rollup, now, svc.settings.rollup_grace_hours)
+    days = due_days(svc.store, rollup, now, svc.settings.rollup_grace_hours)
     findings = Findings()
     results = rollup_days(svc.store, rollup, days, findings=findings, source_container=svc.settings.container)
+    if days:
+        log.info("rollup timer: %d due days rolled up (%s to %s)", len(days), days[0], days[-1])
     for damage in findings.items:
         log.warning("rollup left out a damaged blob: %s (%s)", damage.name, damage.reason)
     from archiving.rollup.compact import compact_if_closed
