@@ -303,7 +303,8 @@ def check(name: str, data: bytes, metadata: Mapping[str, str], tags: Mapping[str
         return _check_ack(name, data, metadata, tags, check_tags)
     channel = keys.parse_channel_key(name)
     if channel is not None:
-        return _check_channel(name, channel, data, metadata, tags, check_tags)
+        key = hash_key if hash_key and metadata.get("hash_key_id") == key_id(hash_key) else None
+        return _check_channel(name, channel, data, metadata, tags, check_tags, key)
     info = keys.parse_key(name)
     is_csv = name.endswith(".csv.lz4")
     if info is None and not name.startswith(keys.ROOT) and (name.endswith(".json.lz4") or is_csv):
@@ -344,7 +345,7 @@ def check(name: str, data: bytes, metadata: Mapping[str, str], tags: Mapping[str
 
 
 def _check_channel(name: str, info: Any, data: bytes, metadata: Mapping[str, str], tags: Mapping[str, str] | None,
-                   check_tags: bool) -> VerifiedBlob | Damage:
+                   check_tags: bool, hash_key: bytes | None = None) -> VerifiedBlob | Damage:
     """An SMS, WhatsApp or email blob (docs/archive-format.md, section 13): a record (checks 1 to 5, then its
     name against its document), or a media item (an lz4 frame of the bytes, named by their sha256)."""
     if info.area != "media":
@@ -352,7 +353,7 @@ def _check_channel(name: str, info: Any, data: bytes, metadata: Mapping[str, str
         if isinstance(result, VerifiedBlob) and isinstance(result.document, dict):
             from archiving.read.channel_verify import name_problems
 
-            problems = name_problems(info, result.document)
+            problems = name_problems(info, result.document, hash_key)
             if problems:
                 return Damage(name, f"{INVALID}: " + "; ".join(problems))
         return result

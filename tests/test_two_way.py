@@ -1,0 +1,263 @@
+"""Two-way conversations (issue 19): what the business sent comes out of every read door, and no number or
+address is in any name or tag. Real Azurite, the real ACS SDKs against the HTTPS ACS test server."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import email
+import email.policy
+import io
+import json
+import re
+from datetime import timedelta
+
+import pytest
+
+from archiving.ingest.archiver import archive_event
+from archiving.outbound import OutboundArchive, layout
+from archiving.outbound.clients import (ArchivingChatThreadClient, ArchivingEmailClient,
+                                        ArchivingNotificationMessagesClient, ArchivingSmsClient)
+from archiving.store import keys
+from archiving.timefmt import iso, utcnow
+
+from .conftest import HASH_KEY, load_vector
+
+KEY = HASH_KEY.encode()
+BUSINESS, CUSTOMER = "+18005550100", "+14255550123"
+SHOP, ANN = "DoNotReply@contoso.example", "ann@example.com"
+WA_CHANNEL = "3f870487-d59e-4c01-82dd-46b9d388aa9d"
+
+
+@pytest.fixture
+def outbound(services):
+    return OutboundArchive(services.store.container, HASH_KEY, outcomes="sync")
+
+
+def sms_client(acs, archive):
+    return ArchivingSmsClient.from_connection_string(acs.connection_string, archive=archive, **acs.client_kwargs())
+
+
+def email_client(acs, archive):
+    return ArchivingEmailClient.from_connection_string(acs.connection_string, archive=archive, **acs.client_kwargs())
+
+
+def wa_client(acs, archive):
+    return ArchivingNotificationMessagesClient.from_connection_string(acs.connection_string, archive=archive,
+                                                                      **acs.client_kwargs())
+
+
+def at(offset_s: float = 0) -> str:
+    return iso(utcnow() + timedelta(seconds=offset_s))
+
+
+def sms_in(message_id: str, when: str, text: str = "yes please", sender: str = CUSTOMER, to: str = BUSINESS) -> dict:
+    event = copy.deepcopy(load_vector("eventgrid/event-grid-schema/sms_received.json"))
+    event["id"] = f"ev-{message_id}"
+    event["data"] = {"MessageId": message_id, "From": sender, "To": to, "Message": text, "ReceivedTimestamp": when}
+    return event
+
+
+def sms_report(message_id: str, status: str, when: str, to: str = CUSTOMER, sender: str = BUSINESS, **extra) -> dict:
+    event = copy.deepcopy(load_vector("eventgrid/event-grid-schema/sms_delivery_report_received.json"))
+    event["id"] = f"ev-{message_id}-{status}-{when}"
+    event["data"] = {"messageId": message_id, "from": sender, "to": to, "deliveryStatus": status,
+                     "receivedTimestamp": when, **extra}
+    return event
+
+
+def email_report(message_id: str, status: str, when: str, recipient: str = ANN, sender: str = SHOP) -> dict:
+    event = copy.deepcopy(load_vector("eventgrid/event-grid-schema/email_delivery_report_received.json"))
+    event["id"] = f"ev-{message_id}-{status}"
+    event["data"] = {"sender": sender, "recipient": recipient, "messageId": message_id, "status": status,
+                     "deliveryAttemptTimeStamp": when}
+    return event
+
+
+def email_message(to: str = ANN) -> dict:
+    import base64
+
+    return {"senderAddress": SHOP, "content": {"subject": "Your statement", "plainText": "Balance: 12.00"},
+            "recipients": {"to": [{"address": to, "displayName": "Ann"}]},
+            "attachments": [{"name": "statement.txt", "contentType": "text/plain",
+                             "contentInBase64": base64.b64encode(b"statement body").decode()}]}
+
+
+def sms_conversation(acs, services, outbound):
+    """One sent SMS (business -> customer), its delivery report, the customer's reply."""
+    sent = sms_client(acs, outbound).send(BUSINESS, CUSTOMER, "Shall we book you in?", enable_delivery_report=True)
+    acs_id = sent[0].message_id
+    for event in (sms_report(acs_id, "Delivered", at(2)), sms_in("Incoming_reply-1", at(60))):
+        assert archive_event(event, services.store, KEY).status == "archived"
+    return acs_id
+
+
+# -- 6: no personal data in names or tags --------------------------------------------------------------
+
+PII = ("+14255550199", "14255550199", "4255550199", "bob@example.com", "bob=40example.com", "example.com",
+       CUSTOMER, CUSTOMER[1:], "ann@example.com", "Ann@Example.com", BUSINESS[1:])
+
+
+def all_names_and_tags(store):
+    for blob in store.container.list_blobs(include=["tags"]):
+        yield blob.name, dict(blob.tags or {})
+
+
+def assert_no_pii(store):
+    seen = 0
+    for name, tags in all_names_and_tags(store):
+        seen += 1
+        values = [name, *tags.values(), *(keys.untag_value(v) for v in tags.values())]
+        for text in values:
+            for secret in PII:
+                assert secret.lower() not in text.lower(), (name, tags, secret)
+            # A number written with separators, or split by them: its digits never appear in a row.
+            digits = re.sub(r"[^0-9]", "", text)
+            for number in ("4255550199", "4255550123", "4255550124", "8005550100"):
+                assert number not in digits, (name, tags, number)
+    assert seen > 10
+
+
+def test_no_number_or_address_in_any_name_or_tag(acs, acs_env, app_functions, services, outbound, caplog):
+    import logging
+
+    from .test_outbound import http
+
+    caplog.set_level(logging.INFO)
+    store = services.store
+    shaped = ("+14255550199", "bob@example.com", "14255550199")
+    events = []
+    for n, mid in enumerate(shaped):
+        events.append(sms_in(mid, at(n)))
+        events.append(sms_report(mid, "Suppressed bob@example.com", at(n + 1)))
+        events.append(email_report(mid, "Suppressed bob@example.com", at(n + 2)))
+        wa = copy.deepcopy(load_vector("eventgrid/event-grid-schema/advanced_message_received.json"))
+        wa["id"] = mid
+        wa["data"] = {"channelType": "whatsapp", "from": CUSTOMER, "to": WA_CHANNEL, "content": "hi",
+                      "messageType": "text", "receivedTimestamp": at(n)}
+        events.append(wa)
+        war = copy.deepcopy(load_vector("eventgrid/event-grid-schema/advanced_message_delivery_status_updated.json"))
+        war["id"] = f"war-{n}"
+        war["data"].update(messageId=mid, status="+14255550199", to=CUSTOMER, **{"from": WA_CHANNEL})
+        events.append(war)
+        engagement = email_report(mid, "x", at(n + 3))
+        engagement["eventType"] = "Microsoft.Communication.EmailEngagementTrackingReportReceived"
+        engagement["data"] = {"sender": SHOP, "recipient": ANN, "messageId": mid, "engagementType": "view",
+                              "userActionTimeStamp": at(n + 3), "engagementContext": "bob@example.com"}
+        events.append(engagement)
+    for event in events:
+        outcome = archive_event(event, store, KEY)
+        assert outcome.status == "archived", (event["eventType"], outcome)
+    # Callers: archive ids must be UUIDs; an email operation id too; a repeatability key becomes one.
+    with pytest.raises(ValueError, match="UUID"):
+        sms_client(acs, outbound).send(BUSINESS, CUSTOMER, "x", archive_id="+14255550199")
+    with pytest.raises(ValueError, match="UUID"):
+        email_client(acs, outbound).begin_send(email_message(), operation_id="bob@example.com")
+    code, body, _ = http(app_functions, "sms", {"from": BUSINESS, "to": CUSTOMER, "message": "x",
+                                                "archive_id": "+14255550199"})
+    assert code == 400 and "UUID" in body["error"]["message"]
+    code, body, _ = http(app_functions, "email", {"message": email_message(), "operation_id": "bob@example.com"})
+    assert code == 400 and "UUID" in body["error"]["message"]
+    code, body, _ = http(app_functions, "sms", {"from": BUSINESS, "to": [CUSTOMER, "+14255550199"], "message": "x"},
+                         {"Repeatability-Request-ID": "bob@example.com"})
+    assert code == 200 and layout.check_archive_id(body["archive_id"])
+    code, body, _ = http(app_functions, "email", {"message": email_message("bob@example.com")})
+    assert code == 200
+    wa_client(acs, outbound).send({"kind": "text", "channelRegistrationId": WA_CHANNEL, "to": ["+14255550199"],
+                                   "content": "hi"}, headers={"Repeatability-Request-ID": "+14255550199"})
+    thread_id = acs.create_thread("support", acs_env["ARCHIVER_USER_ID"], [])
+    code, body, _ = http(app_functions, "chat", {"thread_id": thread_id, "content": "hello"})
+    assert code == 200  # chat message ids are digits: their by-acs-id link is hashed
+    assert_no_pii(store)
+    for secret in ("+14255550199", "bob@example.com", "14255550199"):
+        assert secret not in caplog.text
+
+
+# -- 1: one conversation, both directions ------------------------------------------------------------
+
+
+def test_show_an_sms_conversation_both_directions_in_order(acs, archive_env, services, outbound):
+    from archiving.read import conversations as conv
+
+    from .test_cli import cli
+
+    acs_id = sms_conversation(acs, services, outbound)
+    # A failed send and a record whose outcome never came, in the same conversation.
+    from azure.core.exceptions import HttpResponseError
+
+    acs.faults.add(400, path=r"^/sms$", method="POST", times=1, retry_after=None)
+    with pytest.raises(HttpResponseError):
+        sms_client(acs, outbound).send(BUSINESS, CUSTOMER, "refused")
+    lost = layout.new_archive_id()
+    outbound.begin("sms", lost, {"sender": layout.party(KEY, "sms", BUSINESS, "from"),
+                                 "recipients": [layout.party(KEY, "sms", CUSTOMER, "to")],
+                                 "body": {"text": "lost"}}, BUSINESS)
+    ids = conv.conversation_ids_between(KEY, CUSTOMER, BUSINESS)
+    view = conv.load_conversation(services.store, ids, hash_key=KEY)
+    assert [(m.direction, m.outcome) for m in view.messages] == [
+        ("outbound", "sent"), ("outbound", "failed"), ("outbound", "outcome unknown"), ("inbound", None)]
+    sent = view.messages[0]
+    assert sent.delivery_status == "Delivered" and sent.acs_ids == [acs_id]
+    text = conv.render_text(view)
+    assert "sms outbound message" in text and "[sent; delivery Delivered]" in text and "'Shall we book you in?'" in text
+    assert text.index("Shall we book") < text.index("'refused'") < text.index("'lost'") < text.index("yes please")
+    assert "[failed]" in text
+    assert "message not in the archive" not in text  # the report joined its outbound message
+
+    shown = cli("show", "--between", CUSTOMER, BUSINESS, env=archive_env)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.count("outbound message") == 3 and "inbound message Incoming_reply-1" in shown.stdout
+    conversation = shown.stdout.splitlines()[0].split()[1].rstrip(",")
+    as_json = json.loads(cli("show", conversation, "--format", "json", env=archive_env).stdout)
+    assert [m["direction"] for m in as_json["messages"]] == ["outbound", "outbound", "outbound", "inbound"]
+    assert as_json["messages"][0]["delivery_status"] == "Delivered"
+    rows = list(csv.DictReader(io.StringIO(cli("show", conversation, "--format", "csv", env=archive_env).stdout)))
+    assert [(r["direction"], r["outcome"]) for r in rows] == [
+        ("outbound", "sent"), ("outbound", "failed"), ("outbound", "outcome unknown"), ("inbound", "")]
+    assert rows[0]["content"] == "Shall we book you in?" and rows[0]["delivery_status"] == "Delivered"
+
+
+def test_email_and_its_reports_are_one_conversation(acs, services, outbound):
+    from archiving.read import conversations as conv
+
+    result = email_client(acs, outbound).begin_send(email_message()).result()
+    archive_event(email_report(result["id"], "Delivered", at(3)), services.store, KEY)
+    view = conv.load_conversation(services.store, conv.conversation_ids_between(KEY, SHOP, ANN), hash_key=KEY)
+    (message,) = view.messages
+    assert message.direction == "outbound" and message.message_id == result["id"]
+    assert message.outcome == "sent" and message.delivery_status == "Delivered"
+    assert "statement.txt sha256=" in conv.render_text(view)
+
+
+def test_a_second_recipient_finds_the_message_through_its_index_blob(acs, services, outbound):
+    from archiving.read import conversations as conv
+
+    other = "+14255550124"
+    sms_client(acs, outbound).send(BUSINESS, [CUSTOMER, other], "to both")
+    for party in (CUSTOMER, other):
+        view = conv.load_conversation(services.store, conv.conversation_ids_between(KEY, party, BUSINESS), hash_key=KEY)
+        assert [(m.direction, m.outcome) for m in view.messages] == [("outbound", "sent")], party
+
+
+def test_backfill_indexes_records_written_before(acs, archive_env, services, outbound):
+    from archiving.read import conversations as conv
+
+    from .test_cli import cli
+
+    sms_client(acs, outbound).send(BUSINESS, [CUSTOMER, "+14255550124"], "old message")
+    # As written before issue 19: no conversation tags, no index blobs.
+    for blob in services.store.container.list_blobs(name_starts_with="outbound/", include=["tags"]):
+        if blob.name.startswith("outbound/by-conversation/"):
+            services.store.container.delete_blob(blob.name)
+        elif blob.tags and "conversation" in blob.tags:
+            tags = {k: v for k, v in blob.tags.items() if k not in ("conversation", "recipient", "direction")}
+            services.store.container.get_blob_client(blob.name).set_blob_tags(tags)
+    ids = conv.conversation_ids_between(KEY, "+14255550124", BUSINESS)
+    assert conv.load_conversation(services.store, ids, hash_key=KEY).empty
+    dry = cli("outbound", "index", "--dry-run", env=archive_env)
+    assert dry.returncode == 0 and dry.stdout.startswith("1 outbound records"), dry.stdout
+    done = cli("outbound", "index", env=archive_env)
+    assert done.returncode == 0 and "2 blobs tagged, 1 index blobs written" in done.stdout, done.stdout
+    assert [m.direction for m in conv.load_conversation(services.store, ids, hash_key=KEY).messages] == ["outbound"]
+    again = cli("outbound", "index", env=archive_env)
+    assert again.stdout.startswith("0 outbound records") and "1 indexed already" in again.stdout
