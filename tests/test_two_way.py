@@ -261,3 +261,51 @@ def test_backfill_indexes_records_written_before(acs, archive_env, services, out
     assert [m.direction for m in conv.load_conversation(services.store, ids, hash_key=KEY).messages] == ["outbound"]
     again = cli("outbound", "index", env=archive_env)
     assert again.stdout.startswith("0 outbound records") and "1 indexed already" in again.stdout
+
+
+# -- 2, 3: export and find ----------------------------------------------------------------------------
+
+
+def test_export_jsonl_and_csv_hold_both_directions(acs, archive_env, services, outbound, tmp_path):
+    from .test_cli import cli
+
+    sms_conversation(acs, services, outbound)
+    sent_email = email_client(acs, outbound).begin_send(email_message()).result()
+    day = utcnow().strftime("%Y-%m-%d")
+    out = tmp_path / "day.jsonl"
+    done = cli("export", "--from", day, "--to", day, "--format", "jsonl", "--out", str(out), env=archive_env)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    messages = sorted((x for x in lines if x.get("direction")), key=lambda x: x["at"])
+    assert [(x["channel"], x["direction"]) for x in messages] == [
+        ("sms", "outbound"), ("email", "outbound"), ("sms", "inbound")]
+    sms_out, email_out, reply = messages
+    assert sms_out["outcome"] == "sent" and sms_out["content"] == "Shall we book you in?"
+    assert sms_out["from"] == BUSINESS and sms_out["to"] == CUSTOMER and sms_out["thread_id"] == reply["thread_id"]
+    assert sms_out["source"].startswith("outbound/sms/") and len(sms_out["source_sha256"]) == 64
+    assert email_out["document"]["archive_id"] == sent_email["id"]
+    assert email_out["attachments"][0]["name"] == "statement.txt" and len(email_out["attachments"][0]["sha256"]) == 64
+    manifest = json.loads((tmp_path / "day.jsonl.manifest.json").read_text())
+    assert manifest["counts"]["outbound-message"] == 2
+    out_csv = tmp_path / "day.csv"
+    assert cli("export", "--from", day, "--to", day, "--format", "csv", "--out", str(out_csv),
+               env=archive_env).returncode == 0
+    rows = list(csv.DictReader(out_csv.open(encoding="utf-8-sig", newline="")))
+    outbound_rows = [r for r in rows if r["direction"] == "outbound"]
+    assert {r["channel"] for r in outbound_rows} == {"sms", "email"} and all(r["outcome"] == "sent" for r in outbound_rows)
+    assert any("statement.txt sha256=" in r["attachments"] for r in outbound_rows)
+
+
+def test_find_by_either_party_returns_both_directions(acs, archive_env, services, outbound):
+    from .test_cli import cli
+
+    sms_conversation(acs, services, outbound)
+    email_client(acs, outbound).begin_send(email_message()).result()
+    found = cli("find", "--sender", "+1 (425) 555-0123", "--format", "jsonl", env=archive_env)
+    assert found.returncode == 0, found.stderr
+    items = [json.loads(line) for line in found.stdout.splitlines()]
+    assert sorted((i["kind"], i.get("direction")) for i in items) == [
+        ("outbound-message", "outbound"), ("sms-message", "inbound"), ("sms-report", None)]
+    by_address = cli("find", "--sender", "Ann@Example.com", env=archive_env)
+    assert by_address.returncode == 0 and "outbound-message outbound" in by_address.stdout, by_address.stderr
+    assert "[sent]" in by_address.stdout and "Balance: 12.00" in by_address.stdout

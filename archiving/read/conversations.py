@@ -421,19 +421,27 @@ def channel_items(store: Any, start: str | None, end: str | None, findings: Find
     own = findings is None
     findings = Findings() if own else findings
     for channel in keys.CHANNELS:
-        # Streamed (an export range can hold millions of records); media blobs have no place in it.
+        # One channel's names of the range (strings only; media blobs have no place in an export), then its
+        # blobs streamed. Outbound messages (tagged with channel and at too) come with their outcome, told
+        # by the names of their outcome blobs (or one listing of their folder), not by reading them.
         query = _tag_query(channel=channel, conversation=conversation, start=start, end=end)
-        names = (n for n in find_names(store, query)
-                 if not n.startswith(keys.MEDIA_ROOT))
-        for blob in read_verified(store, names, findings, workers):
+        names = [n for n in find_names(store, query) if not n.startswith(keys.MEDIA_ROOT)]
+        inbound, outbound = split_outbound(store, names)
+        for blob in read_verified(store, [*inbound, *outbound.message_names()], findings, workers):
             if progress is not None:
                 progress.update(1)
             doc = blob.document
+            if isinstance(doc, Mapping) and doc.get("kind") == OUTBOUND_MESSAGE:
+                item = outbound_item(blob, doc, outbound)
+                if item is not None and in_range(item.at, start, end):
+                    yield item
+                continue
             if not is_channel_document(doc) or doc.get("kind") not in CHANNEL_KINDS:
                 continue
             at = record_at(doc)
             if in_range(at, start, end):
-                yield Item(doc["kind"], at, doc["conversation_id"], blob.name, blob.sha256, doc, channel=channel)
+                yield Item(doc["kind"], at, doc["conversation_id"], blob.name, blob.sha256, doc, channel=channel,
+                           direction=direction_of(doc))
     if own:
         for damage in findings.items:  # named, skipped, never silent
             log.warning("damaged blob skipped: %s: %s", damage.name, damage.reason)
@@ -443,11 +451,44 @@ def item_of(blob: Any, doc: Mapping[str, Any]) -> Any:
     from archiving.read.export import Item
 
     return Item(doc.get("kind"), record_at(doc), doc.get("conversation_id"), blob.name, blob.sha256, doc,
-                channel=doc.get("channel"))
+                channel=doc.get("channel"), direction=direction_of(doc))
+
+
+def outbound_conversation(doc: Mapping[str, Any]) -> str | None:
+    """The conversation of an outbound message's first recipient (its ``conversation`` tag)."""
+    from archiving.outbound import layout
+
+    found = layout.conversation_tags(doc.get("channel"), (doc.get("sender") or {}).get("hash"),
+                                     doc.get("recipients") or [])
+    return found[0][0] if found else None
+
+
+def outbound_item(blob: Any, doc: Mapping[str, Any], outbound: OutboundNames | None = None,
+                  store: Any = None) -> Any:
+    """The export item of an outbound SMS, WhatsApp or email message (None for chat: its chat record is the
+    item), with its send outcome from ``outbound``'s names, else one listing of its folder in ``store``."""
+    from archiving.outbound import layout
+    from archiving.read.export import Item
+
+    channel, archive_id = doc.get("channel"), doc.get("archive_id")
+    if channel not in layout.CONVERSATION_CHANNELS:
+        return None
+    if outbound is None or (channel, archive_id) not in outbound.files:
+        _, outbound = split_outbound(store, store.list_names(layout.message_prefix(channel, archive_id)))
+    outcome, late = outbound.status(channel, archive_id)
+    if late:
+        outcome = f"{outcome}, {NOT_ARCHIVED_BEFORE_SEND}"
+    return Item(OUTBOUND_MESSAGE, record_at(doc), outbound_conversation(doc) or "", blob.name, blob.sha256, doc,
+                channel=channel, direction=OUTBOUND, outcome=outcome)
 
 
 def channel_values(d: Mapping[str, Any]) -> dict[str, Any]:
     """The export CSV columns of a channel record (same columns as chat; ``thread_id`` is the conversation id)."""
+    if d.get("kind") == OUTBOUND_MESSAGE:
+        sender, to = parties(d)
+        return {"message_id": d.get("archive_id"), "action": "sent", "message_type": (d.get("body") or {}).get("kind"),
+                "sender_id": sender, "sender_hash": (d.get("sender") or {}).get("hash"), "content": content_of(d),
+                "composed_at": record_at(d), "participants": to, "topic": d.get("subject")}
     sender = d.get("from") or {}
     media = d.get("media") or {}
     content = d.get("content")
@@ -467,5 +508,8 @@ def channel_values(d: Mapping[str, Any]) -> dict[str, Any]:
 
 def text_line(item: Any) -> str:
     d = item.document
-    return (f"{item.at}  {d.get('channel'):<8} {d.get('kind')}  {d.get('conversation_id')}  {d.get('message_id')}  "
-            f"{_party(d.get('from'))} -> {_party(d.get('to'))}  {_describe(d)}")
+    sender, to = parties(d)
+    direction = f" {item.direction}" if item.direction else ""
+    outcome = f" [{item.outcome}]" if item.outcome else ""
+    return (f"{item.at}  {d.get('channel'):<8} {d.get('kind')}{direction}  {item.thread_id}  "
+            f"{d.get('message_id') or d.get('archive_id')}  {sender} -> {to}  {_describe(d)}{outcome}")

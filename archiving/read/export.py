@@ -45,11 +45,12 @@ from archiving.timefmt import iso, utcnow
 
 log = logging.getLogger("archiving.read.export")
 
-KINDS = ("message", "thread", "transcript-message") + CHANNEL_KINDS  # SMS, WhatsApp, email: read/conversations.py
+# SMS, WhatsApp, email (inbound and reports) and what the business sent on them: read/conversations.py
+KINDS = ("message", "thread", "transcript-message") + CHANNEL_KINDS + ("outbound-message",)
 FORMATS = ("jsonl", "csv")
 CSV_COLUMNS = ("kind", "at", "thread_id", "message_id", "version", "action", "message_type", "sender_id",
                "sender_display_name", "sender_hash", "content", "composed_at", "edited_at", "deleted_at", "topic",
-               "participants", "source", "source_sha256", "channel")
+               "participants", "source", "source_sha256", "channel", "direction", "outcome", "attachments")
 
 
 @dataclass(frozen=True)
@@ -64,12 +65,20 @@ class Item:
     document: Mapping[str, Any]  # the record, or the transcript's message
     topic: str | None = None  # transcript messages: the transcript's topic
     channel: str = "chat"  # sms, whatsapp, email: thread_id is then the conversation id
+    direction: str | None = None  # SMS, WhatsApp, email messages: inbound | outbound (reports: None)
+    outcome: str | None = None  # outbound: sent | failed | outcome unknown [, not archived before send]
 
     def as_json(self) -> dict[str, Any]:
         out = {"kind": self.kind, "at": self.at, "thread_id": self.thread_id, "source": self.source,
                "source_sha256": self.source_sha256, "document": self.document, "channel": self.channel}
         if self.kind == "transcript-message":
             out["topic"] = self.topic
+        if self.channel != "chat":
+            from archiving.read.conversations import attachments_of, content_of, parties
+
+            sender, to = parties(self.document)
+            out.update(direction=self.direction, outcome=self.outcome, **{"from": sender, "to": to},
+                       content=content_of(self.document), attachments=attachments_of(self.document))
         return out
 
     def csv_row(self) -> tuple[str, ...]:
@@ -83,9 +92,13 @@ class Item:
         if self.channel != "chat":
             from archiving.read.conversations import channel_values
 
+            from archiving.read.conversations import attachments_of
+
             values = channel_values(d)
             values.update(kind=self.kind, at=self.at, thread_id=self.thread_id, source=self.source,
-                          source_sha256=self.source_sha256, channel=self.channel)
+                          source_sha256=self.source_sha256, channel=self.channel, direction=self.direction,
+                          outcome=self.outcome, attachments="; ".join(
+                              f"{a.get('name') or ''} sha256={a.get('sha256') or '-'}" for a in attachments_of(d)) or None)
             return tuple("" if values.get(c) is None else str(values[c]) for c in CSV_COLUMNS)
         if self.kind == "thread":
             who = d.get("actor") or {}
