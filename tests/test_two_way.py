@@ -309,3 +309,65 @@ def test_find_by_either_party_returns_both_directions(acs, archive_env, services
     by_address = cli("find", "--sender", "Ann@Example.com", env=archive_env)
     assert by_address.returncode == 0 and "outbound-message outbound" in by_address.stdout, by_address.stderr
     assert "[sent]" in by_address.stdout and "Balance: 12.00" in by_address.stdout
+
+
+def test_rsmf_holds_outbound_sms_and_eml_holds_the_email(acs, services, outbound, tmp_path):
+    from archiving.read.rsmf import MANIFEST, RsmfRequest, export_rsmf
+    from archiving.read.verified import Findings
+
+    from .test_rsmf import check_file, custom, rsmf_files
+
+    acs_id = sms_conversation(acs, services, outbound)
+    sent = email_client(acs, outbound).begin_send(email_message()).result()
+    day = utcnow().strftime("%Y-%m-%d")
+    from archiving.read.scan import parse_bound
+
+    findings = Findings()
+    result = export_rsmf(services.store, RsmfRequest(parse_bound(day), parse_bound(day, end=True), tmp_path),
+                         hash_key=KEY, findings=findings)
+    assert not findings, findings.items
+    (f,) = rsmf_files(tmp_path)
+    check_file(f, services.store)
+    events = f.manifest["events"]
+    assert [e["direction"] for e in events] == ["outgoing", "incoming"]
+    out = events[0]
+    business = next(p for p in f.manifest["participants"] if p["id"] == out["participant"])
+    assert f.manifest["conversations"][0]["custodian"] == business["id"]
+    assert out["body"] == "Shall we book you in?" and custom(out)["send_outcome"] == ["sent"]
+    assert [r["action"] for r in out["read_receipts"]] == ["delivered"]
+    assert acs_id not in [e["id"] for e in events]  # one event: the report joined its message
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    (entry,) = manifest["emails"]
+    eml = (tmp_path / entry["file"]).read_bytes()
+    import hashlib
+
+    assert entry["sha256"] == hashlib.sha256(eml).hexdigest() and entry["archive_id"] == sent["id"]
+    assert entry["source"] == layout.message_key("email", sent["id"]) and entry["outcome"] == "sent"
+    parsed = email.message_from_bytes(eml, policy=email.policy.default)
+    assert parsed["Subject"] == "Your statement" and parsed["From"].addresses[0].addr_spec == SHOP
+    assert parsed["To"].addresses[0].addr_spec == ANN
+    assert parsed.get_body(("plain",)).get_content().strip() == "Balance: 12.00"
+    (attachment,) = list(parsed.iter_attachments())
+    assert attachment.get_filename() == "statement.txt" and attachment.get_content() == "statement body"
+    assert result.emails == manifest["emails"]
+
+
+def test_one_day_rsmf_reads_that_day_only(acs, services, outbound, tmp_path):
+    """A damaged blob of another day, in another conversation, does not fail a one-day export."""
+    from archiving.read.rsmf import RsmfRequest, export_rsmf
+    from archiving.read.scan import parse_bound
+    from archiving.read.verified import Findings
+
+    sms_conversation(acs, services, outbound)
+    now = utcnow()
+    same_month = now + timedelta(days=-1 if now.day > 1 else 1)  # what the month listing used to read
+    other_day = sms_in("Incoming_other-day", iso(same_month), sender="+16175550000")
+    key = archive_event(other_day, services.store, KEY).key
+    data, metadata = services.store.read_raw(key)
+    tags = services.store.container.get_blob_client(key).get_blob_tags()
+    services.store.container.upload_blob(key, data[:-3], overwrite=True, metadata=metadata, tags=tags)  # truncated
+    day = utcnow().strftime("%Y-%m-%d")
+    findings = Findings()
+    export_rsmf(services.store, RsmfRequest(parse_bound(day), parse_bound(day, end=True), tmp_path),
+                hash_key=KEY, findings=findings)
+    assert not findings

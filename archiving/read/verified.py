@@ -301,6 +301,9 @@ def check(name: str, data: bytes, metadata: Mapping[str, str], tags: Mapping[str
         return _check_plain(name, data, metadata, profile)
     if name.startswith(ACK_ROOT):
         return _check_ack(name, data, metadata, tags, check_tags)
+    if name.startswith("outbound/attachments/"):
+        return _check_by_content_hash(name, name[len("outbound/attachments/"):].removesuffix(".lz4"), data, metadata,
+                                      tags)
     channel = keys.parse_channel_key(name)
     if channel is not None:
         key = hash_key if hash_key and metadata.get("hash_key_id") == key_id(hash_key) else None
@@ -357,12 +360,22 @@ def _check_channel(name: str, info: Any, data: bytes, metadata: Mapping[str, str
             if problems:
                 return Damage(name, f"{INVALID}: " + "; ".join(problems))
         return result
+    return _check_by_content_hash(name, info.name, data, metadata, tags)
+
+
+def _check_by_content_hash(name: str, expected: str, data: bytes, metadata: Mapping[str, str],
+                           tags: Mapping[str, str] | None) -> VerifiedBlob | Damage:
+    """Media and outbound attachments: an lz4 frame of the bytes, named by their sha256."""
+    import re
+
+    if not re.fullmatch(r"[0-9a-f]{64}", expected):
+        return Damage(name, f"{INVALID}: not an archive blob name (see docs/archive-format.md)")
     content = _content(name, data, metadata)
     if isinstance(content, Damage):
         return content
     digest = content[1]
-    if digest != info.name:
-        return Damage(name, f"{CORRUPT}: sha256 of the content is {digest}, the name says {info.name}")
+    if digest != expected:
+        return Damage(name, f"{CORRUPT}: sha256 of the content is {digest}, the name says {expected}")
     return VerifiedBlob(name, None, digest, len(data), dict(metadata), tags=dict(tags) if tags is not None else None)
 
 
