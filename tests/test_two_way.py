@@ -22,6 +22,7 @@ from archiving.store import keys
 from archiving.timefmt import iso, utcnow
 
 from .conftest import HASH_KEY, load_vector
+from .test_integrity import seal_env  # noqa: F401 - the seal's fixture (keys, journal and seal containers)
 
 KEY = HASH_KEY.encode()
 BUSINESS, CUSTOMER = "+18005550100", "+14255550123"
@@ -190,8 +191,9 @@ def test_show_an_sms_conversation_both_directions_in_order(acs, archive_env, ser
         sms_client(acs, outbound).send(BUSINESS, CUSTOMER, "refused")
     lost = layout.new_archive_id()
     outbound.begin("sms", lost, {"sender": layout.party(KEY, "sms", BUSINESS, "from"),
-                                 "recipients": [layout.party(KEY, "sms", CUSTOMER, "to")],
-                                 "body": {"text": "lost"}}, BUSINESS)
+                                 "recipients": [layout.party(KEY, "sms", CUSTOMER, "to")], "subject": None,
+                                 "body": {"text": "lost"}, "template": None, "attachments": [],
+                                 "correlation": {}}, BUSINESS)  # archived, then the process died
     ids = conv.conversation_ids_between(KEY, CUSTOMER, BUSINESS)
     view = conv.load_conversation(services.store, ids, hash_key=KEY)
     assert [(m.direction, m.outcome) for m in view.messages] == [
@@ -371,3 +373,69 @@ def test_one_day_rsmf_reads_that_day_only(acs, services, outbound, tmp_path):
     export_rsmf(services.store, RsmfRequest(parse_bound(day), parse_bound(day, end=True), tmp_path),
                 hash_key=KEY, findings=findings)
     assert not findings
+
+
+# -- 4: verify and the seal cover what the business sent ---------------------------------------------------
+
+
+def test_whole_archive_verify_reads_outbound_and_passes(acs, archive_env, services, outbound):
+    from .test_cli import cli
+
+    sms_conversation(acs, services, outbound)
+    sms_client(acs, outbound).send(BUSINESS, [CUSTOMER, "+14255550124"], "to both")
+    email_client(acs, outbound).begin_send(email_message()).result()
+    wa_client(acs, outbound).send({"kind": "text", "channelRegistrationId": WA_CHANNEL, "to": [CUSTOMER],
+                                   "content": "hi"})
+    done = cli("verify", env=archive_env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    outbound_blobs = len(list(services.store.list_names("outbound/")))
+    assert f"outbound/ {outbound_blobs}" in done.stdout and "sms/ 2" in done.stdout and "chat/ 0" in done.stdout
+    only = cli("verify", "--prefix", "outbound/", env=archive_env)
+    assert only.returncode == 0 and f"{outbound_blobs} blobs verified" in only.stdout, only.stdout
+    # Damage is found: an attachment whose bytes changed, a record moved under another archive id.
+    from archiving.store import codec
+
+    attachment = next(n for n in services.store.list_names("outbound/attachments/"))
+    services.store.container.upload_blob(attachment, codec.encode_bytes(b"changed").data, overwrite=True,
+                                         metadata={"sha256": codec.sha256_hex(b"changed")}, tags={"kind": "outbound-attachment"})
+    record = next(n for n in services.store.list_names("outbound/sms/") if n.endswith("/message.json.lz4"))
+    data, metadata = services.store.read_raw(record)
+    moved = layout.message_key("sms", layout.new_archive_id())
+    services.store.container.upload_blob(moved, data, metadata=metadata,
+                                         tags=services.store.container.get_blob_client(record).get_blob_tags())
+    bad = cli("verify", "--prefix", "outbound/", env=archive_env)
+    assert bad.returncode == 1
+    lines = {line.split("\t")[1]: line.split("\t")[0] for line in bad.stdout.splitlines() if "\t" in line}
+    assert lines == {attachment: "corrupt", moved: "invalid"}, bad.stdout
+
+
+def test_the_seal_seals_outbound_records(acs, seal_env):
+    """Every outbound blob (records, outcomes, links, index blobs, attachments) is in the sealed log, and a
+    changed one is named by the seal's verify."""
+    from archiving import bootstrap
+    from archiving.integrity.seal import seal
+    from archiving.integrity.verify import verify_log
+    from archiving.settings import Settings
+
+    svc = bootstrap.Services(settings=Settings.from_env(seal_env), profile=bootstrap.BATCH_PROFILE)
+    try:
+        archive = OutboundArchive(svc.store.container, HASH_KEY, outcomes="sync", journal=svc.journal)
+        sms_client(acs, archive).send(BUSINESS, [CUSTOMER, "+14255550124"], "sealed")
+        email_client(acs, archive).begin_send(email_message()).result()
+        written = sorted(svc.store.list_names("outbound/"))
+        kinds = {n.split("/")[1] for n in written}
+        assert kinds == {"sms", "email", "by-acs-id", "by-conversation", "attachments"}
+        result = seal(svc)
+        assert result.status == "sealed" and result.leaves == len(written)
+        report = verify_log(svc)
+        assert report.problems == [] and report.unsealed == [] and report.blobs_ok == len(written)
+        record = next(n for n in written if n.endswith("/message.json.lz4"))
+        from archiving.store import codec
+
+        doc = svc.store.read_document(record)
+        altered = codec.encode({**doc, "subject": "altered"})  # content and its sha256 metadata both rewritten
+        svc.store.container.upload_blob(record, altered.data, overwrite=True, metadata={"sha256": altered.sha256})
+        changed = verify_log(svc)
+        assert any(p.subject.endswith(record) for p in changed.problems), changed.problems
+    finally:
+        svc.close()

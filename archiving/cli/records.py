@@ -219,21 +219,28 @@ def cmd_verify(args) -> int:
     container = svc.settings.rejected_container if args.rejected else svc.settings.container
     from itertools import chain
 
-    roots = ("chat/", "sms/", "whatsapp/", "email/")  # every channel, media included
+    # Every root the archive writes: chat, the channels (media included), and what the business sent
+    # (records, outcomes, links, index blobs, attachments).
+    roots = ("chat/", "sms/", "whatsapp/", "email/", "outbound/")
     prefixes = [args.prefix] if args.prefix is not None else ([""] if args.rejected else list(roots))
     prefix = ", ".join(prefixes)
     counts: Counter = Counter()
+    areas: Counter = Counter()
     with progress_bar(args, unit="blob", desc="verify") as bar:
         names = chain.from_iterable(store.list_names(p) for p in prefixes)
-        for _, problems in verify(store, names, rejected=args.rejected, hash_key=svc.settings.hash_key):
+        for name, problems in verify(store, names, rejected=args.rejected, hash_key=svc.settings.hash_key):
             bar.update(1)
             counts[problems[0].kind if problems else "ok"] += 1
+            areas[name.split("/", 1)[0] + "/" if "/" in name else name] += 1
             for problem in problems:
                 print(problem.line(), flush=True)
     total = sum(counts.values())
     print(f"{total} blobs verified in {container}/{prefix}: {counts['ok']} ok, "
           + ", ".join(f"{counts[kind]} {kind}" for kind in KINDS[:3])
           + (f", {counts['tags']} with missing or wrong index tags" if counts["tags"] else ""))
+    if not args.rejected:
+        print("areas read: " + ", ".join(f"{root} {areas[root]}" for root in dict.fromkeys(
+            [*(p for p in prefixes if p.count("/") == 1 and p.endswith("/")), *sorted(areas)])))
     if total == 0:
         return NOT_FOUND
     return FINDINGS if total != counts["ok"] else OK
@@ -451,7 +458,7 @@ def register(sub) -> None:
         "  3 no blob under the prefix; 4 storage failed\n",
     )
     p.add_argument("--prefix", default=None,
-                   help="only blobs whose name starts with this (default: chat/, sms/, whatsapp/, email/)")
+                   help="only blobs whose name starts with this (default: chat/, sms/, whatsapp/, email/, outbound/)")
     p.add_argument("--rejected", action="store_true", help="verify the rejected container")
     p.set_defaults(func=cmd_verify)
 

@@ -304,6 +304,8 @@ def check(name: str, data: bytes, metadata: Mapping[str, str], tags: Mapping[str
     if name.startswith("outbound/attachments/"):
         return _check_by_content_hash(name, name[len("outbound/attachments/"):].removesuffix(".lz4"), data, metadata,
                                       tags)
+    if name.startswith("outbound/"):
+        return _check_outbound(name, data, metadata, tags, check_tags)
     channel = keys.parse_channel_key(name)
     if channel is not None:
         key = hash_key if hash_key and metadata.get("hash_key_id") == key_id(hash_key) else None
@@ -412,6 +414,25 @@ def _check_generic(name: str, data: bytes, metadata: Mapping[str, str], tags: Ma
     warnings = ("no blob index tags: tag searches miss this blob",) if check_tags and not tags else ()
     return VerifiedBlob(name, document, digest, len(data), dict(metadata),
                         tags=dict(tags) if tags is not None else None, warnings=warnings)
+
+
+def _check_outbound(name: str, data: bytes, metadata: Mapping[str, str], tags: Mapping[str, str] | None,
+                    check_tags: bool) -> VerifiedBlob | Damage:
+    """An outbound record (message, outcome, marker, link, index): checks 1 to 5 with the outbound schema,
+    its name, and (with ``check_tags``) its index tags."""
+    from archiving.read import outbound_verify
+
+    if not name.endswith(".json.lz4"):
+        return Damage(name, f"{INVALID}: not an archive blob name (see docs/outbound.md)")
+    result = _check_generic(name, data, metadata, tags, False)
+    if isinstance(result, Damage):
+        return result
+    problems = outbound_verify.document_problems(name, result.document)
+    if problems:
+        return Damage(name, f"{INVALID}: " + "; ".join(problems))
+    warnings = tuple(outbound_verify.tag_problems(result.document, tags)) if check_tags else ()
+    return VerifiedBlob(name, result.document, result.sha256, result.size, result.metadata, tags=result.tags,
+                        warnings=warnings)
 
 
 ACK_ROOT = "acks/"  # acknowledged reconcile gaps: acks/<thread_id>/<ms>-<sha12>.json.lz4
