@@ -439,3 +439,81 @@ def test_the_seal_seals_outbound_records(acs, seal_env):
         assert any(p.subject.endswith(record) for p in changed.problems), changed.problems
     finally:
         svc.close()
+
+
+# -- 5: one way to print untrusted text --------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+HOSTILE = st.one_of(
+    st.sampled_from(["Failed\x1b[2J\x1b[H\x1b[32mALL GOOD", "\u202eevil", "a\x00b", "line\nbreak", "cr\rhere",
+                     "\x9b31m", "\u2028sep", "\x07bell", "\u2066iso\u2069", "\x1b]0;title\x07"]),
+    st.text(alphabet=st.characters(codec="utf-8", categories=("Cc", "Cf", "Zl", "Zp", "L", "N", "P")), max_size=12),
+)
+_BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+
+
+def _screen_safe(text: str) -> None:
+    import unicodedata
+
+    for ch in text:
+        assert ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Zl", "Zp"), repr(ch)
+        assert ch not in _BIDI, repr(ch)
+
+
+def _records(h):
+    """One document of every SMS, WhatsApp, email and outbound kind, each field the hostile string ``h``."""
+    party = {"address": h, "kind": "unknown", "normalized": h, "hash": "0" * 64}
+    out_party = {"address": h, "hash": "0" * 64, "role": h, "display_name": h}
+    head = {"schema_version": 1, "conversation_id": "0" * 16 + "-" + "1" * 16, "message_id": h, "from": party,
+            "to": party, "event": {"id": h}, "archived_at": h}
+    return [
+        {**head, "channel": "sms", "kind": "sms-message", "action": h, "content": h, "received_at": h},
+        {**head, "channel": "sms", "kind": "sms-report", "status": h, "status_details": h, "reported_at": h, "tag": h},
+        {**head, "channel": "whatsapp", "kind": "whatsapp-message", "action": h, "content": h, "received_at": h,
+         "media": {"file_name": h, "mime_type": h, "caption": h, "status": h, "blob": h, "reason": h, "sha256": h},
+         "reaction": {"emoji": h, "messageId": h}, "context": {"id": h}, "button": {"text": h}},
+        {**head, "channel": "whatsapp", "kind": "whatsapp-report", "status": h, "reported_at": h},
+        {**head, "channel": "email", "kind": "email-report", "status": h, "status_details": h, "reported_at": h},
+        {**head, "channel": "email", "kind": "email-engagement", "engagement": h, "engagement_context": h,
+         "reported_at": h},
+        {"schema_version": 1, "channel": "email", "kind": "outbound-message", "archive_id": h, "archived_at": h,
+         "sender": out_party, "recipients": [out_party], "subject": h, "body": {"text": h, "html": h},
+         "template": {"name": h, "language": h}, "attachments": [{"name": h, "sha256": h, "blob": h}], "via": h},
+    ]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(h=HOSTILE)
+def test_every_text_view_neutralizes_hostile_stored_text(h):
+    from archiving.outbound.read import OutboundView, render_text as outbound_text
+    from archiving.read import conversations as conv
+    from archiving.read.export import Item
+    from archiving.read.find import text_line
+    from archiving.read.verified import Damage, Findings
+
+    findings = Findings()
+    findings.add(h, f"invalid: name says {h!r}")
+    docs = _records(h)
+    messages = []
+    for n, doc in enumerate(docs):
+        direction = conv.direction_of(doc) or "inbound"
+        name = f"{doc['channel']}/x/{n}/" + ("reports/r" if "report" in doc["kind"] or "engagement" in doc["kind"] else "m")
+        view = conv.MessageView(h, doc["channel"], direction=direction, outcome=h if direction == "outbound" else None)
+        (view.reports if "/reports/" in name else view.records).append((name, doc))
+        if direction == "outbound":
+            view.reports.append((name + "r", docs[1]))
+        messages.append(view)
+        item = Item(doc["kind"], h, h, h, h, doc, channel=doc["channel"], direction=direction, outcome=h)
+        _screen_safe(text_line(item))
+    _screen_safe(conv.render_text(conv.ConversationView([h], messages, findings)))
+    out = OutboundView("email", h, message=docs[-1], sent={"archived_at": h, "recipients_accepted": h,
+                                                          "recipients_total": h,
+                                                          "results": [{"recipient": h, "acs_message_id": h,
+                                                                       "successful": False, "http_status": h,
+                                                                       "error": h}]},
+                       failures=[{"archived_at": h, "error": {"type": h, "status_code": h, "code": h}}],
+                       reports={h: [docs[1], docs[5]]})
+    _screen_safe(outbound_text(out))
+    _screen_safe(Damage(h, f"invalid: {h}").line())

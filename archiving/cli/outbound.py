@@ -25,7 +25,7 @@ def cmd_show(args) -> int:
         if view.message is None and not (view.sent or view.failures or view.marker):
             view = None
     for damage in findings.items:
-        print(f"damaged\t{damage.name}\t{damage.reason}", file=sys.stderr)
+        print(damage.line(), file=sys.stderr)
     if view is None:
         print(f"nothing archived for {args.channel} {'ACS message id' if args.acs_id else 'archive id'} {args.id}",
               file=sys.stderr)

@@ -253,12 +253,14 @@ def _reconcile_one(args, svc, thread_id: str, last_message_at=None):
     from archiving.read.reconcile import fill, reconcile_thread
 
     hash_key = svc.settings.hash_key
-    with progress_bar(args, unit="msg", desc=thread_id[:24], leave=False) as bar:
+    from archiving.read.safe import terminal
+
+    with progress_bar(args, unit="msg", desc=terminal(thread_id[:24]), leave=False) as bar:
         report = reconcile_thread(svc.store, svc.acs, thread_id, progress=bar, hash_key=hash_key)
     if args.fill and report.error is None and any(g.fillable for g in report.gaps):
         before = report
         result = fill(thread_id, svc, last_message_at)
-        with progress_bar(args, unit="msg", desc=thread_id[:24], leave=False) as bar:
+        with progress_bar(args, unit="msg", desc=terminal(thread_id[:24]), leave=False) as bar:
             report = reconcile_thread(svc.store, svc.acs, thread_id, progress=bar, hash_key=hash_key)
         filled = len(before.gaps) - len(report.gaps)
         print(f"thread {thread_id}: filled {filled} of {len(before.gaps)} gaps with a transcript "
@@ -267,9 +269,11 @@ def _reconcile_one(args, svc, thread_id: str, last_message_at=None):
 
 
 def _print_report(report) -> None:
-    print(report.summary(), flush=True)
+    from archiving.read.safe import terminal
+
+    print(terminal(report.summary()), flush=True)
     for line in report.lines():
-        print("  " + line, flush=True)
+        print("  " + terminal(line), flush=True)
 
 
 def cmd_reconcile(args) -> int:

@@ -180,4 +180,6 @@ def render_text(view: OutboundView) -> str:
                 what = report.get("status") or report.get("engagement") or report.get("action") or ""
                 when = report.get("reported_at") or report.get("composed_at") or report.get("archived_at") or ""
                 lines.append(f"      {report.get('kind')}: {what} {when}")
-    return "\n".join(lines) + "\n"
+    from archiving.read.safe import terminal
+
+    return "\n".join(terminal(line) for line in lines) + "\n"  # stored text never reaches a terminal raw

@@ -89,7 +89,10 @@ class Damage:
         return rest if head in (CORRUPT, UNREADABLE, INVALID, TAGS) and rest else self.reason
 
     def line(self) -> str:
-        return f"{self.kind}\t{self.name}\t{self.detail}"
+        """kind, blob, detail: tab-separated, each through ``safe.terminal`` (names and details quote stored text)."""
+        from archiving.read.safe import terminal
+
+        return f"{self.kind}\t{terminal(self.name)}\t{terminal(self.detail)}"
 
 
 @dataclass
