@@ -235,12 +235,12 @@ def cmd_verify(args) -> int:
             for problem in problems:
                 print(problem.line(), flush=True)
     total = sum(counts.values())
+    if not args.rejected:  # each area read, with its count (an area with 0 was listed and is empty)
+        print("areas read: " + ", ".join(f"{root} {areas[root]}" for root in dict.fromkeys(
+            [*(p for p in prefixes if p.count("/") == 1 and p.endswith("/")), *sorted(areas)])))
     print(f"{total} blobs verified in {container}/{prefix}: {counts['ok']} ok, "
           + ", ".join(f"{counts[kind]} {kind}" for kind in KINDS[:3])
           + (f", {counts['tags']} with missing or wrong index tags" if counts["tags"] else ""))
-    if not args.rejected:
-        print("areas read: " + ", ".join(f"{root} {areas[root]}" for root in dict.fromkeys(
-            [*(p for p in prefixes if p.count("/") == 1 and p.endswith("/")), *sorted(areas)])))
     if total == 0:
         return NOT_FOUND
     return FINDINGS if total != counts["ok"] else OK
