@@ -517,3 +517,19 @@ def test_every_text_view_neutralizes_hostile_stored_text(h):
                        reports={h: [docs[1], docs[5]]})
     _screen_safe(outbound_text(out))
     _screen_safe(Damage(h, f"invalid: {h}").line())
+
+
+def test_rollup_and_query_keep_both_directions(acs, services, outbound, tmp_path):
+    from archiving.rollup.store import RollupStore
+    from archiving.rollup.writer import rollup_days
+
+    from .test_rollup import query
+
+    sms_conversation(acs, services, outbound)
+    rollup = RollupStore(services.store.container._get_blob_service_client().get_container_client(
+        f"rollup-{services.settings.container}"))
+    rollup_days(services.store, rollup, [utcnow().date()])
+    rows = query(rollup, tmp_path, "SELECT kind, direction, thread_id, content FROM records "
+                                   "WHERE direction IS NOT NULL ORDER BY at")
+    assert [(r["kind"], r["direction"]) for r in rows] == [("outbound-message", "outbound"), ("sms-message", "inbound")]
+    assert rows[0]["thread_id"] == rows[1]["thread_id"] and rows[0]["content"] == "Shall we book you in?"

@@ -265,11 +265,14 @@ def export_items(store: Any, start: str, end: str, thread_id: str | None = None,
     stats = stats if stats is not None else {}
     stats.setdefault("untagged", 0)
     seen: set[str] = set()
+    # The range's month folders, listed once with tags and metadata: the tags of each blob found by the tag
+    # index come from here (no tag request per blob), and blobs without index tags are found here.
+    listing: dict[str, Any] = {}
 
-    def tracked(names: Iterator[str]) -> Iterator[str]:
+    def tracked(names: Iterator[str]) -> Iterator[Any]:
         for name in names:
             seen.add(name)
-            yield name
+            yield listing.get(name, name)
 
     def tick() -> None:
         if progress is not None:
@@ -282,6 +285,7 @@ def export_items(store: Any, start: str, end: str, thread_id: str | None = None,
         yield from channel_items(store, start, end, findings=findings, progress=progress, workers=workers,
                                  conversation=thread_id)
         return
+    listing.update((listed.name, listed) for listed in _listing(store, start, end, thread_id))
     for kind in ("message", "thread"):
         names = tracked(find_names(store, tag_filter(kind=kind, thread_id=thread_id, start=start, end=end)))
         for blob in read_verified(store, names, findings, workers, hash_key=hash_key):
@@ -296,8 +300,9 @@ def export_items(store: Any, start: str, end: str, thread_id: str | None = None,
         yield from transcript_items(blob, blob.document, start, end)
 
     # What the tag index misses: blobs of the range's months without index tags.
-    untagged = [listed.name for listed in _listing(store, start, end, thread_id)
+    untagged = [listed for listed in listing.values()
                 if listed.name not in seen and not listed.indexed and not listed.name.endswith(".csv.lz4")]
+    listing.clear()
     if untagged:
         log.warning("export untagged=%d (found by listing, not by the tag index)", len(untagged))
     for blob in read_verified(store, untagged, findings, workers, hash_key=hash_key):

@@ -498,14 +498,17 @@ def _check_plain(name: str, data: bytes, metadata: Mapping[str, str], profile: s
 # -- reading -----------------------------------------------------------------------------------------
 
 
-def _fetch(store: Any, name: str, profile: str, hash_key: bytes | None, check_tags: bool) -> VerifiedBlob | Damage:
+def _fetch(store: Any, item: Any, profile: str, hash_key: bytes | None, check_tags: bool) -> VerifiedBlob | Damage:
+    """Download and check one blob. ``item`` is a name, or a listed blob (``scan.Listed``: a listing with
+    ``include=["tags", "metadata"]``) whose tags come from the listing: no request per blob for them."""
     from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
+    name = item if isinstance(item, str) else item.name
     try:
         data, metadata = store.read_raw(name)
         tags = None
         if check_tags:
-            tags = store.container.get_blob_client(name).get_blob_tags()
+            tags = item.tags if not isinstance(item, str) else store.container.get_blob_client(name).get_blob_tags()
     except ResourceNotFoundError:
         return Damage(name, f"{UNREADABLE}: listed, but gone when read")
     except HttpResponseError as exc:
@@ -518,11 +521,12 @@ def _fetch(store: Any, name: str, profile: str, hash_key: bytes | None, check_ta
     return check(name, data, metadata, tags, profile=profile, hash_key=hash_key, check_tags=check_tags)
 
 
-def verify_each(store: Any, names: Iterable[str], workers: int = WORKERS, *, profile: str = "archive",
+def verify_each(store: Any, names: Iterable[Any], workers: int = WORKERS, *, profile: str = "archive",
                 hash_key: bytes | None = None, check_tags: bool | None = None) -> Iterator[VerifiedBlob | Damage]:
     """Each named blob checked, in order: a VerifiedBlob (perhaps with tag warnings) or the Damage.
 
-    Tags are checked for archive blobs unless ``check_tags=False`` (one more request per blob).
+    Tags are checked for archive blobs unless ``check_tags=False``: from the listing when ``names`` holds
+    listed blobs (``scan.list_indexed``), else one more request per blob.
     """
     if profile not in PROFILES:
         raise ValueError(f"profile {profile!r}: choose from {', '.join(PROFILES)}")
