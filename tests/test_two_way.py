@@ -389,7 +389,7 @@ def test_whole_archive_verify_reads_outbound_and_passes(acs, archive_env, servic
     done = cli("verify", env=archive_env)
     assert done.returncode == 0, done.stdout + done.stderr
     outbound_blobs = len(list(services.store.list_names("outbound/")))
-    assert f"outbound/ {outbound_blobs}" in done.stdout and "sms/ 2" in done.stdout and "chat/ 0" in done.stdout
+    assert f"outbound/ {outbound_blobs}" in done.stderr and "sms/ 2" in done.stderr and "chat/ 0" in done.stderr
     only = cli("verify", "--prefix", "outbound/", env=archive_env)
     assert only.returncode == 0 and f"{outbound_blobs} blobs verified" in only.stdout, only.stdout
     # Damage is found: an attachment whose bytes changed, a record moved under another archive id.

@@ -240,9 +240,9 @@ def cmd_verify(args) -> int:
             for problem in problems:
                 print(problem.line(), flush=True)
     total = sum(counts.values())
-    if not args.rejected:  # each area read, with its count (an area with 0 was listed and is empty)
+    if not args.rejected:  # each area read, with its count (0: listed, empty); stderr: stdout's lines stay as they are
         print("areas read: " + ", ".join(f"{root} {areas[root]}" for root in dict.fromkeys(
-            [*(p for p in prefixes if p.count("/") == 1 and p.endswith("/")), *sorted(areas)])))
+            [*(p for p in prefixes if p.count("/") == 1 and p.endswith("/")), *sorted(areas)])), file=sys.stderr)
     print(f"{total} blobs verified in {container}/{prefix}: {counts['ok']} ok, "
           + ", ".join(f"{counts[kind]} {kind}" for kind in KINDS[:3])
           + (f", {counts['tags']} with missing or wrong index tags" if counts["tags"] else ""))
