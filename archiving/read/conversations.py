@@ -161,7 +161,9 @@ def load_conversation(store: Any, conversation_ids: Iterable[str], channel: str 
     findings = Findings()
     names = _names(store, (_tag_query(conversation=c, channel=channel) for c in ids))
     inbound, outbound = split_outbound(store, names)
-    messages = _assemble(read_verified(store, [*inbound, *outbound.message_names()], findings, workers), outbound)
+    # Found by a tag query: their tags exist (the only tag check of these layouts), no request per blob for them.
+    messages = _assemble(read_verified(store, [*inbound, *outbound.message_names()], findings, workers,
+                                       check_tags=False), outbound)
     messages = join_reports(store, messages, findings, hash_key)
     found = sorted({d["conversation_id"] for m in messages for _, d in (*m.records, *m.reports)
                     if d.get("conversation_id")})
@@ -259,7 +261,7 @@ def load_message(store: Any, message_id: str, channel: str | None = None, worker
                  hash_key: bytes | None = None) -> ConversationView:
     findings = Findings()
     names = _names(store, [_tag_query(message=keys.message_tag(message_id, hash_key), channel=channel)])
-    messages = _assemble(read_verified(store, names, findings, workers))
+    messages = _assemble(read_verified(store, names, findings, workers, check_tags=False))  # found by tags
     conversations = sorted({d["conversation_id"] for m in messages for _, d in (*m.records, *m.reports)})
     return ConversationView(conversations, messages, findings)
 
@@ -427,7 +429,8 @@ def channel_items(store: Any, start: str | None, end: str | None, findings: Find
         query = _tag_query(channel=channel, conversation=conversation, start=start, end=end)
         names = [n for n in find_names(store, query) if not n.startswith(keys.MEDIA_ROOT)]
         inbound, outbound = split_outbound(store, names)
-        for blob in read_verified(store, [*inbound, *outbound.message_names()], findings, workers):
+        for blob in read_verified(store, [*inbound, *outbound.message_names()], findings, workers,
+                                  check_tags=False):  # found by a tag query: tagged
             if progress is not None:
                 progress.update(1)
             doc = blob.document
