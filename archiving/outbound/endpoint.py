@@ -80,14 +80,6 @@ def _archive_id(body: Mapping[str, Any], headers: Mapping[str, str], channel: st
     return layout.archive_id_from_key(channel, key) if key else None
 
 
-def _is_uuid(value: str) -> bool:
-    try:
-        layout.check_archive_id(value)
-        return True
-    except ValueError:
-        return False
-
-
 KNOWN = {
     "sms": {"from", "to", "message", "enable_delivery_report", "tag", "archive_id"},
     "email": {"message", "operation_id", "archive_id"},
@@ -191,7 +183,7 @@ def _prepare(services: Any, channel: str, body: Mapping[str, Any], archive_id: s
                 isinstance(a, dict) and isinstance(a.get("address"), str) and "@" in a["address"] for a in addresses):
             raise Invalid(f"message.recipients needs 1 to {MAX_EMAIL_RECIPIENTS} addresses")
         operation_id = _str(body, "operation_id", required=False, max_len=64)
-        if operation_id is not None and not _is_uuid(operation_id):
+        if operation_id is not None and not layout.is_archive_id(operation_id):
             raise Invalid("operation_id must be a UUID (it is the archive id, and ACS's Operation-Id is one)")
         if operation_id and archive_id and operation_id != archive_id:
             raise Invalid("operation_id and archive_id differ")

@@ -84,6 +84,10 @@ def check_channel(channel: str) -> str:
     return channel
 
 
+def is_archive_id(value: Any) -> bool:
+    return isinstance(value, str) and bool(_GUID.match(value))
+
+
 def check_archive_id(value: Any) -> str:
     """An archive id is a UUID we choose (or derive from a caller's key): anything else is refused, so no
     number or address a caller passes ever becomes a folder name."""
