@@ -533,3 +533,15 @@ def test_rollup_and_query_keep_both_directions(acs, services, outbound, tmp_path
                                    "WHERE direction IS NOT NULL ORDER BY at")
     assert [(r["kind"], r["direction"]) for r in rows] == [("outbound-message", "outbound"), ("sms-message", "inbound")]
     assert rows[0]["thread_id"] == rows[1]["thread_id"] and rows[0]["content"] == "Shall we book you in?"
+
+
+def test_show_message_prints_a_hostile_status_escaped(archive_env, services):
+    from .test_cli import cli
+
+    status = "Failed\x1b[2J\x1b[H\x1b[32mALL GOOD\u202e"
+    event = sms_report("Outgoing_hostile", status, at(0), statusDetails="\x00detail\nline")
+    assert archive_event(event, services.store, KEY).status == "archived"
+    shown = cli("show", "--message", "Outgoing_hostile", env=archive_env)
+    assert shown.returncode == 0, shown.stderr
+    assert "\x1b" not in shown.stdout and "\u202e" not in shown.stdout and "\\x1b[2J" in shown.stdout
+    _screen_safe(shown.stdout)
