@@ -358,7 +358,7 @@ def test_chat_send_message(acs, outbound):
     client = ArchivingChatThreadClient(acs.endpoint, CommunicationTokenCredential(acs.issue_token(user)), thread_id,
                                        archive=outbound, sender_id=user, **acs.client_kwargs())
     result = client.send_message("Hello from support", sender_display_name="Support")
-    link = outbound.store.read_document(layout.by_acs_id_key("chat", result.id))
+    link = outbound.store.read_document(layout.by_acs_id_key("chat", result.id, HASH_KEY.encode()))
     record = outbound.store.read_document(link["message_key"])
     assert record["body"]["text"] == "Hello from support" and record["recipients"][0]["address"] == thread_id
     message = client.get_message(result.id)  # every other method is the SDK's
@@ -374,7 +374,7 @@ def test_chat_send_message(acs, outbound):
     event["data"].update(threadId=thread_id, messageId=result.id, version=result.id, messageBody="Hello from support",
                          metadata={layout.CHAT_METADATA_KEY: link["archive_id"]})
     assert archive_event(event, outbound.store, HASH_KEY.encode()).status == "archived"
-    view = find_by_acs_id(outbound.store, "chat", result.id, Findings())
+    view = find_by_acs_id(outbound.store, "chat", result.id, Findings(), HASH_KEY.encode())
     assert [r["action"] for r in view.reports[result.id]] == ["received"]
     assert_valid(outbound)
 
@@ -546,7 +546,7 @@ def test_endpoint_email_whatsapp_chat(acs, acs_env, app_functions, services, cap
                                                  "sender_display_name": "Support"})
     assert code == 200
     assert [m["id"] for m in acs.messages(thread_id) if (m.get("content") or {}).get("message") == "hello"] == [body["message_id"]]
-    link = services.store.read_document(layout.by_acs_id_key("chat", body["message_id"]))
+    link = services.store.read_document(layout.by_acs_id_key("chat", body["message_id"], HASH_KEY.encode()))
     assert link["archive_id"] == body["archive_id"]
     logged = caplog.text
     assert body["archive_id"] in logged
@@ -608,7 +608,7 @@ def test_docs_embed_the_shipped_schema_and_name_every_kind():
     text = (ROOT / "docs" / "outbound.md").read_text(encoding="utf-8")
     block = re.search(r"### outbound\.schema\.json\n.*?```json\n(.*?)```", text, re.S).group(1)
     assert json.loads(block) == json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
-    for kind in (layout.MESSAGE, layout.SENT, layout.FAILED, layout.NOT_ARCHIVED, layout.LINK):
+    for kind in (layout.MESSAGE, layout.SENT, layout.FAILED, layout.NOT_ARCHIVED, layout.LINK, layout.INDEX):
         assert f"`{kind}`" in text
 
 

@@ -468,8 +468,11 @@ def party(address: str, normalized: str, kind: str) -> dict:
 
 
 def put_record(store, name: str, doc: dict) -> None:
+    """A channel record with the index tags the archiver writes (the RSMF export finds them by ``at``)."""
     encoded = codec.encode(doc)
-    assert store.create_blob(name, encoded.data, {"sha256": encoded.sha256}, {"kind": doc["kind"]})
+    tags = {"kind": doc["kind"], "channel": doc["channel"], "conversation": doc["conversation_id"],
+            "at": doc.get("received_at") or doc.get("reported_at")}
+    assert store.create_blob(name, encoded.data, {"sha256": encoded.sha256}, tags)
 
 
 def direct_record(channel: str, kind: str, conv: str, mid: str, frm: dict, to: dict, at: str, **fields) -> dict:

@@ -27,22 +27,29 @@ def show_channels(args, services) -> int:
     from archiving.cli.common import NOT_FOUND, OK, open_output
     from archiving.read import conversations as conv
 
-    if args.format not in ("text", "json"):
-        raise ValueError("--format for a conversation or a message: text or json")
+    if args.format not in ("text", "json", "csv"):
+        raise ValueError("--format for an SMS, WhatsApp or email conversation or message: text, json or csv "
+                         "(html is for chat threads)")
     if args.message:
-        view = conv.load_message(services.store, args.message, args.channel)
+        view = conv.load_message(services.store, args.message, args.channel, hash_key=services.settings.hash_key)
         what = f"message {args.message}"
     elif args.between:
         ids = conv.conversation_ids_between(services.settings.hash_key, *args.between)
-        view = conv.load_conversation(services.store, ids, args.channel)
+        view = conv.load_conversation(services.store, ids, args.channel, hash_key=services.settings.hash_key)
         what = "conversation of the two parties"
     else:
-        view = conv.load_conversation(services.store, [args.thread_id], args.channel)
+        view = conv.load_conversation(services.store, [args.thread_id], args.channel,
+                                      hash_key=services.settings.hash_key)
         what = f"conversation {args.thread_id}"
     if view.empty and not view.findings:
         print(f"nothing archived for the {what}", file=sys.stderr)
         return NOT_FOUND
-    text = conv.render_json(view) if args.format == "json" else conv.render_text(view)
+    if args.format == "json":
+        text = conv.render_json(view)
+    elif args.format == "csv":
+        text = conv.render_csv(view, bom=args.bom if args.bom is not None else bool(args.out and args.out != "-"))
+    else:
+        text = conv.render_text(view)
     with open_output(args.out) as out:
         out.write(text)
     if view.findings:

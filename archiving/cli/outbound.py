@@ -18,14 +18,14 @@ def cmd_show(args) -> int:
     svc = cli_services(args)
     findings = Findings()
     if args.acs_id:
-        view = find_by_acs_id(svc.store, args.channel, args.id, findings)
+        view = find_by_acs_id(svc.store, args.channel, args.id, findings, svc.settings.hash_key)
     else:
         layout.check_archive_id(args.id)
-        view = load(svc.store, args.channel, args.id, findings)
+        view = load(svc.store, args.channel, args.id, findings, svc.settings.hash_key)
         if view.message is None and not (view.sent or view.failures or view.marker):
             view = None
     for damage in findings.items:
-        print(f"damaged\t{damage.name}\t{damage.reason}", file=sys.stderr)
+        print(damage.line(), file=sys.stderr)
     if view is None:
         print(f"nothing archived for {args.channel} {'ACS message id' if args.acs_id else 'archive id'} {args.id}",
               file=sys.stderr)
@@ -50,6 +50,20 @@ def cmd_reconcile(args) -> int:
         print(f"{layout.STATUS_UNKNOWN}\t{item.channel}\t{item.archive_id}{marker}", flush=True)
     print(f"{len(unknown)} outbound messages archived with no send outcome (older than {args.older_than} min)")
     return FINDINGS if unknown else OK
+
+
+def cmd_index(args) -> int:
+    from archiving.cli.common import FINDINGS, OK, cli_services
+    from archiving.outbound.backfill import backfill
+
+    svc = cli_services(args)
+    stats = backfill(svc.store, dry_run=args.dry_run)
+    for damage in stats.findings.items:
+        print(damage.line(), file=sys.stderr)
+    verb = "would index" if args.dry_run else "indexed"
+    print(f"{stats.messages} outbound records without conversation tags ({verb}; {stats.tagged} blobs tagged, "
+          f"{stats.index_blobs} index blobs written); {stats.already} indexed already")
+    return FINDINGS if stats.findings else OK
 
 
 def register(sub) -> None:
@@ -101,3 +115,15 @@ def register(sub) -> None:
                    help="only records older than this (a send in flight has no outcome yet; default %(default)s)")
     settings_option(r)
     r.set_defaults(func=cmd_reconcile)
+
+    i = osub.add_parser(
+        "index", help="index outbound records written before conversations were (one-time backfill)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Add the conversation, recipient and direction tags to SMS, WhatsApp and email outbound records "
+                    "written before they were set at send time, and write the index blobs of further recipients, "
+                    "so that show and find see them (docs/outbound.md, \"Conversations\"). Idempotent.",
+        epilog="examples:\n  python -m archiving outbound index --dry-run\n  python -m archiving outbound index\n\n"
+               "exit codes:\n  0 done; 1 some records damaged (named on stderr); 2 usage or setting error;\n"
+               "  4 storage failed\n")
+    i.add_argument("--dry-run", action="store_true", help="count only, change nothing")
+    i.set_defaults(func=cmd_index)

@@ -241,18 +241,30 @@ def cmd_verify(args) -> int:
     container = svc.settings.rejected_container if args.rejected else svc.settings.container
     from itertools import chain
 
-    roots = ("chat/", "sms/", "whatsapp/", "email/")  # every channel, media included
+    # Every root the archive writes: chat, the channels (media included), and what the business sent
+    # (records, outcomes, links, index blobs, attachments).
+    roots = ("chat/", "sms/", "whatsapp/", "email/", "outbound/")
     prefixes = [args.prefix] if args.prefix is not None else ([""] if args.rejected else list(roots))
     prefix = ", ".join(prefixes)
     counts: Counter = Counter()
+    areas: Counter = Counter()
     with progress_bar(args, unit="blob", desc="verify") as bar:
-        names = chain.from_iterable(store.list_names(p) for p in prefixes)
-        for _, problems in verify(store, names, rejected=args.rejected, hash_key=svc.settings.hash_key):
+        if args.rejected:
+            names = chain.from_iterable(store.list_names(p) for p in prefixes)
+        else:  # listed with their tags and metadata: one listing call per 5,000 blobs, no tag request per blob
+            from archiving.read.scan import list_indexed
+
+            names = chain.from_iterable(list_indexed(store, p) for p in prefixes)
+        for name, problems in verify(store, names, rejected=args.rejected, hash_key=svc.settings.hash_key):
             bar.update(1)
             counts[problems[0].kind if problems else "ok"] += 1
+            areas[name.split("/", 1)[0] + "/" if "/" in name else name] += 1
             for problem in problems:
                 print(problem.line(), flush=True)
     total = sum(counts.values())
+    if not args.rejected:  # each area read, with its count (0: listed, empty); stderr: stdout's lines stay as they are
+        print("areas read: " + ", ".join(f"{root} {areas[root]}" for root in dict.fromkeys(
+            [*(p for p in prefixes if p.count("/") == 1 and p.endswith("/")), *sorted(areas)])), file=sys.stderr)
     print(f"{total} blobs verified in {container}/{prefix}: {counts['ok']} ok, "
           + ", ".join(f"{counts[kind]} {kind}" for kind in KINDS[:3])
           + (f", {counts['tags']} with missing or wrong index tags" if counts["tags"] else ""))
@@ -268,12 +280,14 @@ def _reconcile_one(args, svc, thread_id: str, last_message_at=None):
     from archiving.read.reconcile import fill, reconcile_thread
 
     hash_key = svc.settings.hash_key
-    with progress_bar(args, unit="msg", desc=thread_id[:24], leave=False) as bar:
+    from archiving.read.safe import terminal
+
+    with progress_bar(args, unit="msg", desc=terminal(thread_id[:24]), leave=False) as bar:
         report = reconcile_thread(svc.store, svc.acs, thread_id, progress=bar, hash_key=hash_key)
     if args.fill and report.error is None and any(g.fillable for g in report.gaps):
         before = report
         result = fill(thread_id, svc, last_message_at)
-        with progress_bar(args, unit="msg", desc=thread_id[:24], leave=False) as bar:
+        with progress_bar(args, unit="msg", desc=terminal(thread_id[:24]), leave=False) as bar:
             report = reconcile_thread(svc.store, svc.acs, thread_id, progress=bar, hash_key=hash_key)
         filled = len(before.gaps) - len(report.gaps)
         print(f"thread {thread_id}: filled {filled} of {len(before.gaps)} gaps with a transcript "
@@ -282,9 +296,11 @@ def _reconcile_one(args, svc, thread_id: str, last_message_at=None):
 
 
 def _print_report(report) -> None:
-    print(report.summary(), flush=True)
+    from archiving.read.safe import terminal
+
+    print(terminal(report.summary()), flush=True)
     for line in report.lines():
-        print("  " + line, flush=True)
+        print("  " + terminal(line), flush=True)
 
 
 def cmd_reconcile(args) -> int:
@@ -473,7 +489,7 @@ def register(sub) -> None:
         "  3 no blob under the prefix; 4 storage failed\n",
     )
     p.add_argument("--prefix", default=None,
-                   help="only blobs whose name starts with this (default: chat/, sms/, whatsapp/, email/)")
+                   help="only blobs whose name starts with this (default: chat/, sms/, whatsapp/, email/, outbound/)")
     p.add_argument("--rejected", action="store_true", help="verify the rejected container")
     p.set_defaults(func=cmd_verify)
 

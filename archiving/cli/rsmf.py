@@ -28,12 +28,13 @@ def run(args) -> int:
     c = result.counts
     print(f"exported {result.events} events ({c['message']} messages, {c['join']} joins, {c['leave']} leaves, "
           f"{c['history']} history) of {result.conversations} conversations from {start} to {end} (exclusive) "
-          f"into {len(result.files)} RSMF files in {out}")
+          f"into {len(result.files)} RSMF files in {out}"
+          + (f", and {len(result.emails)} sent emails as .eml files" if result.emails else ""))
     print(f"manifest: {result.manifest_path}")
     if findings:
         print(f"{len(findings)} damaged blobs left out (named above)", file=sys.stderr)
         return FINDINGS
-    if not result.files:
+    if not result.files and not result.emails:
         print("nothing archived in that range", file=sys.stderr)
         return NOT_FOUND
     return OK

@@ -150,23 +150,31 @@ def head(channel: str, kind: str, business: Mapping[str, str], counterpart: Mapp
             "conversation_id": keys.conversation_id(business["hash"], counterpart["hash"])}
 
 
-def record(document: dict[str, Any], key: str, at: datetime) -> Record:
-    """The record with the index tags of 13.7."""
+def record(document: dict[str, Any], key: str, at: datetime, hash_key: bytes) -> Record:
+    """The record with the index tags of 13.7 (the ``message`` tag: the id's name part, ``keys.name_id``)."""
     tags = {
         "kind": document["kind"],
         "channel": document["channel"],
         "at": iso(at),
         "conversation": document["conversation_id"],
-        "message": keys.message_tag(document["message_id"]),
+        "message": keys.message_tag(document["message_id"], hash_key),
         "sender": document["from"]["hash"],
         "recipient": document["to"]["hash"],
     }
+    if document["kind"].endswith("-message"):
+        tags["direction"] = "inbound"
     return Record(key=key, document=document, tags=tags)
 
 
-def report_key(document: Mapping[str, Any], at: datetime, status: str, suffix: str | None = None) -> str:
-    return keys.report_key(document["channel"], at, document["conversation_id"], document["message_id"],
-                           report_ms(at), status, suffix)
+def report_key(document: Mapping[str, Any], at: datetime, status: str, hash_key: bytes,
+               suffix: str | None = None) -> str:
+    return keys.report_key(document["channel"], at, document["conversation_id"],
+                           keys.name_id(document["message_id"], hash_key), report_ms(at), status, suffix, hash_key)
+
+
+def message_key(channel: str, at: datetime, document: Mapping[str, Any], hash_key: bytes) -> str:
+    return keys.channel_message_key(channel, at, document["conversation_id"],
+                                    keys.name_id(document["message_id"], hash_key))
 
 
 def report_ms(at: datetime) -> int:

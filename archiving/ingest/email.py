@@ -32,7 +32,7 @@ def report(envelope: Envelope, hash_key: bytes, archived_at: datetime) -> Record
     document.update({"message_id": mid, "from": business, "to": counterpart, "status": status,
                      "status_details": details, "reported_at": iso(at), "event": event_summary(envelope),
                      "archived_at": iso(archived_at)})
-    return record(document, report_key(document, at, status), at)
+    return record(document, report_key(document, at, status, hash_key), at, hash_key)
 
 
 def engagement(envelope: Envelope, hash_key: bytes, archived_at: datetime) -> Record:
@@ -51,4 +51,4 @@ def engagement(envelope: Envelope, hash_key: bytes, archived_at: datetime) -> Re
                      "event": event_summary(envelope), "archived_at": iso(archived_at)})
     # Two clicks on two links in one millisecond are two records.
     suffix = hashlib.sha256((context or "").encode("utf-8", "surrogatepass")).hexdigest()[:12]
-    return record(document, report_key(document, at, kind, suffix), at)
+    return record(document, report_key(document, at, kind, hash_key, suffix), at, hash_key)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from archiving.errors import InvalidEvent
-from archiving.ingest.common import (Fields, describe, event_summary, event_time, head, message_id, party, record,
-                                     report_key, whole)
+from archiving.ingest.common import (Fields, describe, event_summary, event_time, head, message_id, message_key, party,
+                                     record, report_key, whole)
 from archiving.ingest.envelope import Envelope
-from archiving.store import keys
 from archiving.store.records import Record
 from archiving.timefmt import iso, parse_time
 
@@ -27,8 +26,7 @@ def received(envelope: Envelope, hash_key: bytes, archived_at: datetime) -> Reco
                 "conversation_id": document["conversation_id"], "message_id": mid, "from": counterpart,
                 "to": business, "content": content, "segment_count": f.integer("segmentCount"),
                 "received_at": iso(at), "event": event_summary(envelope), "archived_at": iso(archived_at)}
-    key = keys.channel_message_key("sms", at, document["conversation_id"], mid)
-    return record(document, key, at)
+    return record(document, message_key("sms", at, document, hash_key), at, hash_key)
 
 
 def report(envelope: Envelope, hash_key: bytes, archived_at: datetime) -> Record:
@@ -48,7 +46,7 @@ def report(envelope: Envelope, hash_key: bytes, archived_at: datetime) -> Record
     document.update({"message_id": mid, "from": business, "to": counterpart, "status": status,
                      "status_details": details, "attempts": _attempts(f.get("deliveryAttempts")), "tag": tag,
                      "reported_at": iso(at), "event": event_summary(envelope), "archived_at": iso(archived_at)})
-    return record(document, report_key(document, at, status), at)
+    return record(document, report_key(document, at, status, hash_key), at, hash_key)
 
 
 def _attempts(value) -> list[dict]:

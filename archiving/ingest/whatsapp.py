@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from archiving.errors import InvalidEvent
-from archiving.ingest.common import (Fields, describe, event_summary, event_time, head, message_id, optional_object,
-                                     party, record, report_key)
+from archiving.ingest.common import (Fields, describe, event_summary, event_time, head, message_id, message_key,
+                                     optional_object, party, record, report_key)
 from archiving.ingest.envelope import Envelope
 from archiving.store import keys
 from archiving.store.records import Record
@@ -48,9 +48,10 @@ class Inbound:
     document: Mapping[str, Any]  # media is None here
     at: datetime
     media: MediaRef | None
+    hash_key: bytes = b""
 
     def finish(self, media_entry: Mapping[str, Any] | None) -> Record:
-        return record({**self.document, "media": media_entry}, self.key, self.at)
+        return record({**self.document, "media": media_entry}, self.key, self.at, self.hash_key)
 
 
 def received(envelope: Envelope, hash_key: bytes, archived_at: datetime) -> Inbound:
@@ -71,8 +72,7 @@ def received(envelope: Envelope, hash_key: bytes, archived_at: datetime) -> Inbo
         "button": f.obj("button"), "interactive": f.obj("interactive"), "error": f.obj("error"),
         "received_at": iso(at), "event": event_summary(envelope), "archived_at": iso(archived_at),
     }
-    key = keys.channel_message_key("whatsapp", at, h["conversation_id"], mid)
-    return Inbound(key, document, at, _media(f.get("media")))
+    return Inbound(message_key("whatsapp", at, document, hash_key), document, at, _media(f.get("media")), hash_key)
 
 
 def _media(value: Any) -> MediaRef | None:
@@ -101,4 +101,4 @@ def report(envelope: Envelope, hash_key: bytes, archived_at: datetime) -> Record
     document.update({"message_id": mid, "channel_type": f.text("channelType", required=False), "from": business,
                      "to": counterpart, "status": status, "error": f.obj("error"), "reported_at": iso(at),
                      "event": event_summary(envelope), "archived_at": iso(archived_at)})
-    return record(document, report_key(document, at, status), at)
+    return record(document, report_key(document, at, status, hash_key), at, hash_key)

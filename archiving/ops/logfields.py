@@ -82,6 +82,31 @@ def lag_ms(document: Mapping[str, Any]) -> int | None:
     return round((archived - sent).total_seconds() * 1000)
 
 
+def _event_id(value: Any) -> Any:
+    """An event id as it is when of a documented shape (a GUID, an SMS id, a short token); anything else (it
+    may be a number or an address) as ``sha256:`` + 16 hex characters, enough to correlate log lines."""
+    if not isinstance(value, str):
+        return value
+    from archiving.store import keys
+
+    if keys.is_documented_id(value):
+        return value
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _message(doc: Mapping[str, Any], key: str | None) -> str:
+    """A chat message id as it is; another channel's as its blob name has it (an id not of its documented
+    shape is hashed there: it may be a phone number or an address, which a log line never holds)."""
+    if doc.get("thread_id") is not None:
+        return doc.get("message_id", "-")
+    from archiving.store import keys
+
+    info = keys.parse_channel_key(key or "")
+    return info.message_id if info and info.message_id else "-"
+
+
 def event_line(outcome: Any, document: Mapping[str, Any] | None = None, reason: str | None = None) -> str:
     """The one line per event: ``event type channel thread|conversation message outcome lag_ms blob [reason]``.
 
@@ -92,12 +117,12 @@ def event_line(outcome: Any, document: Mapping[str, Any] | None = None, reason: 
     thread = doc.get("thread_id")
     conversation = doc.get("conversation_id") if thread is None else None
     return line(
-        ("event", outcome.event_id),
+        ("event", _event_id(outcome.event_id)),
         ("type", outcome.event_type),
         ("channel", doc.get("channel")),
         ("thread", thread),
         ("conversation", conversation),
-        ("message", doc.get("message_id", "-") if doc else None),
+        ("message", _message(doc, outcome.key) if doc else None),
         ("outcome", outcome.status),
         ("lag_ms", lag_ms(doc) if doc else None),
         ("blob", outcome.key),

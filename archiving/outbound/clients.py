@@ -37,6 +37,14 @@ def _rfc1123(iso_time: str) -> str:
     return format_datetime(dt, usegmt=True)
 
 
+def _uuid(value: str, name: str) -> str:
+    """Archive ids (and email operation ids, which are the archive id) are UUIDs: ValueError otherwise."""
+    try:
+        return layout.check_archive_id(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a UUID (e.g. {layout.new_archive_id()})") from None
+
+
 class _Wrapper:
     _client: Any
     archive: OutboundArchive
@@ -203,6 +211,7 @@ class ArchivingEmailClient(_Wrapper):
         if kwargs.get("continuation_token"):
             return self._client.begin_send(message, operation_id=operation_id, **kwargs)  # resuming: sends nothing
         archive_id = operation_id or archive_id or layout.new_archive_id()
+        _uuid(archive_id, "operation_id" if operation_id else "archive_id")
         body = message
         if isinstance(message, (bytes, bytearray)):
             parsed = json.loads(message)

@@ -135,7 +135,10 @@ class OutboundArchive:
         fields); ``replay(begun)`` rebuilds the SDK's return value from a stored sent outcome.
         """
         layout.check_channel(channel)
-        layout.check_archive_id(archive_id)
+        try:
+            layout.check_archive_id(archive_id)
+        except ValueError:
+            raise ValueError("archive_id must be a UUID") from None
         with self._lock_for(channel, archive_id):
             begun = self.begin(channel, archive_id, fields, sender, attachments)
             if begun.sent is not None:
@@ -157,12 +160,17 @@ class OutboundArchive:
         now = iso(utcnow())
         doc = layout.document(layout.MESSAGE, channel, archive_id, now, **fields, via=self.via)
         key = layout.message_key(channel, archive_id)
-        tags = layout.tags(layout.MESSAGE, channel, now, sender_hash)
+        conversations = layout.conversation_tags(channel, sender_hash, fields.get("recipients") or [])
+        tags = layout.tags(layout.MESSAGE, channel, now, sender_hash, conversations[0] if conversations else None)
         deadline = time.monotonic() + self.budget
         try:
             for sha, data, meta in attachments:
                 self._create(layout.attachment_key(sha), codec.encode_bytes(data), dict(meta),
                              {"kind": "outbound-attachment"}, channel, archive_id, deadline)
+            # Recipients after the first: an index blob in each one's conversation (before the record, so
+            # a record never exists unfindable; an index without its record is ignored by the readers).
+            for item in index_items(channel, archive_id, now, sender_hash, conversations[1:]):
+                self._create(item[0], codec.encode(item[1]), {}, item[2], channel, archive_id, deadline)
             existing = self._create(key, codec.encode(doc), {}, tags, channel, archive_id, deadline)
         except ArchiveFailed:
             if not self.fail_open:
@@ -172,9 +180,10 @@ class OutboundArchive:
                         "written when storage answers again", channel, archive_id)
             marker = layout.document(layout.NOT_ARCHIVED, channel, archive_id, now, reason="archive unreachable",
                                      message_key=key)
-            self._queue([(key, doc, tags),
+            self._queue([*index_items(channel, archive_id, now, sender_hash, conversations[1:]), (key, doc, tags),
                          (layout.not_archived_key(channel, archive_id), marker,
-                          layout.tags(layout.NOT_ARCHIVED, channel, now))])
+                          layout.tags(layout.NOT_ARCHIVED, channel, now,
+                                      conversation=conversations[0] if conversations else None))])
             return Begun(channel, archive_id, doc, None, False, sender_hash)
         if existing is None:
             return Begun(channel, archive_id, doc, None, True, sender_hash)
@@ -190,12 +199,13 @@ class OutboundArchive:
         outcome = layout.document(layout.SENT, channel, archive_id, now, status=layout.STATUS_SENT,
                                   message_key=layout.message_key(channel, archive_id), results=per_recipient,
                                   recipients_accepted=ok, recipients_total=len(per_recipient), **extra)
-        items = [(layout.sent_key(channel, archive_id), outcome, layout.tags(layout.SENT, channel, now))]
+        items = [(layout.sent_key(channel, archive_id), outcome, layout.tags(layout.SENT, channel, now,
+                                                                             conversation=_first(begun)))]
         for acs_id in dict.fromkeys(r.get("acs_message_id") for r in per_recipient):
             if acs_id:
                 link = layout.document(layout.LINK, channel, archive_id, now, acs_message_id=acs_id,
                                        message_key=layout.message_key(channel, archive_id))
-                items.append((layout.by_acs_id_key(channel, acs_id), link, layout.tags(layout.LINK, channel, now)))
+                items.append((layout.by_acs_id_key(channel, acs_id, self.hash_key), link, layout.tags(layout.LINK, channel, now)))
         log.info("outbound %s %s: sent, %d of %d recipients accepted (%.0f ms)", channel, archive_id, ok,
                  len(per_recipient), seconds * 1000)
         self._write_or_queue(begun, items, "sent outcome")
@@ -209,7 +219,8 @@ class OutboundArchive:
         key = layout.failed_key(channel, archive_id, epoch_ms(now))
         log.warning("outbound %s %s: ACS send failed: %s %s", channel, archive_id, error["type"],
                     error.get("status_code") or "")
-        self._write_or_queue(begun, [(key, doc, layout.tags(layout.FAILED, channel, iso(now)))], "failed outcome")
+        self._write_or_queue(begun, [(key, doc, layout.tags(layout.FAILED, channel, iso(now), conversation=_first(begun)))],
+                             "failed outcome")
 
     # -- storage ----------------------------------------------------------------------------------------
 
@@ -340,6 +351,24 @@ class OutboundArchive:
                 lock = threading.Lock()
                 self._locks[(channel, archive_id)] = lock
             return lock
+
+
+def _first(begun: Begun) -> tuple[str, str] | None:
+    """The conversation of the message's first recipient (its outcomes are tagged with it)."""
+    found = layout.conversation_tags(begun.channel, begun.sender_hash, begun.document.get("recipients") or [])
+    return found[0] if found else None
+
+
+def index_items(channel: str, archive_id: str, at: str, sender_hash: str | None,
+                conversations: list[tuple[str, str]]) -> list[tuple[str, dict[str, Any], dict[str, str]]]:
+    """(name, document, tags) of the index blobs of recipients after the first."""
+    items = []
+    for conversation, recipient in conversations:
+        doc = layout.document(layout.INDEX, channel, archive_id, at, conversation_id=conversation,
+                              recipient_hash=recipient, message_key=layout.message_key(channel, archive_id))
+        items.append((layout.index_key(channel, conversation, archive_id), doc,
+                      layout.tags(layout.INDEX, channel, at, sender_hash, (conversation, recipient))))
+    return items
 
 
 def _comparable(doc: Mapping[str, Any]) -> dict[str, Any]:

@@ -248,6 +248,8 @@ def _prepare(services: Any, channel: str, body: Mapping[str, Any], archive_id: s
         message = body.get("message")
         _email_message(message)
         operation_id = _str(body, "operation_id", required=False, max_len=64)
+        if operation_id is not None and not layout.is_archive_id(operation_id):
+            raise Invalid("operation_id must be a UUID (it is the archive id, and ACS's Operation-Id is one)")
         if operation_id and archive_id and operation_id != archive_id:
             raise Invalid("operation_id and archive_id differ")
         archive_id = operation_id or archive_id or layout.new_archive_id()

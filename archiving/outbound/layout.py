@@ -38,9 +38,14 @@ CHANNELS = ("sms", "email", "whatsapp", "chat")
 SCHEMA_VERSION = 1
 
 # Document kinds (the ``kind`` field and index tag).
-MESSAGE, SENT, FAILED, NOT_ARCHIVED, LINK = (
+MESSAGE, SENT, FAILED, NOT_ARCHIVED, LINK, INDEX = (
     "outbound-message", "outbound-sent", "outbound-failed", "outbound-not-archived-before-send", "outbound-link",
+    "outbound-index",
 )
+# The channels whose outbound messages join a conversation of the inbound side (13.1's conversation id);
+# outbound chat messages are the chat records they become (joined by ``archiveId``).
+CONVERSATION_CHANNELS = ("sms", "email", "whatsapp")
+DIRECTION = "outbound"
 # Outcome statuses as ``show`` and ``reconcile`` report them.
 STATUS_SENT, STATUS_FAILED, STATUS_UNKNOWN = "sent", "failed", "archived, send outcome unknown"
 
@@ -79,8 +84,20 @@ def check_channel(channel: str) -> str:
     return channel
 
 
+def is_archive_id(value: Any) -> bool:
+    return isinstance(value, str) and bool(_GUID.match(value))
+
+
 def check_archive_id(value: Any) -> str:
-    return keys.check_id(value, "archive id")
+    """An archive id is a UUID we choose (or derive from a caller's key): anything else is refused, so no
+    number or address a caller passes ever becomes a folder name."""
+    keys.check_id(value, "archive id")
+    if not _GUID.match(value):
+        from archiving.errors import InvalidEvent
+
+        raise InvalidEvent("archive id must be a UUID (a caller's own idempotency key goes in the "
+                           "Repeatability-Request-ID header: it is turned into one)")
+    return value
 
 
 def message_prefix(channel: str, archive_id: str) -> str:
@@ -103,13 +120,68 @@ def not_archived_key(channel: str, archive_id: str) -> str:
     return f"{message_prefix(channel, archive_id)}not-archived-before-send{keys.RECORD_SUFFIX}"
 
 
-def by_acs_id_key(channel: str, acs_message_id: str) -> str:
+def by_acs_id_key(channel: str, acs_message_id: str, hash_key: bytes | None = None) -> str:
+    """The link's name: the ACS id as it is when of its documented shape, else its hash (``keys.name_id``;
+    chat message ids, all digits, are hashed). Without the key only documented ids are accepted."""
     keys.check_id(acs_message_id, "ACS message id")
-    return f"{ROOT}by-acs-id/{check_channel(channel)}/{acs_message_id}{keys.RECORD_SUFFIX}"
+    part = keys.name_id(acs_message_id, hash_key) if hash_key is not None else acs_message_id
+    if hash_key is None and not keys.is_documented_id(acs_message_id):
+        raise ValueError("an ACS id not of its documented shape needs the hash key to be named")
+    return f"{ROOT}by-acs-id/{check_channel(channel)}/{part}{keys.RECORD_SUFFIX}"
 
 
 def attachment_key(sha256_hex: str) -> str:
     return f"{ROOT}attachments/{sha256_hex}.lz4"
+
+
+def index_key(channel: str, conversation: str, archive_id: str) -> str:
+    return f"{ROOT}by-conversation/{check_channel(channel)}/{conversation}/{archive_id}{keys.RECORD_SUFFIX}"
+
+
+_OUTBOUND_RE = re.compile(r"^outbound/(sms|email|whatsapp|chat)/([^/]+)/([^/]+)$")
+_INDEX_RE = re.compile(r"^outbound/by-conversation/(sms|email|whatsapp|chat)/([0-9a-f]{16}-[0-9a-f]{16})/([^/]+)\.json\.lz4$")
+_ATTACHMENT_RE = re.compile(r"^outbound/attachments/([0-9a-f]{64})\.lz4$")
+
+
+def parse_name(name: str) -> tuple[str, str, str] | None:
+    """(channel, archive_id, file) of a blob under outbound/<channel>/<archive_id>/, or for an index blob
+    (channel, archive_id, "index"); else None."""
+    m = _OUTBOUND_RE.match(name)
+    if m:
+        return m.group(1), m.group(2), m.group(3)
+    m = _INDEX_RE.match(name)
+    if m:
+        return m.group(1), m.group(3), "index"
+    return None
+
+
+def attachment_sha(name: str) -> str | None:
+    m = _ATTACHMENT_RE.match(name)
+    return m.group(1) if m else None
+
+
+def status_of(files: set[str] | list[str]) -> str:
+    """The send outcome by the names of a message's blobs alone (no download)."""
+    if f"sent{keys.RECORD_SUFFIX}" in files:
+        return STATUS_SENT
+    if any(f.startswith("failed-") for f in files):
+        return STATUS_FAILED
+    return STATUS_UNKNOWN
+
+
+def conversation_tags(channel: str, sender_hash: str | None, recipients: list[Any]) -> list[tuple[str, str]]:
+    """(conversation id, recipient hash) of each recipient, in order: the conversation of the business
+    (sender) and that recipient, as the inbound side names it (keys.conversation_id)."""
+    if channel not in CONVERSATION_CHANNELS or not sender_hash:
+        return []
+    out = []
+    for r in recipients or []:
+        h = r.get("hash") if isinstance(r, Mapping) else None
+        if h:
+            pair = (keys.conversation_id(sender_hash, h), h)
+            if pair not in out:
+                out.append(pair)
+    return out
 
 
 _MESSAGE_RE = re.compile(r"^outbound/(sms|email|whatsapp|chat)/([^/]+)/message\.json\.lz4$")
@@ -128,16 +200,16 @@ def parse_message_key(name: str) -> tuple[str, str] | None:
 REPORT_CHANNELS = ("sms", "email", "whatsapp")
 
 
-def message_tag(acs_message_id: str) -> str:
-    """issue 11's ``message`` tag value (keys.message_tag there): escaped like ``thread``."""
-    return keys.thread_tag(acs_message_id)
+def message_tag(acs_message_id: str, hash_key: bytes | None = None) -> str:
+    """issue 11's ``message`` tag value (keys.message_tag): the id's name part."""
+    return keys.message_tag(acs_message_id, hash_key)
 
 
-def report_query(channel: str, acs_message_id: str) -> str | None:
+def report_query(channel: str, acs_message_id: str, hash_key: bytes | None = None) -> str | None:
     """The blob index tag query of the reports of one ACS message id, None for chat."""
     if channel not in REPORT_CHANNELS:
         return None
-    return f"\"channel\" = '{channel}' AND \"message\" = '{message_tag(acs_message_id)}'"
+    return f"\"channel\" = '{channel}' AND \"message\" = '{message_tag(acs_message_id, hash_key)}'"
 
 
 def is_report_name(name: str) -> bool:
@@ -167,10 +239,16 @@ def address_hash(hash_key: bytes, channel: str, address: str) -> str:
     return user_hash(hash_key, normalize_address(channel, address))
 
 
-def tags(kind: str, channel: str, at: str, sender_hash: str | None = None) -> dict[str, str]:
+def tags(kind: str, channel: str, at: str, sender_hash: str | None = None,
+         conversation: tuple[str, str] | None = None) -> dict[str, str]:
+    """Index tags; with ``conversation`` (id, recipient hash) also ``conversation``, ``recipient`` and
+    ``direction`` = outbound, as the inbound records are tagged (docs/outbound.md, "Conversations")."""
     out = {"kind": kind, "channel": channel, "at": at}
     if sender_hash:
         out["sender"] = sender_hash
+    if conversation:
+        out["conversation"], out["recipient"] = conversation
+        out["direction"] = DIRECTION
     return out
 
 

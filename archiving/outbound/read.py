@@ -97,7 +97,7 @@ class OutboundView:
                 "sent": self.sent, "failures": self.failures, "reports": self.reports}
 
 
-def load(store: Any, channel: str, archive_id: str, findings: Findings) -> OutboundView:
+def load(store: Any, channel: str, archive_id: str, findings: Findings, hash_key: bytes | None = None) -> OutboundView:
     view = OutboundView(channel, archive_id)
     names = list(store.list_names(layout.message_prefix(channel, archive_id)))
     for blob in read_verified(store, sorted(names), findings):
@@ -112,17 +112,17 @@ def load(store: Any, channel: str, archive_id: str, findings: Findings) -> Outbo
             view.marker = blob.document
     if view.sent:
         for acs_id in layout.results_by_id(view.sent):
-            view.reports[acs_id] = [b.document for b in read_verified(store, report_names(store, view, acs_id), findings)]
+            view.reports[acs_id] = [b.document for b in read_verified(store, report_names(store, view, acs_id, hash_key), findings)]
     return view
 
 
-def report_names(store: Any, view: OutboundView, acs_id: str) -> list[str]:
+def report_names(store: Any, view: OutboundView, acs_id: str, hash_key: bytes | None = None) -> list[str]:
     """The reports of one ACS message id (issue 11's records, by the ``message`` tag); for chat, the
     chat records of the message (chat/<yyyymm>/<thread>/messages/<id>/), every month."""
     from archiving.read.scan import find_names
     from archiving.store import keys
 
-    query = layout.report_query(view.channel, acs_id)
+    query = layout.report_query(view.channel, acs_id, hash_key)
     if query is not None:
         return sorted(n for n in find_names(store, query) if layout.is_report_name(n))
     thread_id = ((view.message or {}).get("correlation") or {}).get("chat_thread_id")
@@ -136,13 +136,14 @@ def report_names(store: Any, view: OutboundView, acs_id: str) -> list[str]:
     return sorted(names)
 
 
-def find_by_acs_id(store: Any, channel: str, acs_message_id: str, findings: Findings) -> OutboundView | None:
+def find_by_acs_id(store: Any, channel: str, acs_message_id: str, findings: Findings,
+                   hash_key: bytes | None = None) -> OutboundView | None:
     """The outbound message a delivery report is about (the join from the report's side)."""
-    key = layout.by_acs_id_key(channel, acs_message_id)
+    key = layout.by_acs_id_key(channel, acs_message_id, hash_key)
     if not store.exists(key):
         return None
     for blob in read_verified(store, [key], findings):
-        return load(store, channel, blob.document["archive_id"], findings)
+        return load(store, channel, blob.document["archive_id"], findings, hash_key)
     return None
 
 
@@ -179,4 +180,6 @@ def render_text(view: OutboundView) -> str:
                 what = report.get("status") or report.get("engagement") or report.get("action") or ""
                 when = report.get("reported_at") or report.get("composed_at") or report.get("archived_at") or ""
                 lines.append(f"      {report.get('kind')}: {what} {when}")
-    return "\n".join(lines) + "\n"
+    from archiving.read.safe import terminal
+
+    return "\n".join(terminal(line) for line in lines) + "\n"  # stored text never reaches a terminal raw

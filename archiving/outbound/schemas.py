@@ -25,7 +25,7 @@ def validator():
 def errors(document: Any) -> list[str]:
     """What is wrong with an outbound document (the $def of its kind)."""
     kinds = {"outbound-message": "message", "outbound-sent": "sent", "outbound-failed": "failed",
-             "outbound-not-archived-before-send": "not_archived", "outbound-link": "link"}
+             "outbound-not-archived-before-send": "not_archived", "outbound-link": "link", "outbound-index": "index"}
     kind = kinds.get(document.get("kind")) if isinstance(document, dict) else None
     if kind is None:
         return ["not an outbound document (no known kind)"]

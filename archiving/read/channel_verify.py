@@ -21,14 +21,36 @@ def media_link_problem(store: Any, doc: Any) -> str | None:
     return None
 
 
-def name_problems(info: keys.ChannelKeyInfo, doc: dict[str, Any]) -> list[str]:
-    """Where a document disagrees with its name."""
+def _id_matches(message_id: Any, part: str | None, hash_key: bytes | None) -> bool:
+    """The name part of a message id: the id of its documented shape, else its hash (``keys.name_id``);
+    without the key that wrote it, any hash stands for an id not of the documented shape."""
+    if not isinstance(message_id, str) or part is None:
+        return False
+    if hash_key is not None:
+        return keys.name_id(message_id, hash_key) == part
+    if keys.is_documented_id(message_id):
+        return message_id == part
+    return bool(keys.HASHED_ID.match(part))
+
+
+def _status_matches(name: str, at_ms: int, status: str, hash_key: bytes | None) -> bool:
+    token = keys.report_token(status, hash_key)
+    if token == "s-":  # free text, no key: any hashed token
+        import re
+
+        return bool(re.match(rf"^{at_ms}-s-[0-9a-f]{{12}}(?:-|$)", name))
+    expected = f"{at_ms}-{token}"
+    return name == expected or name.startswith(expected + "-")
+
+
+def name_problems(info: keys.ChannelKeyInfo, doc: dict[str, Any], hash_key: bytes | None = None) -> list[str]:
+    """Where a document disagrees with its name (``hash_key``: the key that wrote it, when known)."""
     problems = []
     if doc.get("channel") != info.channel:
         problems.append(f"channel {doc.get('channel')!r} under {info.channel}/")
     if doc.get("conversation_id") != info.conversation:
         problems.append("conversation_id differs from the name")
-    if doc.get("message_id") != info.message_id:
+    if not _id_matches(doc.get("message_id"), info.message_id, hash_key):
         problems.append("message_id differs from the name")
     kind = str(doc.get("kind"))
     if info.area == "message":
@@ -43,9 +65,9 @@ def name_problems(info: keys.ChannelKeyInfo, doc: dict[str, Any]) -> list[str]:
         at = doc.get(_REPORT_TIME)
         status = doc.get("engagement") if kind == "email-engagement" else doc.get("status")
         if at and isinstance(status, str):
-            expected = f"{epoch_ms(parse_time(at, _REPORT_TIME))}-{keys.report_token(status)}"
-            if not (info.name == expected or info.name.startswith(expected + "-")):
-                problems.append(f"name says {info.name!r}, document says {expected!r}")
+            at_ms = epoch_ms(parse_time(at, _REPORT_TIME))
+            if not _status_matches(info.name, at_ms, status, hash_key):
+                problems.append(f"name says {info.name!r}, document says {at_ms}-{keys.report_token(status, hash_key)}")
     if not at or at[:7].replace("-", "") != info.month:
         problems.append("the record's time is not in the month of the name")
     return problems

@@ -32,7 +32,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
@@ -43,13 +43,17 @@ from archiving.store import keys
 from archiving.store.schemas import CHANNEL_KINDS
 from archiving.timefmt import iso, utcnow
 
+if TYPE_CHECKING:  # conversations imports nothing from here: no cycle at run time either
+    from archiving.read.conversations import OutboundNames
+
 log = logging.getLogger("archiving.read.export")
 
-KINDS = ("message", "thread", "transcript-message") + CHANNEL_KINDS  # SMS, WhatsApp, email: read/conversations.py
+# SMS, WhatsApp, email (inbound and reports) and what the business sent on them: read/conversations.py
+KINDS = ("message", "thread", "transcript-message") + CHANNEL_KINDS + ("outbound-message",)
 FORMATS = ("jsonl", "csv")
 CSV_COLUMNS = ("kind", "at", "thread_id", "message_id", "version", "action", "message_type", "sender_id",
                "sender_display_name", "sender_hash", "content", "composed_at", "edited_at", "deleted_at", "topic",
-               "participants", "source", "source_sha256", "channel")
+               "participants", "source", "source_sha256", "channel", "direction", "outcome", "attachments")
 
 
 @dataclass(frozen=True)
@@ -64,12 +68,20 @@ class Item:
     document: Mapping[str, Any]  # the record, or the transcript's message
     topic: str | None = None  # transcript messages: the transcript's topic
     channel: str = "chat"  # sms, whatsapp, email: thread_id is then the conversation id
+    direction: str | None = None  # SMS, WhatsApp, email messages: inbound | outbound (reports: None)
+    outcome: str | None = None  # outbound: sent | failed | outcome unknown [, not archived before send]
 
     def as_json(self) -> dict[str, Any]:
         out = {"kind": self.kind, "at": self.at, "thread_id": self.thread_id, "source": self.source,
                "source_sha256": self.source_sha256, "document": self.document, "channel": self.channel}
         if self.kind == "transcript-message":
             out["topic"] = self.topic
+        if self.channel != "chat":
+            from archiving.read.conversations import attachments_of, content_of, parties
+
+            sender, to = parties(self.document)
+            out.update(direction=self.direction, outcome=self.outcome, **{"from": sender, "to": to},
+                       content=content_of(self.document), attachments=attachments_of(self.document))
         return out
 
     def csv_row(self) -> tuple[str, ...]:
@@ -83,9 +95,13 @@ class Item:
         if self.channel != "chat":
             from archiving.read.conversations import channel_values
 
+            from archiving.read.conversations import attachments_of
+
             values = channel_values(d)
             values.update(kind=self.kind, at=self.at, thread_id=self.thread_id, source=self.source,
-                          source_sha256=self.source_sha256, channel=self.channel)
+                          source_sha256=self.source_sha256, channel=self.channel, direction=self.direction,
+                          outcome=self.outcome, attachments="; ".join(
+                              f"{a.get('name') or ''} sha256={a.get('sha256') or '-'}" for a in attachments_of(d)) or None)
             return tuple("" if values.get(c) is None else str(values[c]) for c in CSV_COLUMNS)
         if self.kind == "thread":
             who = d.get("actor") or {}
@@ -250,11 +266,14 @@ def export_items(store: Any, start: str, end: str, thread_id: str | None = None,
     stats = stats if stats is not None else {}
     stats.setdefault("untagged", 0)
     seen: set[str] = set()
+    # The range's month folders, listed once with tags and metadata: the tags of each blob found by the tag
+    # index come from here (no tag request per blob), and blobs without index tags are found here.
+    listing: dict[str, Any] = {}
 
-    def tracked(names: Iterator[str]) -> Iterator[str]:
+    def tracked(names: Iterator[str]) -> Iterator[Any]:
         for name in names:
             seen.add(name)
-            yield name
+            yield listing.get(name, name)
 
     def tick() -> None:
         if progress is not None:
@@ -266,6 +285,7 @@ def export_items(store: Any, start: str, end: str, thread_id: str | None = None,
         yield from channel_items(store, start, end, findings=findings, progress=progress, workers=workers,
                                  conversation=thread_id)
         return
+    listing.update((listed.name, listed) for listed in _listing(store, start, end, thread_id))
     for kind in ("message", "thread"):
         names = tracked(find_names(store, tag_filter(kind=kind, thread_id=thread_id, start=start, end=end)))
         for blob in read_verified(store, names, findings, workers, hash_key=hash_key):
@@ -280,8 +300,9 @@ def export_items(store: Any, start: str, end: str, thread_id: str | None = None,
         yield from transcript_items(blob, blob.document, start, end)
 
     # What the tag index misses: blobs of the range's months without index tags.
-    untagged = [listed.name for listed in _listing(store, start, end, thread_id)
+    untagged = [listed for listed in listing.values()
                 if listed.name not in seen and not listed.indexed and not listed.name.endswith(".csv.lz4")]
+    listing.clear()
     if untagged:
         log.warning("export untagged=%d (found by listing, not by the tag index)", len(untagged))
     for blob in read_verified(store, untagged, findings, workers, hash_key=hash_key):
@@ -305,34 +326,66 @@ def export_items(store: Any, start: str, end: str, thread_id: str | None = None,
 def channel_items(store: Any, start: str | None, end: str | None, findings: Findings | None = None,
                   progress: Any = None, workers: int = WORKERS, conversation: str | None = None) -> Iterator[Item]:
     """Export items of every SMS, WhatsApp and email record whose ``at`` is in the range (of one conversation)."""
-    from archiving.read.conversations import _tag_query, is_channel_document, record_at
+    from archiving.read.conversations import (
+        OUTBOUND_MESSAGE, _tag_query, direction_of, is_channel_document, record_at, split_outbound,
+    )
 
     own = findings is None
     findings = Findings() if own else findings
     for channel in keys.CHANNELS:
-        # Streamed (an export range can hold millions of records); media blobs have no place in it.
+        # One channel's names of the range (strings only; media blobs have no place in an export), then its
+        # blobs streamed. Outbound messages (tagged with channel and at too) come with their outcome, told
+        # by the names of their outcome blobs (or one listing of their folder), not by reading them.
         query = _tag_query(channel=channel, conversation=conversation, start=start, end=end)
-        names = (n for n in find_names(store, query)
-                 if not n.startswith(keys.MEDIA_ROOT))
-        for blob in read_verified(store, names, findings, workers):
+        names = [n for n in find_names(store, query) if not n.startswith(keys.MEDIA_ROOT)]
+        inbound, outbound = split_outbound(store, names)
+        for blob in read_verified(store, [*inbound, *outbound.message_names()], findings, workers,
+                                  check_tags=False):  # found by a tag query: tagged
             if progress is not None:
                 progress.update(1)
             doc = blob.document
+            if isinstance(doc, Mapping) and doc.get("kind") == OUTBOUND_MESSAGE:
+                item = outbound_item(blob, doc, outbound)
+                if item is not None and in_range(item.at, start, end):
+                    yield item
+                continue
             if not is_channel_document(doc) or doc.get("kind") not in CHANNEL_KINDS:
                 continue
             at = record_at(doc)
             if in_range(at, start, end):
-                yield Item(doc["kind"], at, doc["conversation_id"], blob.name, blob.sha256, doc, channel=channel)
+                yield Item(doc["kind"], at, doc["conversation_id"], blob.name, blob.sha256, doc, channel=channel,
+                           direction=direction_of(doc))
     if own:
         for damage in findings.items:  # named, skipped, never silent
             log.warning("damaged blob skipped: %s: %s", damage.name, damage.reason)
 
 
 def item_of(blob: Any, doc: Mapping[str, Any]) -> Item:
-    from archiving.read.conversations import record_at
+    from archiving.read.conversations import direction_of, record_at
 
     return Item(doc.get("kind"), record_at(doc), doc.get("conversation_id"), blob.name, blob.sha256, doc,
-                channel=doc.get("channel"))
+                channel=doc.get("channel"), direction=direction_of(doc))
+
+
+def outbound_item(blob: Any, doc: Mapping[str, Any], outbound: OutboundNames | None = None,
+                  store: Any = None) -> Item | None:
+    """The export item of an outbound SMS, WhatsApp or email message (None for chat: its chat record is the
+    item), with its send outcome from ``outbound``'s names, else one listing of its folder in ``store``."""
+    from archiving.outbound import layout
+    from archiving.read.conversations import (
+        NOT_ARCHIVED_BEFORE_SEND, OUTBOUND, OUTBOUND_MESSAGE, outbound_conversation, record_at, split_outbound,
+    )
+
+    channel, archive_id = doc.get("channel"), doc.get("archive_id")
+    if channel not in layout.CONVERSATION_CHANNELS:
+        return None
+    if outbound is None or (channel, archive_id) not in outbound.files:
+        _, outbound = split_outbound(store, store.list_names(layout.message_prefix(channel, archive_id)))
+    outcome, late = outbound.status(channel, archive_id)
+    if late:
+        outcome = f"{outcome}, {NOT_ARCHIVED_BEFORE_SEND}"
+    return Item(OUTBOUND_MESSAGE, record_at(doc), outbound_conversation(doc) or "", blob.name, blob.sha256, doc,
+                channel=channel, direction=OUTBOUND, outcome=outcome)
 
 
 def _listing(store: Any, start: str, end: str, thread_id: str | None) -> Iterator[Any]:

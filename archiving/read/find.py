@@ -142,7 +142,8 @@ def find_user(store: Any, hash_key: bytes, raw_id: str, start: str | None = None
                            tag_filter(participant=hashed, start=start, end=end),
                            _tag_query(recipient=hashed, start=start, end=end)):  # SMS, WhatsApp, email
             for name in find_names(store, expression):
-                if name not in seen:
+                name = _outbound_message(name)
+                if name is not None and name not in seen:
                     seen.add(name)
                     yield name
 
@@ -152,8 +153,13 @@ def find_user(store: Any, hash_key: bytes, raw_id: str, start: str | None = None
 
     for blob in read_verified(store, names(), findings, workers, hash_key=hash_key):
         tick()
-        item = record_item(blob, blob.document)
-        if not in_range(item.at, start, end):
+        if isinstance(blob.document, Mapping) and blob.document.get("kind") == "outbound-message":
+            from archiving.read.export import outbound_item
+
+            item = outbound_item(blob, blob.document, store=store)  # what the business sent to the party
+        else:
+            item = record_item(blob, blob.document)
+        if item is None or not in_range(item.at, start, end):
             continue
         stats.records += 1
         if item.channel == "chat":
@@ -185,6 +191,22 @@ def find_user(store: Any, hash_key: bytes, raw_id: str, start: str | None = None
         tick()
         stats.transcripts += 1
         yield from transcript_items(blob, blob.document, start, end, sender=raw_id)
+
+
+def _outbound_message(name: str) -> str | None:
+    """An outbound blob found by a party tag, as the message record to read: an index blob stands for its
+    message; outcomes are not items; outbound chat is the chat record it became (found as such)."""
+    from archiving.outbound import layout
+
+    if not name.startswith(layout.ROOT):
+        return name
+    parsed = layout.parse_name(name)
+    if parsed is None or parsed[0] not in layout.CONVERSATION_CHANNELS:
+        return None
+    channel, archive_id, file = parsed
+    if file not in ("index", f"message{keys.RECORD_SUFFIX}"):
+        return None
+    return layout.message_key(channel, archive_id)
 
 
 def text_line(item: Item) -> str:

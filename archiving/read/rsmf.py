@@ -457,6 +457,7 @@ class RsmfResult:
     counts: Counter = field(default_factory=Counter)
     conversations: int = 0
     findings: Findings = field(default_factory=Findings)
+    emails: list[dict[str, Any]] = field(default_factory=list)  # outbound emails written as .eml
 
     @property
     def events(self) -> int:

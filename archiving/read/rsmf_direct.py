@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +32,12 @@ from archiving.read.rsmf import (
     RsmfResult,
     Slice,
     _customs,
-    _months,
     write_slice,
 )
 from archiving.read.rsmf_eml import ZipFileEntry
 from archiving.read.scan import WORKERS, in_range
 from archiving.read.verified import Findings, read_verified
+from archiving.timefmt import iso
 
 DIRECT = ("sms", "whatsapp")
 RECEIPTS = {"delivered": "delivered", "read": "read"}  # report status (lower-case) -> read_receipts action
@@ -50,23 +52,59 @@ def identity(party: Mapping[str, Any] | None) -> dict[str, Any] | None:
             "display_name": party.get("address")}
 
 
-def conversations(store: Any, channel: str, start: str, end: str) -> list[str]:
-    ids: set[str] = set()
-    for yyyymm in _months(start, end):
-        prefix = f"{channel}/{yyyymm}/"
-        for folder in store.list_prefixes(prefix):
-            ids.add(folder[len(prefix):-1])
-    return sorted(ids)
+REPORT_GRACE = timedelta(days=1)  # delivery reports of the range's messages that come after its end
 
 
-def names(store: Any, channel: str, conversation: str, start: str, end: str) -> Iterator[str]:
-    months = _months(start, end)
-    last = months[-1]
-    following = f"{int(last[:4]) + (last[4:] == '12'):04d}{(int(last[4:]) % 12) + 1:02d}"
-    for yyyymm in (*months, following):
-        for name in store.list_names(f"{channel}/{yyyymm}/{conversation}/"):
-            if name.endswith(".json.lz4") and ".conflict-" not in name:
-                yield name
+@dataclass
+class Planned:
+    """What a direct channel's export reads, by conversation: names of the range (by the ``at`` tag: reads
+    proportional to the range), outbound messages already read (their conversation is in the document)."""
+
+    names: dict[str, list[str]] = field(default_factory=dict)  # conversation -> inbound records and reports
+    outbound: dict[str, list[tuple[Any, str | None]]] = field(default_factory=dict)  # conversation -> (blob, outcome)
+
+    def conversations(self) -> list[str]:
+        return sorted(self.names.keys() | self.outbound.keys())
+
+    def count(self) -> int:
+        return sum(len(v) for v in self.names.values()) + sum(len(v) for v in self.outbound.values())
+
+
+def plan(store: Any, channel: str, start: str, end: str, findings: Findings, only: str | None = None,
+         workers: int = WORKERS) -> Planned:
+    """The blobs of the range: a tag query on ``channel`` and ``at`` (and ``conversation`` with ``only``), plus
+    the reports filed in the day after the range of the conversations found (late delivery reports).
+    Nothing outside that is read, so a damaged blob of another day cannot fail the export."""
+    from archiving.outbound import layout
+    from archiving.read.conversations import _tag_query, outbound_conversation, split_outbound
+    from archiving.read.scan import find_names
+    from archiving.store import keys
+
+    out = Planned()
+    found = [n for n in find_names(store, _tag_query(channel=channel, conversation=only, start=start, end=end))
+             if not n.startswith(keys.MEDIA_ROOT) and ".conflict-" not in n]
+    inbound, outbound = split_outbound(store, found)
+    for name in inbound:
+        info = keys.parse_channel_key(name)
+        if info is not None and info.conversation:
+            out.names.setdefault(info.conversation, []).append(name)
+    extra = {(ch, aid): conv for conv_name in found
+             if (parsed := layout.parse_name(conv_name)) and parsed[2] == "index"
+             for ch, aid, conv in [(parsed[0], parsed[1], conv_name.split("/")[3])]}
+    for blob in read_verified(store, outbound.message_names(), findings, workers, check_tags=False):
+        doc = blob.document
+        outcome, late = outbound.status(doc["channel"], doc["archive_id"])
+        outcome = f"{outcome}, not archived before send" if late else outcome
+        for conv in dict.fromkeys(c for c in (outbound_conversation(doc), extra.get((doc["channel"], doc["archive_id"])))
+                                  if c and (only is None or c == only)):
+            out.outbound.setdefault(conv, []).append((blob, outcome))
+    later = iso(datetime.fromisoformat(end.replace("Z", "+00:00")) + REPORT_GRACE)
+    wanted = set(out.conversations())
+    for name in find_names(store, _tag_query(channel=channel, conversation=only, start=end, end=later)):
+        info = keys.parse_channel_key(name)
+        if info is not None and info.area == "report" and info.conversation in wanted and not info.conflict:
+            out.names.setdefault(info.conversation, []).append(name)
+    return out
 
 
 class _Media:
@@ -129,13 +167,26 @@ def _open(path: Path):
 
 def export_direct(store: Any, channel_name: str, conversation: str, start: str, end: str, findings: Findings,
                   people: People, work: Path, result: RsmfResult, max_events: int, progress: Any = None,
-                  workers: int = WORKERS) -> list[dict[str, Any]]:
+                  workers: int = WORKERS, planned: Planned | None = None,
+                  hash_key: bytes | None = None) -> list[dict[str, Any]]:
     channel: Channel = CHANNELS[channel_name]
     messages: dict[str, dict[str, Any]] = {}  # message id -> the message record (received or sent) and its blob
     reports: dict[str, list[dict[str, Any]]] = {}
     business = counterpart = None
     resource = None
-    for blob in read_verified(store, names(store, channel_name, conversation, start, end), findings, workers):
+    planned = planned or plan(store, channel_name, start, end, findings, conversation, workers)
+    # What the business sent (archived before send): events from the business participant.
+    for blob, outcome in planned.outbound.get(conversation, []):
+        doc = blob.document
+        sender = _outbound_party(doc.get("sender"))
+        business = business or sender
+        people.see(sender)
+        for r in doc.get("recipients") or []:
+            if r.get("hash") and conversation.endswith(r["hash"][:16]):
+                counterpart = counterpart or _outbound_party(r)
+                people.see(_outbound_party(r))
+        messages[doc["archive_id"]] = {"doc": doc, "source": blob.name, "sha256": blob.sha256, "outcome": outcome}
+    for blob in read_verified(store, planned.names.get(conversation, []), findings, workers, check_tags=False):
         if progress is not None:
             progress.update(1)
         doc = blob.document
@@ -154,6 +205,7 @@ def export_direct(store: Any, channel_name: str, conversation: str, start: str, 
                 messages.setdefault(doc["message_id"], item)
         except (KeyError, TypeError, AttributeError) as exc:
             findings.add(blob.name, f"invalid: not a document the export can map ({type(exc).__name__})")
+    _join_outbound(store, channel_name, messages, reports, findings, hash_key)
     media = _Media(store, work, findings)
     by_day: dict[str, list[tuple[dict[str, Any], list[ZipFileEntry]]]] = {}
     for mid in messages.keys() | reports.keys():
@@ -182,7 +234,18 @@ def _message_event(channel: Channel, conversation: str, mid: str, item: Mapping[
                    reports: list[Mapping[str, Any]], people: People, business: Mapping[str, Any] | None,
                    media: _Media) -> tuple[dict[str, Any] | None, list[ZipFileEntry]]:
     files: list[ZipFileEntry] = []
-    if item is None:  # known only from its delivery reports: a message the business sent
+    if item is not None and item["doc"].get("kind") == "outbound-message":
+        from archiving.read.conversations import content_of
+
+        doc = item["doc"]
+        event = {"id": mid, "type": "message", "conversation": conversation,
+                 "participant": people.pid(_outbound_party(doc.get("sender")) or business), "direction": "outgoing",
+                 "timestamp": doc.get("archived_at"), "body": content_of(doc) or ""}
+        custom = _customs(("source_blob", item["source"]), ("source_sha256", item["sha256"]),
+                          ("archive_id", doc.get("archive_id")), ("send_outcome", item.get("outcome")),
+                          ("archived_before_send", "no" if "not archived" in (item.get("outcome") or "") else "yes"),
+                          ("template", doc.get("template")), ("attachments", doc.get("attachments") or None))
+    elif item is None:  # known only from its delivery reports: a message the business sent
         if not reports:
             return None, files
         first = reports[0]["doc"]
@@ -229,3 +292,35 @@ def _message_event(channel: Channel, conversation: str, mid: str, item: Mapping[
         event["read_receipts"] = receipts
     event["custom"] = custom
     return event, files
+
+
+def _outbound_party(party: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """An outbound record's party as the identity People knows (the normalized address, as inbound)."""
+    if not party or not party.get("address"):
+        return None
+    from archiving.store import keys
+
+    return {"raw_id": keys.normalize_party(party["address"]), "kind": keys.party_kind(party["address"]),
+            "display_name": party.get("display_name") or party["address"]}
+
+
+def _join_outbound(store: Any, channel: str, messages: dict[str, dict[str, Any]],
+                   reports: dict[str, list[dict[str, Any]]], findings: Findings, hash_key: bytes | None) -> None:
+    """Reports of an outbound message go under its archive id: by the SMS tag (the archive id), else the
+    ``by-acs-id`` link; one event per message, never two."""
+    from archiving.outbound import layout
+    from archiving.store import keys
+
+    outbound = {aid for aid, m in messages.items() if m["doc"].get("kind") == "outbound-message"}
+    if not outbound:
+        return
+    for mid in [m for m in reports if m not in messages]:
+        tag = reports[mid][0]["doc"].get("tag")
+        target = tag if tag in outbound else None
+        if target is None and (hash_key is not None or keys.is_documented_id(mid)):
+            link = layout.by_acs_id_key(channel, mid, hash_key)
+            if store.exists(link):
+                for blob in read_verified(store, [link], findings):
+                    target = blob.document.get("archive_id") if blob.document.get("archive_id") in outbound else None
+        if target is not None:
+            reports.setdefault(target, []).extend(reports.pop(mid))

@@ -29,6 +29,7 @@ from archiving.read.rsmf import (
 )
 from archiving.read.scan import WORKERS
 from archiving.read.verified import Findings
+from archiving.store import keys
 from archiving.timefmt import iso, utcnow
 
 log = logging.getLogger("archiving.read.rsmf")
@@ -40,15 +41,20 @@ def export_rsmf(store: Any, request: RsmfRequest, hash_key: bytes | None = None,
     out = Path(request.out)
     out.mkdir(parents=True, exist_ok=True)
     result = RsmfResult(out, out / MANIFEST, findings=findings if findings is not None else Findings())
+
     start, end = request.start, request.end
     # (channel, conversation id) of everything to export; --thread: that id, in whichever channel has it.
-    todo = [("chat", tid) for tid in ([request.thread_id] if request.thread_id else chat_conversations(store, start, end))]
-    for name in rsmf_direct.DIRECT:
-        todo += [(name, cid) for cid in rsmf_direct.conversations(store, name, start, end)
-                 if request.thread_id is None or cid == request.thread_id]
+    only = request.thread_id if request.thread_id and keys.is_conversation_id(request.thread_id) else None
+    chat = [] if only else ([request.thread_id] if request.thread_id else chat_conversations(store, start, end))
+    todo = [("chat", tid) for tid in chat]
+    plans = {}
+    if request.thread_id is None or only:
+        for name in rsmf_direct.DIRECT:
+            plans[name] = rsmf_direct.plan(store, name, start, end, result.findings, only, workers)
+            todo += [(name, cid) for cid in plans[name].conversations()]
     if progress is not None:  # the total: every blob to read, counted by listing (names are not kept)
-        progress.total = sum(1 for ch, cid in todo for _ in (
-            chat_names(store, cid) if ch == "chat" else rsmf_direct.names(store, ch, cid, start, end)))
+        progress.total = sum(1 for ch, cid in todo if ch == "chat" for _ in chat_names(store, cid)) + sum(
+            p.count() for p in plans.values())
         if hasattr(progress, "refresh"):
             progress.refresh()
     first_at = last_at = None
@@ -60,12 +66,18 @@ def export_rsmf(store: Any, request: RsmfRequest, hash_key: bytes | None = None,
                 written = _write_conversation(got, CHANNELS["chat"], request, container, result)
             else:
                 written = rsmf_direct.export_direct(store, ch, cid, start, end, result.findings, people, Path(work),
-                                                    result, request.max_events, progress, workers)
+                                                    result, request.max_events, progress, workers, plans[ch],
+                                                    hash_key)
         if written:
             result.conversations += 1
             stamps = [f["begin"] for f in written] + [f["end"] for f in written]
             first_at = min([first_at or stamps[0], *stamps])
             last_at = max([last_at or stamps[0], *stamps])
+    # Email has no RSMF mapping here: what the business sent is exported as RFC 5322 files beside them.
+    if request.thread_id is None or only:
+        from archiving.read.outbound_eml import export_emails
+
+        result.emails = export_emails(store, out, start, end, result.findings, only, workers)
     manifest = {
         "export": "rsmf",
         "rsmf_version": RSMF_VERSION,
@@ -85,6 +97,7 @@ def export_rsmf(store: Any, request: RsmfRequest, hash_key: bytes | None = None,
         "first_at": first_at,
         "last_at": last_at,
         "damaged_blobs": [{"blob": d.name, "reason": d.reason} for d in result.findings.items],
+        "emails": result.emails,
     }
     partial = result.manifest_path.with_name(MANIFEST + ".partial")
     partial.write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")

@@ -89,7 +89,10 @@ class Damage:
         return rest if head in (CORRUPT, UNREADABLE, INVALID, TAGS) and rest else self.reason
 
     def line(self) -> str:
-        return f"{self.kind}\t{self.name}\t{self.detail}"
+        """kind, blob, detail: tab-separated, each through ``safe.terminal`` (names and details quote stored text)."""
+        from archiving.read.safe import terminal
+
+        return f"{self.kind}\t{terminal(self.name)}\t{terminal(self.detail)}"
 
 
 @dataclass
@@ -301,9 +304,15 @@ def check(name: str, data: bytes, metadata: Mapping[str, str], tags: Mapping[str
         return _check_plain(name, data, metadata, profile)
     if name.startswith(ACK_ROOT):
         return _check_ack(name, data, metadata, tags, check_tags)
+    if name.startswith("outbound/attachments/"):
+        return _check_by_content_hash(name, name[len("outbound/attachments/"):].removesuffix(".lz4"), data, metadata,
+                                      tags)
+    if name.startswith("outbound/"):
+        return _check_outbound(name, data, metadata, tags, check_tags)
     channel = keys.parse_channel_key(name)
     if channel is not None:
-        return _check_channel(name, channel, data, metadata, tags, check_tags)
+        key = hash_key if hash_key and metadata.get("hash_key_id") == key_id(hash_key) else None
+        return _check_channel(name, channel, data, metadata, tags, check_tags, key)
     info = keys.parse_key(name)
     is_csv = name.endswith(".csv.lz4")
     if info is None and not name.startswith(keys.ROOT) and (name.endswith(".json.lz4") or is_csv):
@@ -344,7 +353,7 @@ def check(name: str, data: bytes, metadata: Mapping[str, str], tags: Mapping[str
 
 
 def _check_channel(name: str, info: Any, data: bytes, metadata: Mapping[str, str], tags: Mapping[str, str] | None,
-                   check_tags: bool) -> VerifiedBlob | Damage:
+                   check_tags: bool, hash_key: bytes | None = None) -> VerifiedBlob | Damage:
     """An SMS, WhatsApp or email blob (docs/archive-format.md, section 13): a record (checks 1 to 5, then its
     name against its document), or a media item (an lz4 frame of the bytes, named by their sha256)."""
     if info.area != "media":
@@ -352,16 +361,26 @@ def _check_channel(name: str, info: Any, data: bytes, metadata: Mapping[str, str
         if isinstance(result, VerifiedBlob) and isinstance(result.document, dict):
             from archiving.read.channel_verify import name_problems
 
-            problems = name_problems(info, result.document)
+            problems = name_problems(info, result.document, hash_key)
             if problems:
                 return Damage(name, f"{INVALID}: " + "; ".join(problems))
         return result
+    return _check_by_content_hash(name, info.name, data, metadata, tags)
+
+
+def _check_by_content_hash(name: str, expected: str, data: bytes, metadata: Mapping[str, str],
+                           tags: Mapping[str, str] | None) -> VerifiedBlob | Damage:
+    """Media and outbound attachments: an lz4 frame of the bytes, named by their sha256."""
+    import re
+
+    if not re.fullmatch(r"[0-9a-f]{64}", expected):
+        return Damage(name, f"{INVALID}: not an archive blob name (see docs/archive-format.md)")
     content = _content(name, data, metadata)
     if isinstance(content, Damage):
         return content
     digest = content[1]
-    if digest != info.name:
-        return Damage(name, f"{CORRUPT}: sha256 of the content is {digest}, the name says {info.name}")
+    if digest != expected:
+        return Damage(name, f"{CORRUPT}: sha256 of the content is {digest}, the name says {expected}")
     return VerifiedBlob(name, None, digest, len(data), dict(metadata), tags=dict(tags) if tags is not None else None)
 
 
@@ -398,6 +417,25 @@ def _check_generic(name: str, data: bytes, metadata: Mapping[str, str], tags: Ma
     warnings = ("no blob index tags: tag searches miss this blob",) if check_tags and not tags else ()
     return VerifiedBlob(name, document, digest, len(data), dict(metadata),
                         tags=dict(tags) if tags is not None else None, warnings=warnings)
+
+
+def _check_outbound(name: str, data: bytes, metadata: Mapping[str, str], tags: Mapping[str, str] | None,
+                    check_tags: bool) -> VerifiedBlob | Damage:
+    """An outbound record (message, outcome, marker, link, index): checks 1 to 5 with the outbound schema,
+    its name, and (with ``check_tags``) its index tags."""
+    from archiving.read import outbound_verify
+
+    if not name.endswith(".json.lz4"):
+        return Damage(name, f"{INVALID}: not an archive blob name (see docs/outbound.md)")
+    result = _check_generic(name, data, metadata, tags, False)
+    if isinstance(result, Damage):
+        return result
+    problems = outbound_verify.document_problems(name, result.document)
+    if problems:
+        return Damage(name, f"{INVALID}: " + "; ".join(problems))
+    warnings = tuple(outbound_verify.tag_problems(result.document, tags)) if check_tags else ()
+    return VerifiedBlob(name, result.document, result.sha256, result.size, result.metadata, tags=result.tags,
+                        warnings=warnings)
 
 
 ACK_ROOT = "acks/"  # acknowledged reconcile gaps: acks/<thread_id>/<ms>-<sha12>.json.lz4
@@ -460,14 +498,17 @@ def _check_plain(name: str, data: bytes, metadata: Mapping[str, str], profile: s
 # -- reading -----------------------------------------------------------------------------------------
 
 
-def _fetch(store: Any, name: str, profile: str, hash_key: bytes | None, check_tags: bool) -> VerifiedBlob | Damage:
+def _fetch(store: Any, item: Any, profile: str, hash_key: bytes | None, check_tags: bool) -> VerifiedBlob | Damage:
+    """Download and check one blob. ``item`` is a name, or a listed blob (``scan.Listed``: a listing with
+    ``include=["tags", "metadata"]``) whose tags come from the listing: no request per blob for them."""
     from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
+    name = item if isinstance(item, str) else item.name
     try:
         data, metadata = store.read_raw(name)
         tags = None
         if check_tags:
-            tags = store.container.get_blob_client(name).get_blob_tags()
+            tags = item.tags if not isinstance(item, str) else store.container.get_blob_client(name).get_blob_tags()
     except ResourceNotFoundError:
         return Damage(name, f"{UNREADABLE}: listed, but gone when read")
     except HttpResponseError as exc:
@@ -480,11 +521,12 @@ def _fetch(store: Any, name: str, profile: str, hash_key: bytes | None, check_ta
     return check(name, data, metadata, tags, profile=profile, hash_key=hash_key, check_tags=check_tags)
 
 
-def verify_each(store: Any, names: Iterable[str], workers: int = WORKERS, *, profile: str = "archive",
+def verify_each(store: Any, names: Iterable[Any], workers: int = WORKERS, *, profile: str = "archive",
                 hash_key: bytes | None = None, check_tags: bool | None = None) -> Iterator[VerifiedBlob | Damage]:
     """Each named blob checked, in order: a VerifiedBlob (perhaps with tag warnings) or the Damage.
 
-    Tags are checked for archive blobs unless ``check_tags=False`` (one more request per blob).
+    Tags are checked for archive blobs unless ``check_tags=False``: from the listing when ``names`` holds
+    listed blobs (``scan.list_indexed``), else one more request per blob.
     """
     if profile not in PROFILES:
         raise ValueError(f"profile {profile!r}: choose from {', '.join(PROFILES)}")

@@ -35,7 +35,13 @@ def verify(store: object, names: Iterable[str], rejected: bool = False, workers:
             yield result.name, [result]
         else:
             problems = [Damage(result.name, f"{TAGS}: {w}") for w in result.warnings]
-            if result.document is not None and result.document.get("channel") not in (None, "chat"):
+            if isinstance(result.document, dict) and result.name.startswith("outbound/"):
+                from archiving.read.outbound_verify import link_problem
+
+                link = link_problem(store, result.document)
+                if link:
+                    problems.insert(0, Damage(result.name, f"{INVALID}: {link}"))
+            elif result.document is not None and result.document.get("channel") not in (None, "chat"):
                 from archiving.read.channel_verify import media_link_problem
 
                 link = media_link_problem(store, result.document)

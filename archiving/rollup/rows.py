@@ -31,6 +31,8 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("archived_at", "TIMESTAMPTZ", "when the archiver built the record"),
     ("schema_version", "INTEGER", "the document's schema_version"),
     ("document", "VARCHAR", "the whole document as JSON (nothing is lost)"),
+    ("direction", "VARCHAR", "SMS, WhatsApp, email messages: inbound or outbound (what the business sent); "
+                             "null for reports, outcomes and chat (added by issue 19: null in older parts)"),
 )
 PARTITIONS: tuple[tuple[str, str, str], ...] = (
     ("channel", "VARCHAR", "chat, sms, whatsapp, email (from the path: channel=...)"),
@@ -70,21 +72,31 @@ def row(blob: VerifiedBlob, at: str | None = None) -> tuple[str, dict[str, Any]]
     if sender is None and isinstance(doc.get("from"), dict):
         sender = doc["from"].get("hash")
     at = at or document_at(doc)
+    direction = None
+    thread_id, content = doc.get("thread_id") or doc.get("conversation_id"), doc.get("content")
+    if doc.get("kind") == "outbound-message":  # what the business sent, in its recipient's conversation
+        from archiving.read.conversations import content_of, outbound_conversation
+
+        direction, thread_id, content = "outbound", outbound_conversation(doc) or None, content_of(doc)
+        sender = (doc.get("sender") or {}).get("hash") if isinstance(doc.get("sender"), dict) else None
+    elif str(doc.get("kind") or "").endswith("-message") and channel != "chat":
+        direction = "inbound"
     values = {
         "source": blob.name,
         "source_sha256": blob.sha256,
         "kind": _text(doc.get("kind")),
         "action": _text(doc.get("action")),
-        "thread_id": _text(doc.get("thread_id") or doc.get("conversation_id")),
+        "thread_id": _text(thread_id),
         "message_id": _text(doc.get("message_id")),
         "version": _text(doc.get("message_version") or doc.get("version")),
         "message_type": _text(doc.get("message_type")),
         "sender_hash": _text(sender),
-        "content": _text(doc.get("content")),
+        "content": _text(content),
         "at": at,
         "day": at[:10] if at else None,
         "archived_at": doc.get("archived_at") if isinstance(doc.get("archived_at"), str) else None,
         "schema_version": doc.get("schema_version") if isinstance(doc.get("schema_version"), int) else None,
         "document": orjson.dumps(blob.document).decode("utf-8"),
+        "direction": direction,
     }
     return channel, values

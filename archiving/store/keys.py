@@ -194,17 +194,67 @@ def channel_message_key(channel: str, at: datetime, conversation: str, message_i
     return f"{channel}/{month(at)}/{conversation}/messages/{message_id}/{direction}{RECORD_SUFFIX}"
 
 
-def report_token(text: str) -> str:
-    """A status or engagement type as a name part: lower case, runs of other characters as '-'."""
-    token = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40].strip("-")
-    return token or "unknown"
+# -- ids and statuses in names: only of their documented shape, else hashed (no personal data) -----------
+#
+# An id taken from an event or a caller goes into a name or a tag verbatim only when it has the shape
+# ACS documents for it: a GUID (email operation ids, WhatsApp message ids, event ids) or an SMS message
+# id (``Incoming_`` / ``Outgoing_`` + 14-digit time + GUID).  Anything else (a phone number, an email
+# address, free text) becomes ``h-`` + 32 hex characters of its HMAC with ARCHIVE_HASH_KEY: the same id
+# always gives the same name (joins and redeliveries still work), and no number or address is in a name.
+
+_DOCUMENTED_ID = re.compile(
+    r"^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|(?:Incoming|Outgoing)_[0-9]{14}[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"(?:_[A-Za-z]{1,16})?)$")
+HASHED_ID = re.compile(r"^h-[0-9a-f]{32}$")
+
+
+# Also kept: a short token that starts with a letter, of letters, digits, ``_`` and ``-``, without a run of
+# 7 digits (no phone number fits); test and sample ids such as ``in-1`` are of this form.
+_TOKEN_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+_DIGIT_RUN = re.compile(r"[0-9]{7}")
+
+
+def is_documented_id(value: str) -> bool:
+    if _DOCUMENTED_ID.match(value):
+        return True
+    return bool(_TOKEN_ID.match(value)) and not _DIGIT_RUN.search(value)
+
+
+def name_id(value: str, hash_key: bytes) -> str:
+    """The name part (and ``message`` tag) of an id from an event or a caller: itself when of its documented
+    shape, else ``h-<hmac[:32]>`` (docs/archive-format.md, 13.1)."""
+    if is_documented_id(value):
+        return value
+    import hmac
+
+    key = hash_key if isinstance(hash_key, bytes) else str(hash_key).encode("utf-8")
+    return "h-" + hmac.new(key, b"id:" + value.encode("utf-8", "surrogatepass"), "sha256").hexdigest()[:32]
+
+
+_STATUS_WORD = re.compile(r"^[A-Za-z]{1,40}$")
+
+
+def report_token(text: str, hash_key: bytes | None = None) -> str:
+    """A status or engagement type as a name part: a single word (Delivered, Failed, view, click…) lower-cased;
+    anything else (free text that may quote an address) ``s-<hmac[:12]>`` (with the key), else ``s-`` + 12
+    characters no check can tell apart (verification without the key accepts any)."""
+    if _STATUS_WORD.match(text):
+        return text.lower()
+    if hash_key is None:
+        return "s-"
+    import hmac
+
+    key = hash_key if isinstance(hash_key, bytes) else str(hash_key).encode("utf-8")
+    return "s-" + hmac.new(key, b"status:" + text.encode("utf-8", "surrogatepass"), "sha256").hexdigest()[:12]
 
 
 def report_key(channel: str, at: datetime, conversation: str, message_id: str, at_ms: int, status: str,
-               suffix: str | None = None) -> str:
+               suffix: str | None = None, hash_key: bytes | None = None) -> str:
+    """``message_id`` is the name part (``name_id``) of the message id."""
     tail = f"-{suffix}" if suffix else ""
     return (f"{channel}/{month(at)}/{conversation}/messages/{message_id}/reports/"
-            f"{at_ms}-{report_token(status)}{tail}{RECORD_SUFFIX}")
+            f"{at_ms}-{report_token(status, hash_key)}{tail}{RECORD_SUFFIX}")
 
 
 def media_key(sha256_hex: str) -> str:
@@ -243,6 +293,11 @@ def parse_channel_key(key: str) -> ChannelKeyInfo | None:
     return ChannelKeyInfo(channel, yyyymm, conversation, message_id, area, direction or report, bool(conflict))
 
 
-def message_tag(message_id: str) -> str:
-    """The ``message`` tag: the escaped message id (as ``thread``), so reports join their message."""
-    return thread_tag(message_id)
+def message_tag(message_id: str, hash_key: bytes | None = None) -> str:
+    """The ``message`` tag: the name part of the message id (``name_id``), so reports join their message.
+    Without the key only ids of the documented shape are accepted."""
+    if hash_key is None:
+        if not is_documented_id(message_id) and not HASHED_ID.match(message_id):
+            raise ValueError("an id not of its documented shape needs the hash key to be looked up")
+        return thread_tag(message_id)
+    return thread_tag(name_id(message_id, hash_key))

@@ -1,0 +1,72 @@
+"""``outbound index``: the conversation tags and index blobs of outbound records written before they existed.
+
+Records written since issue 19 are indexed at send time (docs/outbound.md, "Conversations"). Older
+ones carry only ``kind``, ``channel``, ``at`` and ``sender``: ``show`` and ``find`` (which search by
+``conversation`` and ``recipient``) miss them. This reads each SMS, WhatsApp and email message record
+without a ``conversation`` tag, adds the tags from the party hashes its document holds (to the record
+and its outcomes), and writes the index blobs of recipients after the first. Idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from archiving.outbound import layout
+from archiving.read.scan import list_indexed
+from archiving.read.verified import Findings, read_verified
+from archiving.store import codec
+
+log = logging.getLogger("archiving.outbound.backfill")
+
+
+@dataclass
+class BackfillStats:
+    messages: int = 0  # message records read
+    tagged: int = 0  # blobs whose tags were set
+    index_blobs: int = 0
+    already: int = 0  # records indexed already
+    findings: Findings = field(default_factory=Findings)
+
+
+def _untagged(store: Any, stats: BackfillStats) -> Iterator[str]:
+    for channel in layout.CONVERSATION_CHANNELS:
+        for listed in list_indexed(store, f"{layout.ROOT}{channel}/"):
+            if layout.parse_message_key(listed.name) is None:
+                continue
+            if (listed.tags or {}).get("conversation"):
+                stats.already += 1
+                continue
+            yield listed.name
+
+
+def backfill(store: Any, dry_run: bool = False) -> BackfillStats:
+    from archiving.outbound.core import index_items
+
+    stats = BackfillStats()
+    for blob in read_verified(store, list(_untagged(store, stats)), stats.findings, check_tags=False):
+        doc = blob.document
+        stats.messages += 1
+        sender_hash = (doc.get("sender") or {}).get("hash")
+        conversations = layout.conversation_tags(doc["channel"], sender_hash, doc.get("recipients") or [])
+        if not conversations or dry_run:
+            continue
+        channel, archive_id = doc["channel"], doc["archive_id"]
+        for name in store.list_names(layout.message_prefix(channel, archive_id)):
+            client = store.container.get_blob_client(name)
+            tags = dict(client.get_blob_tags() or {})
+            if tags.get("conversation"):
+                continue
+            tags.update(layout.tags(tags.get("kind", layout.MESSAGE), channel, tags.get("at") or doc["archived_at"],
+                                    conversation=conversations[0]))
+            client.set_blob_tags(tags)
+            stats.tagged += 1
+        for key, index_doc, tags in index_items(channel, archive_id, doc["archived_at"], sender_hash, conversations[1:]):
+            encoded = codec.encode(index_doc)
+            if store.create_blob(key, encoded.data, {"sha256": encoded.sha256}, tags):
+                stats.index_blobs += 1
+    log.info("outbound index messages=%d tagged=%d index_blobs=%d already=%d damaged=%d", stats.messages,
+             stats.tagged, stats.index_blobs, stats.already, len(stats.findings))
+    return stats

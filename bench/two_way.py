@@ -1,0 +1,217 @@
+"""Benchmarks of issue 19 (two-way conversations), each against its own Azurite:
+
+(a) verified reads at the per-blob limit again: --chat message records (the real archive_event path), read
+    back, alternating in each round: a raw listing + 8-thread download; ``verify`` as the command reads
+    (listing with include=tags,metadata, every check, no tag request per blob); ``export`` of the day.
+    Target: verify and export >= 0.9 of the raw rate.
+(b) ``show`` of one SMS conversation of --messages messages, half of them outbound (message record +
+    ``sent`` outcome, as ``OutboundArchive`` writes them), against the same conversation all inbound.
+    Target: <= 1.2x.
+(c) requests of a one-day export: three days of SMS records in one month, the middle day exported; every
+    HTTP request the export makes is counted by a pipeline policy, beside the records of that day.
+
+    .venv/bin/python bench/two_way.py                      # defaults: --chat 3000 --messages 10000 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from archiving.ingest.archiver import archive_event  # noqa: E402
+from archiving.outbound import OutboundArchive, layout  # noqa: E402
+from archiving.read import conversations as conv  # noqa: E402
+from archiving.read.scan import ordered_map, parse_bound  # noqa: E402
+from archiving.store.archive import ArchiveStore  # noqa: E402
+from tests.azurite import Azurite  # noqa: E402
+
+KEY = b"bench"
+BUSINESS, CUSTOMER = "+18005550100", "+14255550123"
+T0 = datetime(2026, 11, 10, tzinfo=UTC)
+
+
+def container(azurite: Azurite, name: str, policies: list | None = None):
+    from azure.storage.blob import ContainerClient
+
+    client = ContainerClient.from_connection_string(azurite.connection_string, name,
+                                                    per_call_policies=policies or [])
+    client.create_container()
+    return client
+
+
+def chat_events(n: int) -> list[dict]:
+    sample = json.loads((ROOT / "samples/conversation.json").read_text(encoding="utf-8"))
+    template = next(e for e in sample if e["eventType"].endswith("ChatMessageReceivedInThread"))
+    out = []
+    for i in range(n):
+        e = copy.deepcopy(template)
+        e["id"] = str(uuid.uuid4())
+        e["data"]["threadId"] = f"19:bench{i % 50:04d}@thread.v2"
+        e["data"]["messageId"] = str(1761955100000 + i)
+        e["data"]["version"] = 1761955100000 + i
+        e["data"]["messageBody"] = f"message {i} " + "x" * 300
+        out.append(e)
+    return out
+
+
+def sms_event(i: int, at: datetime) -> dict:
+    return {"id": str(uuid.uuid4()), "eventType": "Microsoft.Communication.SMSReceived", "subject": "/phonenumber/x",
+            "eventTime": at.isoformat(), "dataVersion": "1.0", "metadataVersion": "1", "topic": "/x",
+            "data": {"messageId": f"Incoming_{i:08d}", "from": CUSTOMER, "to": BUSINESS,
+                     "message": f"inbound {i} " + "x" * 100, "receivedTimestamp": at.isoformat()}}
+
+
+def parallel(fn, items, workers: int = 16) -> None:
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(fn, items))
+
+
+def bench_reads(azurite: Azurite, records: int, rounds: int) -> dict[str, list[float]]:
+    from archiving.read.export import export_items
+    from archiving.read.scan import list_indexed
+    from archiving.read.verify import verify
+
+    store = ArchiveStore(container(azurite, f"reads-{uuid.uuid4().hex[:8]}"))
+    parallel(lambda e: archive_event(e, store, KEY), chat_events(records))
+
+    def raw() -> int:
+        return sum(1 for _ in ordered_map(store.read_raw, list(store.list_names("chat/"))))
+
+    def verified() -> int:
+        n = 0
+        for _, problems in verify(store, list_indexed(store, "chat/"), hash_key=KEY):
+            assert not problems, problems
+            n += 1
+        return n
+
+    def export() -> int:
+        return sum(1 for _ in export_items(store, parse_bound("2020-01-01"), parse_bound("2030-12-31", end=True),
+                                           hash_key=KEY))
+    ways = {"raw list + 8-thread download": raw, "verify (listing with tags)": verified, "export (all of them)": export}
+    rates: dict[str, list[float]] = {k: [] for k in ways}
+    for _ in range(rounds):
+        for label, fn in ways.items():
+            started = time.perf_counter()
+            count = fn()
+            assert count == records, (label, count)
+            rates[label].append(count / (time.perf_counter() - started))
+    return rates
+
+
+def bench_show(azurite: Azurite, messages: int, rounds: int) -> dict[str, list[float]]:
+    from archiving.outbound.core import Begun
+
+    stores = {}
+    for label, outbound_share in (("all inbound", 0), ("half outbound", 2)):
+        client = container(azurite, f"show-{uuid.uuid4().hex[:8]}")
+        store = ArchiveStore(client)
+        archive = OutboundArchive(client, KEY, outcomes="sync", journal=None)
+        sender = layout.party(KEY, "sms", BUSINESS, "from")
+        recipient = layout.party(KEY, "sms", CUSTOMER, "to")
+
+        def one(i: int, store=store, archive=archive, share=outbound_share) -> None:
+            at = T0 + timedelta(seconds=i)
+            if share and i % share:
+                fields = {"sender": sender, "recipients": [recipient], "subject": None,
+                          "body": {"text": f"outbound {i} " + "x" * 100}, "template": None, "attachments": [],
+                          "options": {}, "correlation": {}}
+                begun = archive.begin("sms", str(uuid.uuid4()), fields, BUSINESS)
+                archive.record_sent(Begun(begun.channel, begun.archive_id, begun.document, None, True,
+                                          begun.sender_hash),
+                                    [{"recipient": CUSTOMER, "acs_message_id": f"Outgoing_{i}", "successful": True,
+                                      "http_status": 202, "error": None}], {}, 0.0)
+            else:
+                assert archive_event(sms_event(i, at), store, KEY).status == "archived"
+
+        parallel(one, range(messages))
+        stores[label] = store
+    ids = conv.conversation_ids_between(KEY, CUSTOMER, BUSINESS)
+    times: dict[str, list[float]] = {k: [] for k in stores}
+    for _ in range(rounds):
+        for label, store in stores.items():
+            started = time.perf_counter()
+            view = conv.load_conversation(store, ids, hash_key=KEY)
+            conv.render_text(view)
+            times[label].append(time.perf_counter() - started)
+            assert len(view.messages) == messages and not view.findings, (label, len(view.messages))
+    return times
+
+
+def bench_one_day_export(azurite: Azurite, per_day: int) -> dict[str, int]:
+    from azure.core.pipeline.transport import RequestsTransport
+
+    from archiving.read.export import ExportRequest, export
+
+    counts = {"requests": 0, "downloads": 0}
+
+    class Count(RequestsTransport):
+        def send(self, request, **kwargs):
+            counts["requests"] += 1
+            if request.method == "GET" and "comp=" not in request.url:
+                counts["downloads"] += 1
+            return super().send(request, **kwargs)
+
+    name = f"day-{uuid.uuid4().hex[:8]}"
+    writer = ArchiveStore(container(azurite, name))
+    events = [sms_event(d * per_day + i, T0 + timedelta(days=d, seconds=i * 10)) for d in range(3) for i in range(per_day)]
+    parallel(lambda e: archive_event(e, writer, KEY), events)
+    from azure.storage.blob import ContainerClient
+
+    store = ArchiveStore(ContainerClient.from_connection_string(azurite.connection_string, name, transport=Count()))
+    day = (T0 + timedelta(days=1)).strftime("%Y-%m-%d")
+    with tempfile.TemporaryDirectory() as tmp:
+        result = export(store, ExportRequest(parse_bound(day), parse_bound(day, end=True), Path(tmp) / "day.jsonl"))
+    return {**counts, "records of the day": result.items, "records archived": len(events)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--chat", type=int, default=3000)
+    parser.add_argument("--messages", type=int, default=10000)
+    parser.add_argument("--per-day", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", choices=("reads", "show", "day"))
+    args = parser.parse_args()
+    azurite = Azurite().start()
+    try:
+        print(f"machine: {platform.platform()}, {os.cpu_count()} cores (shared with other developers' jobs), "
+              f"Python {platform.python_version()}", flush=True)
+        if args.only in (None, "reads"):
+            rates = bench_reads(azurite, args.chat, args.rounds)
+            base = statistics.median(rates["raw list + 8-thread download"])
+            print(f"(a) {args.chat} chat records, {args.rounds} rounds, alternating")
+            for label, values in rates.items():
+                median = statistics.median(values)
+                print(f"    {label:30s} {median:7.0f} blobs/s (rounds: {', '.join(f'{v:.0f}' for v in values)}); "
+                      f"{median / base:.2f} of raw", flush=True)
+        if args.only in (None, "show"):
+            times = bench_show(azurite, args.messages, args.rounds)
+            a, b = statistics.median(times["all inbound"]), statistics.median(times["half outbound"])
+            print(f"(b) show of a {args.messages}-message SMS conversation, {args.rounds} rounds")
+            for label, values in times.items():
+                print(f"    {label:14s} median {statistics.median(values):6.2f} s (rounds: "
+                      f"{', '.join(f'{v:.2f}' for v in values)})")
+            print(f"    half outbound / all inbound: {b / a:.2f}", flush=True)
+        if args.only in (None, "day"):
+            got = bench_one_day_export(azurite, args.per_day)
+            print(f"(c) one-day export of 3 days x {args.per_day} SMS records: {got}", flush=True)
+    finally:
+        azurite.stop()
+
+
+if __name__ == "__main__":
+    main()
