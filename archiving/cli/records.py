@@ -118,6 +118,9 @@ def cmd_show(args) -> int:
     if args.out:
         print(f"wrote {args.out}: {len(view.messages)} messages of thread {args.thread_id}", file=sys.stderr)
     report_findings(view.findings, " in this thread")
+    from archiving.cli.retention import archive_tier_hint
+
+    archive_tier_hint(view.findings, ["--thread", args.thread_id])
     return FINDINGS if view.findings.any else OK
 
 
@@ -148,6 +151,9 @@ def cmd_export(args) -> int:
     if result.untagged:
         print(f"{result.untagged} blobs without index tags were found by listing and included", file=sys.stderr)
     report_findings(result.findings, " (listed in the manifest)")
+    from archiving.cli.retention import archive_tier_hint, scope_args
+
+    archive_tier_hint(result.findings, scope_args(args))
     if result.findings.any:
         return FINDINGS
     if result.items == 0:
@@ -223,13 +229,20 @@ def cmd_verify(args) -> int:
     prefixes = [args.prefix] if args.prefix is not None else ([""] if args.rejected else list(roots))
     prefix = ", ".join(prefixes)
     counts: Counter = Counter()
+    archived: list[str] = []  # named, counted, and the command to bring them online printed
     with progress_bar(args, unit="blob", desc="verify") as bar:
         names = chain.from_iterable(store.list_names(p) for p in prefixes)
-        for _, problems in verify(store, names, rejected=args.rejected, hash_key=svc.settings.hash_key):
+        for name, problems in verify(store, names, rejected=args.rejected, hash_key=svc.settings.hash_key):
             bar.update(1)
             counts[problems[0].kind if problems else "ok"] += 1
             for problem in problems:
                 print(problem.line(), flush=True)
+                if "Archive tier" in problem.line():
+                    archived.append(name)
+    if archived:
+        from archiving.cli.retention import print_rehydrate_hint
+
+        print_rehydrate_hint(len(archived), archived, "blob(s) in the Archive tier could not be verified")
     total = sum(counts.values())
     print(f"{total} blobs verified in {container}/{prefix}: {counts['ok']} ok, "
           + ", ".join(f"{counts[kind]} {kind}" for kind in KINDS[:3])
