@@ -210,3 +210,155 @@ def test_legal_hold_setting_names_what_the_container_lacks(svc, capsys, monkeypa
     code, _, err = cli(capsys, "hold", "place", "--matter", "M", "--reason", "r", "--thread", HELD)
     assert code == 2 and "ARCHIVE_LEGAL_HOLD" in err and "immutability" in err
     assert not names(svc, "holds/")  # nothing recorded as placed
+
+
+# -- the seal's verify after disposal ---------------------------------------------------------------------
+
+
+def test_verify_passes_after_disposal_and_names_a_blob_deleted_by_hand(svc, capsys):
+    from archiving.integrity.seal import seal
+
+    archive(svc, [chat(UNHELD, OLD, i) for i in range(2)] + [chat(HELD, utcnow() - timedelta(days=2), 0)])
+    seal(svc)
+    code, out, _ = cli(capsys, "dispose")
+    assert code == 0 and "disposed 2 record(s)" in out
+    seal(svc)  # the disposition record is sealed like every blob
+    code, out, _ = cli(capsys, "verify")
+    assert code == 0, out
+    disposed = re.findall(r"^disposed\t(\S+)\tdisposed, retention ended (\d{4}-\d\d-\d\d)$", out, re.M)
+    assert len(disposed) == 2 and {d for _, d in disposed} == {"2022-03-01"}
+    assert "2 disposed" in out
+    (kept,) = thread_names(svc, HELD)
+    svc.store.container.delete_blob(kept)  # by anyone else: tampering
+    code, out, _ = cli(capsys, "verify")
+    assert code == 1 and re.search(rf"^deleted\t{re.escape(svc.settings.container + '/' + kept)}\t", out, re.M)
+
+
+def test_a_forged_disposition_record_does_not_excuse_a_deletion(svc, capsys):
+    from archiving.integrity.seal import seal
+    from archiving.retention.audit import write
+
+    archive(svc, [chat(HELD, utcnow() - timedelta(days=2), 0)])
+    seal(svc)
+    (victim,) = thread_names(svc, HELD)
+    doc = {"schema_version": 1, "kind": "disposition", "run_id": uuid.uuid4().hex, "part": 1,
+           "at": iso(utcnow()), "retention_days": 1, "cutoff": iso(utcnow()),
+           "counts": {"listed": 1, "expired": 1, "held": 0, "immutable": 0, "no_time": 0, "disposed": 1},
+           "holds": [], "disposed": [{"name": victim, "sha256": None, "at": iso(utcnow()),
+                                      "retention_ended": iso(utcnow())}]}
+    write(svc.store, "dispositions/20300101T000000000000Z-0001", doc, {"kind": "disposition", "at": doc["at"]})
+    svc.store.container.delete_blob(victim)
+    code, out, _ = cli(capsys, "verify")
+    assert code == 1 and re.search(rf"^deleted\t\S*{re.escape(victim)}\t", out, re.M)  # unsigned: not accepted
+
+
+# -- Archive tier and rehydration -------------------------------------------------------------------------
+
+
+def _to_archive(svc, blob_names) -> None:
+    for name in blob_names:
+        svc.store.container.get_blob_client(name).set_standard_blob_tier("Archive")
+
+
+def _printed_command(err: str) -> list[str]:
+    (line,) = [ln.strip() for ln in err.splitlines() if ln.strip().startswith("python -m archiving rehydrate")]
+    return shlex.split(line)[4:]  # after "python -m archiving rehydrate"
+
+
+def test_archive_tier_blocks_show_and_export_with_the_exact_command_then_rehydrate_wait_unblocks(svc, capsys,
+                                                                                                   tmp_path):
+    archive(svc, [chat(HELD, OLD, i) for i in range(3)] + [chat(UNHELD, OLD, 0)])
+    _to_archive(svc, thread_names(svc, HELD))
+    code, _, err = cli(capsys, "show", HELD)
+    assert code == 1 and "3 blob(s) in the Archive tier" in err
+    command = _printed_command(err)
+    assert command == ["--thread", HELD, "--wait"]
+    out_file = tmp_path / "march.jsonl"
+    code, _, err = cli(capsys, "export", "--from", "2021-03-01", "--to", "2021-03-31", "--format", "jsonl",
+                       "--out", str(out_file))
+    assert code == 1 and _printed_command(err) == ["--from", "2021-03-01", "--to", "2021-03-31", "--wait"]
+
+    code, out, _ = cli(capsys, "rehydrate", *command[:-1], "--priority", "High")
+    assert code == 0 and "3 asked to rehydrate now" in out and "rehydration record: rehydrations/" in out
+    code, out, _ = cli(capsys, "rehydrate", *command, "--interval", "0.05", "--timeout", "30")
+    assert code == 0 and "0 asked to rehydrate now" in out  # again: nothing left to ask (Azurite is instant)
+    assert cli(capsys, "show", HELD)[0] == 0
+    assert cli(capsys, "export", "--from", "2021-03-01", "--to", "2021-03-31", "--format", "jsonl",
+               "--out", str(out_file))[0] == 0
+    assert len(out_file.read_text().splitlines()) == 4
+    (record,) = names(svc, "rehydrations/")
+    doc = svc.store.read_document(record)
+    assert doc["priority"] == "High" and len(doc["blobs"]) == 3 and doc["by"] == "records.officer"
+
+
+def test_rehydrate_wait_polls_until_readable(svc):
+    """--wait as Azure behaves: pending first, readable later (the clock and the tier change are driven here)."""
+    from archiving.retention.rehydrate import wait
+
+    archive(svc, [chat(HELD, OLD, i) for i in range(2)])
+    blobs = sorted(thread_names(svc, HELD))
+    _to_archive(svc, blobs)
+
+    class Clock:
+        def __init__(self, finish_after: int | None = 2):
+            self.t, self.sleeps, self.finish_after = 0.0, 0, finish_after
+
+        def monotonic(self):
+            return self.t
+
+        def sleep(self, s):
+            self.t += s
+            self.sleeps += 1
+            if self.sleeps == self.finish_after:  # Azure finishes between the second and third poll
+                for name in blobs:
+                    svc.store.container.get_blob_client(name).set_standard_blob_tier("Cool")
+
+    clock = Clock()
+    polls = []
+    assert wait(svc, blobs, interval=60, clock=clock, on_poll=lambda n, total: polls.append((n, total))) == []
+    assert clock.sleeps == 2 and polls == [(0, 2), (0, 2)]
+    _to_archive(svc, blobs)
+    assert wait(svc, blobs, interval=60, timeout=120, clock=Clock(None)) == blobs  # gives up, names what is left
+
+
+def test_verify_names_archive_tier_blobs_and_goes_on(svc, capsys):
+    from archiving.integrity.seal import seal
+
+    archive(svc, [chat(HELD, OLD, i) for i in range(2)])
+    seal(svc)
+    (first, second) = sorted(thread_names(svc, HELD))
+    _to_archive(svc, [first])
+    code, out, err = cli(capsys, "verify")
+    assert code == 1  # the records' check could not read it: not verified
+    assert re.search(rf"^archived\t\S*{re.escape(first)}\tin the Archive tier", out, re.M)
+    assert "1 archived" in out and "python -m archiving rehydrate --from 2021-03-01 --wait" in err
+    assert "service failed" not in err
+
+
+def test_status_shows_rehydrations_in_flight(svc, capsys):
+    from archiving.retention.rehydrate import in_flight
+    from archiving.retention.scope import Scope
+
+    archive(svc, [chat(HELD, OLD, 0)])
+    _to_archive(svc, thread_names(svc, HELD))
+    from archiving.retention.rehydrate import rehydrate
+
+    rehydrate(svc, [Scope(thread=HELD)])
+    assert in_flight(svc) == []  # Azurite rehydrates at once: nothing in flight
+    _to_archive(svc, thread_names(svc, HELD))  # as if still pending
+    (item,) = in_flight(svc)
+    assert item.blobs == 1 and item.pending == 1 and item.priority == "Standard"
+
+
+def test_status_reports_holds_rehydrations_and_the_last_dispose(svc, capsys):
+    archive(svc, [chat(HELD, OLD, 0)])
+    assert cli(capsys, "hold", "place", "--matter", "M", "--reason", "r", "--thread", HELD)[0] == 0
+    assert cli(capsys, "dispose")[0] == 0
+    _to_archive(svc, thread_names(svc, HELD))
+    assert cli(capsys, "rehydrate", "--thread", HELD)[0] == 0
+    _to_archive(svc, thread_names(svc, HELD))  # as if Azure were still at it
+    code, out, _ = cli(capsys, "status", "--format", "json")
+    (check,) = [c for c in json.loads(out)["checks"] if c["name"] == "records management"]
+    assert check["state"] == "OK" and check["values"]["matters_on_hold"] == 1
+    assert check["values"]["rehydrations_in_flight"] == 1 and check["values"]["blobs_rehydrating"] == 1
+    assert check["values"]["last_dispose"] is not None
