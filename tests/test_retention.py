@@ -8,6 +8,7 @@ import json
 import re
 import shlex
 import uuid
+from pathlib import Path
 from datetime import datetime, timedelta
 
 import pytest
@@ -362,3 +363,45 @@ def test_status_reports_holds_rehydrations_and_the_last_dispose(svc, capsys):
     assert check["state"] == "OK" and check["values"]["matters_on_hold"] == 1
     assert check["values"]["rehydrations_in_flight"] == 1 and check["values"]["blobs_rehydrating"] == 1
     assert check["values"]["last_dispose"] is not None
+
+
+# -- export --matter ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "rsmf"])
+def test_export_matter_is_exactly_what_the_holds_cover(svc, capsys, tmp_path, fmt):
+    party_raw = "8:acs:00000000-0000-0000-0000-0000000000bb"
+    archive(svc, [chat(HELD, OLD, i) for i in range(2)] + [chat(UNHELD, OLD, 0)]
+            + [chat(PARTY_THREAD, OLD, 0, sender=party_raw)] + [sms(PARTY, BUSINESS, OLD, 0)]
+            + [sms("+14255550999", BUSINESS, OLD, 1)])
+    assert cli(capsys, "hold", "place", "--matter", "M-1", "--reason", "r", "--thread", HELD)[0] == 0
+    assert cli(capsys, "hold", "place", "--matter", "M-1", "--reason", "r", "--party", PARTY)[0] == 0
+    assert cli(capsys, "hold", "place", "--matter", "Other", "--reason", "r", "--thread", UNHELD)[0] == 0
+    out = tmp_path / ("matter" if fmt == "rsmf" else f"matter.{fmt}")
+    code, stdout, err = cli(capsys, "export", "--matter", "M-1", "--format", fmt, "--out", str(out))
+    assert code == 0, err
+    assert "3 blobs covered by 2 hold(s)" in stdout
+    manifest_path = out / "matter.manifest.json" if fmt == "rsmf" else Path(f"{out}.manifest.json")
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["matter"] == "M-1" and len(manifest["hold_audit_records"]) == 2
+    assert all(n.startswith("holds/") for n in manifest["hold_audit_records"])
+    if fmt == "jsonl":
+        sources = {json.loads(line)["source"] for line in out.read_text().splitlines()}
+        assert sources == {n for n in names(svc) if f"/{HELD}/" in n} | {
+            n for n in names(svc, "sms/") if svc.store.read_document(n)["from"]["hash"] == manifest["holds"][1]["party_hash"]}
+    elif fmt == "rsmf":
+        assert {p["thread_or_conversation"] for p in manifest["parts"]} >= {HELD}
+        assert len(manifest["parts"]) == 2
+    assert cli(capsys, "export", "--matter", "Nobody", "--out", str(tmp_path / "x.jsonl"))[0] == 3
+    assert cli(capsys, "export", "--matter", "M-1", "--from", "2021-01-01", "--out", str(tmp_path / "y"))[0] == 2
+
+
+def test_export_matter_in_the_archive_tier_prints_the_matter_rehydrate_command(svc, capsys, tmp_path):
+    archive(svc, [chat(HELD, OLD, i) for i in range(2)])
+    assert cli(capsys, "hold", "place", "--matter", "M-2", "--reason", "r", "--thread", HELD)[0] == 0
+    _to_archive(svc, thread_names(svc, HELD))
+    code, _, err = cli(capsys, "export", "--matter", "M-2", "--out", str(tmp_path / "m.jsonl"))
+    assert code == 1 and _printed_command(err) == ["--matter", "M-2", "--wait"]
+    code, out, _ = cli(capsys, "rehydrate", "--matter", "M-2", "--wait", "--interval", "0.05")
+    assert code == 0 and "2 asked to rehydrate now" in out
+    assert cli(capsys, "export", "--matter", "M-2", "--out", str(tmp_path / "m.jsonl"))[0] == 0

@@ -128,6 +128,10 @@ def cmd_show(args) -> int:
 
 
 def cmd_export(args) -> int:
+    if getattr(args, "matter", None):  # a matter's set: archiving/cli/retention.py
+        from archiving.cli.retention import export_matter_command
+
+        return export_matter_command(args)
     if args.format == "rsmf":  # a directory of RSMF files: archiving/cli/rsmf.py
         from archiving.cli import rsmf
 
@@ -417,10 +421,13 @@ def register(sub) -> None:
         "  2 usage or setting error; 3 nothing in the range (empty export and manifest written);\n"
         "  4 storage failed\n",
     )
-    p.add_argument("--from", dest="start", required=True, metavar="DATE")
-    p.add_argument("--to", dest="end", required=True, metavar="DATE")
+    p.add_argument("--from", dest="start", metavar="DATE", help="required, unless --matter")
+    p.add_argument("--to", dest="end", metavar="DATE", help="required, unless --matter")
     p.add_argument("--thread", metavar="THREAD_ID",
                    help="only this thread (or SMS / WhatsApp / email conversation id, as show prints it)")
+    p.add_argument("--matter", metavar="NAME",
+                   help="exactly what the matter's active holds cover (no --from/--to); the manifest names the matter "
+                        "and its hold audit records (docs/operations.md, 'Records management')")
     p.add_argument("--format", choices=("jsonl", "csv", "rsmf"), default="jsonl",
                    help="rsmf: RSMF 2.0 for review platforms, one file per conversation per UTC day (docs/rsmf.md)")
     p.add_argument("--out", required=True, metavar="PATH", help="the export file; with rsmf, a directory")

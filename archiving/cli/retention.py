@@ -217,6 +217,44 @@ def cmd_rehydrate(args) -> int:
     return OK if result.in_scope else NOT_FOUND
 
 
+# -- export --matter ---------------------------------------------------------------------------------
+
+
+def export_matter_command(args) -> int:
+    from pathlib import Path
+
+    from archiving.retention.matter import export_matter, export_matter_rsmf, matter_set
+
+    if args.start or args.end or args.thread:
+        raise ValueError("--matter is the whole selection: give it without --from, --to or --thread")
+    svc = cli_services(args)
+    try:
+        with progress_bar(args, unit="blob", desc="matter") as bar:
+            ms = matter_set(svc, args.matter, progress=None)
+            out = Path(args.out)
+            if args.format == "rsmf":
+                manifest, counts, findings, files = export_matter_rsmf(svc, ms, out, progress=bar)
+                what = f"{files} RSMF files in {out}"
+            else:
+                bom = args.bom if args.bom is not None else True
+                manifest, counts, findings, sha, size = export_matter(svc, ms, out, args.format, bom, progress=bar)
+                what = f"{out} ({size} bytes, sha256 {sha})"
+    except LookupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return NOT_FOUND
+    print(f"exported matter {ms.matter!r}: {len(ms.blobs)} blobs covered by {len(ms.scopes)} hold(s), "
+          f"{sum(counts.values())} items ({', '.join(f'{n} {k}' for k, n in sorted(counts.items())) or 'none'})")
+    print(f"file: {what}")
+    print(f"manifest: {manifest}")
+    from archiving.cli.common import report_findings
+
+    report_findings(findings, " (listed in the manifest)")
+    archive_tier_hint(findings, ["--matter", ms.matter])
+    if findings.any:
+        return FINDINGS
+    return OK if ms.blobs else NOT_FOUND
+
+
 def register(sub) -> None:
     p = add_command(
         sub, "hold", "legal holds by matter: place, release, list",
