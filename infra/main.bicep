@@ -120,6 +120,9 @@ param rollupContainerName string = 'chat-archive-rollup'
 @description('ROLLUP_SCHEDULE: NCRONTAB schedule of the daily roll-up (UTC).')
 param rollupSchedule string = '0 30 1 * * *'
 
+@description('DISPOSE_SCHEDULE: NCRONTAB schedule of dispose_archive, which deletes the records past retention that no hold covers (UTC).')
+param disposeSchedule string = '0 0 3 * * *'
+
 @minValue(25)
 @description('ROLLUP_GRACE_HOURS: a day is rolled up once it ended this many hours ago (more than Event Grid\'s 24 h of retries).')
 param rollupGraceHours int = 36
@@ -146,7 +149,7 @@ param coldAfterDays int = 90
 param archiveAfterDays int = 180
 
 @minValue(1)
-@description('Retention: days after creation before a record (and its previous versions) is deleted. Must be at least immutabilityDays.')
+@description('Retention (ARCHIVE_RETENTION_DAYS): days after a record\'s own time before dispose_archive deletes it, unless a hold covers it; previous versions are deleted this many days after their creation. Must be at least immutabilityDays.')
 param retentionDays int = 2555
 
 @minValue(1)
@@ -321,6 +324,10 @@ module functionApp 'modules/function-app.bicep' = {
     rollupContainerName: rollupContainerName
     rollupSchedule: rollupSchedule
     rollupGraceHours: rollupGraceHours
+    retentionDays: retentionDays
+    disposeSchedule: disposeSchedule
+    // Azure legal holds need version-level immutability (ARCHIVE_LEGAL_HOLD).
+    legalHold: enableImmutability
     acsEndpoint: 'https://${acs.properties.hostName}'
     archiverUserId: archiverUserId
     sealSchedule: sealSchedule

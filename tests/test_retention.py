@@ -405,3 +405,33 @@ def test_export_matter_in_the_archive_tier_prints_the_matter_rehydrate_command(s
     code, out, _ = cli(capsys, "rehydrate", "--matter", "M-2", "--wait", "--interval", "0.05")
     assert code == 0 and "2 asked to rehydrate now" in out
     assert cli(capsys, "export", "--matter", "M-2", "--out", str(tmp_path / "m.jsonl"))[0] == 0
+
+
+# -- infra: the lifecycle tiers records but no longer deletes them ------------------------------------------
+
+
+def test_lifecycle_tiers_records_without_deleting_them_and_leaves_audit_records_online():
+    from archiving.retention.scope import RECORD_ROOTS
+
+    from .test_infra import INFRA, parse, resources
+
+    tree = parse(INFRA / "modules" / "archive-storage.bicep")
+    (policy,) = resources(tree, "Microsoft.Storage/storageAccounts/managementPolicies")
+    rules = {r["name"]: r for r in policy["properties"]["policy"]["rules"]}
+    records = rules["archive-records-tiering"]["definition"]
+    base = tree["variables"][records["actions"]["baseBlob"]]["value"]["function"]["parameters"]
+    assert "deleteAction" not in base.values() and "archiveAction" in base.values()
+    version = tree["variables"][records["actions"]["version"]]["value"]["function"]["parameters"]
+    assert "deleteAction" in version.values()  # what a disposal leaves as a previous version goes too
+    loop = records["filters"]["prefixMatch"]["loop_type"]["detail"]
+    roots = tree["variables"][loop["array_name"]]["value"]
+    assert tuple(roots) == RECORD_ROOTS  # holds/, dispositions/, rehydrations/ are never archived
+    rejected = rules["rejected-and-dead-letter-retention"]["definition"]["actions"]["baseBlob"]
+    assert "deleteAction" in rejected["function"]["parameters"].values()
+
+
+def test_dispose_settings_are_deployed():
+    from .test_infra import bicep_app_settings
+
+    settings = bicep_app_settings()
+    assert {"ARCHIVE_RETENTION_DAYS", "DISPOSE_SCHEDULE", "ARCHIVE_LEGAL_HOLD"} <= set(settings)
