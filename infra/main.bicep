@@ -136,17 +136,17 @@ param rollupGraceHours int = 36
 @description('Replication of the archive account (the archive tier needs LRS, GRS or RA-GRS).')
 param archiveStorageSku string = 'Standard_GRS'
 
-@minValue(1)
-@description('Days after creation before a record moves to the cool tier.')
-param coolAfterDays int = 30
+@minValue(0)
+@description('Days after creation before a record moves to the cool tier (0: never). Default 0: for records of a few KB a tier move costs more than the capacity it saves over the whole retention (docs/cost.md).')
+param coolAfterDays int = 0
 
 @minValue(0)
-@description('Days after creation before a record moves to the cold tier (0: skip the cold tier).')
-param coldAfterDays int = 90
+@description('Days after creation before a record moves to the cold tier (0: skip the cold tier; default, docs/cost.md).')
+param coldAfterDays int = 0
 
 @minValue(0)
-@description('Days after creation before a record moves to the archive tier (0: never; archived blobs must be rehydrated before they can be read).')
-param archiveAfterDays int = 180
+@description('Days after creation before a record moves to the archive tier (0: never, the default, docs/cost.md; archived blobs must be rehydrated before they can be read: python -m archiving rehydrate).')
+param archiveAfterDays int = 0
 
 @minValue(1)
 @description('Retention (ARCHIVE_RETENTION_DAYS): days after a record\'s own time before dispose_archive deletes it, unless a hold covers it; previous versions are deleted this many days after their creation. Must be at least immutabilityDays.')

@@ -419,7 +419,9 @@ def test_lifecycle_tiers_records_without_deleting_them_and_leaves_audit_records_
     (policy,) = resources(tree, "Microsoft.Storage/storageAccounts/managementPolicies")
     rules = {r["name"]: r for r in policy["properties"]["policy"]["rules"]}
     records = rules["archive-records-tiering"]["definition"]
-    base = tree["variables"][records["actions"]["baseBlob"]]["value"]["function"]["parameters"]
+    chosen = records["actions"]["baseBlob"]["operator"]["operands"]  # none at all when nothing is tiered
+    assert chosen["true_value"] is None
+    base = tree["variables"][chosen["false_value"]]["value"]["function"]["parameters"]
     assert "deleteAction" not in base.values() and "archiveAction" in base.values()
     version = tree["variables"][records["actions"]["version"]]["value"]["function"]["parameters"]
     assert "deleteAction" in version.values()  # what a disposal leaves as a previous version goes too
@@ -435,3 +437,24 @@ def test_dispose_settings_are_deployed():
 
     settings = bicep_app_settings()
     assert {"ARCHIVE_RETENTION_DAYS", "DISPOSE_SCHEDULE", "ARCHIVE_LEGAL_HOLD"} <= set(settings)
+
+
+def test_default_tiering_is_the_one_docs_cost_chose():
+    """The lifecycle defaults are bench/cost.py's: no tiering of per-message records."""
+    from bench.cost import Params
+
+    from .test_infra import INFRA, parse
+
+    params = parse(INFRA / "main.bicep")["parameters"]
+    defaults = {name: params[name]["default"] for name in ("coolAfterDays", "coldAfterDays", "archiveAfterDays")}
+    assert defaults == {"coolAfterDays": Params.cool_after, "coldAfterDays": Params.cold_after,
+                        "archiveAfterDays": Params.archive_after}
+
+
+def test_cost_table_is_the_one_in_docs():
+    """docs/cost.md shows what `python -m bench.cost` prints (no figure the command does not reproduce)."""
+    from bench.cost import Params, render
+
+    from .conftest import ROOT
+
+    assert render(Params()) in (ROOT / "docs" / "cost.md").read_text(encoding="utf-8")

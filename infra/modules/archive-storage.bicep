@@ -111,11 +111,11 @@ resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-
 // and signed. Previous versions (what a disposal or any delete leaves behind with versioning on) are deleted on
 // the retention calendar, counted from their own creation. Only the record roots are tiered: the audit records of
 // holds, dispositions and rehydrations (holds/, dispositions/, rehydrations/) must stay readable.
-var coolAction = {
+var coolAction = coolAfterDays > 0 ? {
   tierToCool: {
     daysAfterCreationGreaterThan: coolAfterDays
   }
-}
+} : {}
 var coldAction = coldAfterDays > 0 ? {
   tierToCold: {
     daysAfterCreationGreaterThan: coldAfterDays
@@ -159,7 +159,8 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
               prefixMatch: [for root in recordRoots: '${archiveContainerName}/${root}']
             }
             actions: {
-              baseBlob: tieringActions
+              // No tiering (the default, docs/cost.md): no base-blob action at all.
+              baseBlob: empty(tieringActions) ? null : tieringActions
               version: versionActions
             }
           }
