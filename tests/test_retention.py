@@ -458,3 +458,29 @@ def test_cost_table_is_the_one_in_docs():
     from .conftest import ROOT
 
     assert render(Params()) in (ROOT / "docs" / "cost.md").read_text(encoding="utf-8")
+
+
+def test_a_party_hold_covers_outbound_messages_sent_to_it(svc, capsys):
+    """Outbound records carry no recipient tag: the hold reads each outbound message's recipients."""
+    from archiving.outbound import layout
+    from archiving.outbound.core import OutboundArchive
+
+    archive_ = OutboundArchive(svc.store.container, svc.settings.hash_key, outcomes="sync")
+
+    def send(to: str) -> str:
+        archive_id = layout.new_archive_id()
+        fields = {"sender": layout.party(archive_.hash_key, "sms", BUSINESS, "from"),
+                  "recipients": [layout.party(archive_.hash_key, "sms", to, "to")], "subject": None,
+                  "body": {"text": "hello"}, "template": None, "attachments": [], "options": {}, "correlation": {}}
+        begun = archive_.begin("sms", archive_id, fields, sender=BUSINESS)
+        archive_.record_failure(begun, RuntimeError("not sent in this test"))
+        return f"outbound/sms/{archive_id}/"
+
+    to_party, to_other = send(PARTY), send("+14255550999")
+    assert len(names(svc, to_party)) == 2  # the message and its failure record
+    code, out, _ = cli(capsys, "hold", "place", "--matter", "M", "--reason", "r", "--party", PARTY)
+    assert code == 0 and "2 record(s) covered now" in out
+    from archiving.retention.matter import matter_set
+
+    ms = matter_set(svc, "M")
+    assert {b.name for b in ms.blobs} == names(svc, to_party) and not names(svc, to_other) & {b.name for b in ms.blobs}

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from archiving.retention import audit
-from archiving.retention.scope import Blob, Matcher, list_records
+from archiving.retention.scope import Blob, Matcher, document_reader, list_records
 from archiving.timefmt import UTC, iso, utcnow
 
 log = logging.getLogger("archiving.retention.dispose")
@@ -76,7 +76,7 @@ def dispose(svc: Any, *, dry_run: bool = False, now: datetime | None = None, pro
     result = DisposeResult(uuid.uuid4().hex, cutoff, days, dry_run)  # type: ignore[arg-type]
     counts = result.counts
     held_by = [(m.matter_id, s, m.audit) for m in matters(svc.store).values() for s in m.scopes]
-    matcher = Matcher([s for _, s, _ in held_by])
+    matcher = Matcher([s for _, s, _ in held_by], document_reader(svc))
     legal = svc.settings.legal_hold
 
     per_matter: Counter = Counter()  # due records each matter keeps
@@ -88,7 +88,7 @@ def dispose(svc: Any, *, dry_run: bool = False, now: datetime | None = None, pro
 
     due: list[Blob] = []
     to_hold: list[Blob] = []  # covered, without Azure's legal hold yet (written after the hold)
-    chat_later: list[Blob] = []  # due chat blobs a party's thread may cover: decided after the listing
+    chat_later: list[Blob] = []  # due blobs a party's thread or outbound message may cover: decided after the listing
     for blob in list_records(svc, immutability=True):
         if progress is not None:
             progress.update(1)
@@ -108,7 +108,7 @@ def dispose(svc: Any, *, dry_run: bool = False, now: datetime | None = None, pro
             held(blob)
         elif _immutable(blob, now):
             counts["immutable"] += 1
-        elif matcher.party_threads and blob.thread is not None:
+        elif matcher.deferred(blob):
             chat_later.append(blob)
         else:
             due.append(blob)

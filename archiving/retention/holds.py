@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archiving.retention import audit
-from archiving.retention.scope import Blob, Scope, covered, list_records
+from archiving.retention.scope import Blob, Scope, covered, document_reader, list_records
 from archiving.timefmt import utcnow
 
 log = logging.getLogger("archiving.retention.holds")
@@ -92,7 +92,8 @@ def place(svc: Any, matter: str, reason: str, scope: Scope, by: str | None = Non
     matter = _check_text(matter, "--matter", 200)
     reason = _check_text(reason, "--reason", 2000)
     store = svc.store
-    blobs, _ = covered(_counted(list_records(svc, immutability=svc.settings.legal_hold), progress), [scope])
+    blobs, _ = covered(_counted(list_records(svc, immutability=svc.settings.legal_hold), progress), [scope],
+                       document_reader(svc))
     legal = set_legal_holds(svc, blobs, True) if svc.settings.legal_hold else 0
     now = utcnow()
     mid = audit.matter_id(matter)
@@ -121,8 +122,8 @@ def release(svc: Any, matter: str, reason: str, by: str | None = None, progress:
         # Azure's legal hold comes off only the blobs no other active hold still covers.
         others = [s for k, other in all_matters.items() if k != mid for s in other.scopes]
         listed = list(_counted(list_records(svc, immutability=True), progress))
-        blobs, _ = covered(listed, m.scopes)
-        still, _ = covered(listed, others) if others else ([], None)
+        blobs, _ = covered(listed, m.scopes, document_reader(svc))
+        still, _ = covered(listed, others, document_reader(svc)) if others else ([], None)
         keep = {b.name for b in still}
         cleared = set_legal_holds(svc, [b for b in blobs if b.name not in keep and b.legal_hold], False)
     now = utcnow()
@@ -157,7 +158,7 @@ def listing(svc: Any, include_released: bool = False, progress: Any = None) -> t
         blobs = list(_counted(list_records(svc), progress))
         for m, p in placed:
             scope = Scope.from_dict(p["scope"])
-            n = len(covered(blobs, [scope])[0])
+            n = len(covered(blobs, [scope], document_reader(svc))[0])
             views.append(HoldView(m.matter, m.matter_id, scope, p["at"], p["by"], p["reason"], p["audit"], n))
     released = [m for m in ms.values() if not m.active] if include_released else []
     return views, released

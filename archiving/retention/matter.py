@@ -17,7 +17,7 @@ from typing import Any
 
 from archiving.read.verified import Findings
 from archiving.retention import audit
-from archiving.retention.scope import Blob, Scope, covered, list_records
+from archiving.retention.scope import Blob, Scope, covered, document_reader, list_records
 
 
 @dataclass
@@ -37,7 +37,7 @@ def matter_set(svc: Any, matter: str, progress: Any = None) -> MatterSet:
     m = matters(svc.store).get(mid)
     if m is None or not m.active:
         raise LookupError(f"matter {matter!r} has no active hold")
-    blobs, _ = covered(list_records(svc), m.scopes)
+    blobs, _ = covered(list_records(svc), m.scopes, document_reader(svc))
     blobs.sort(key=lambda b: (b.at or "", b.name))
     return MatterSet(m.matter, mid, m.scopes, m.audit, blobs)
 

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from archiving.retention import audit
-from archiving.retention.scope import Blob, Scope, covered, list_records
+from archiving.retention.scope import Blob, Scope, covered, document_reader, list_records
 from archiving.timefmt import parse_time, utcnow
 
 log = logging.getLogger("archiving.retention.rehydrate")
@@ -52,7 +52,7 @@ def rehydrate(svc: Any, scopes: list[Scope], *, priority: str = "Standard", tier
         raise ValueError(f"--priority {priority}: choose Standard or High")
     if tier not in TIERS:
         raise ValueError(f"--tier {tier}: choose Hot, Cool or Cold")
-    blobs, _ = covered(list_records(svc), scopes)
+    blobs, _ = covered(list_records(svc), scopes, document_reader(svc))
     result = RehydrateResult(in_scope=len(blobs))
     ask: list[Blob] = []
     for b in blobs:

@@ -15,7 +15,8 @@ from a snapshot taken when the hold was placed: a record written after a hold is
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,8 @@ from archiving.store import keys
 # WhatsApp media (shared by hash between messages), acknowledgements, and the audit records of this package.
 RECORD_ROOTS = ("chat/", "sms/", "whatsapp/", "email/", "outbound/")
 LIST_PAGE = 5000  # blobs per listing page (the service's maximum: one request per 5,000 blobs)
+_OUTBOUND_RE = re.compile(r"^outbound/(?:sms|email|whatsapp|chat)/[^/]+/")
+OUTBOUND_MESSAGE = "message.json.lz4"
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,12 @@ class Blob:
         return info.thread_id if info else None
 
     @property
+    def outbound(self) -> str | None:
+        """``outbound/<channel>/<archive_id>/`` of an outbound message's blobs (their message names the recipients)."""
+        m = _OUTBOUND_RE.match(self.name)
+        return m.group(0) if m else None
+
+    @property
     def conversation(self) -> str | None:
         tag = self.tags.get("conversation")
         if tag:
@@ -137,12 +146,24 @@ class Matcher:
     callers first :meth:`learn` every blob, then ask :meth:`covers` (see :func:`covered`)."""
 
     scopes: list[Scope]
+    # Reads an outbound message document (name -> document, or None if unreadable): a party's outbound messages
+    # are known from their recipients, which no tag carries.
+    read: Callable[[str], Any] | None = None
     party_threads: dict[str, set[str]] = field(default_factory=dict)
+    party_outbound: dict[str, set[str]] = field(default_factory=dict)
+    _thread_tags: dict[str, str] = field(default_factory=dict)  # computed once, not per blob
 
     def __post_init__(self) -> None:
         for s in self.scopes:
+            if s.thread is not None:
+                self._thread_tags[s.thread] = keys.thread_tag(s.thread)
             if s.party_hash:
                 self.party_threads.setdefault(s.party_hash, set())
+                self.party_outbound.setdefault(s.party_hash, set())
+
+    def deferred(self, blob: Blob) -> bool:
+        """Whether a blob not covered yet may be covered once every blob was learned (party scopes only)."""
+        return bool(self.party_threads) and (blob.thread is not None or blob.outbound is not None)
 
     def learn(self, blob: Blob) -> None:
         if not self.party_threads:
@@ -153,6 +174,14 @@ class Matcher:
                 thread = blob.thread
                 if thread:
                     self.party_threads[party].add(thread)
+        folder = blob.outbound
+        if folder and blob.name == folder + OUTBOUND_MESSAGE and self.read is not None:
+            doc = self.read(blob.name)
+            hashes = None if not isinstance(doc, Mapping) else {
+                r.get("hash") for r in doc.get("recipients") or [] if isinstance(r, Mapping)}
+            for party in self.party_outbound:
+                if hashes is None or party in hashes:  # unreadable (e.g. Archive tier): kept, to be safe
+                    self.party_outbound[party].add(folder)
 
     def covering(self, blob: Blob) -> list[int]:
         """Indexes of the scopes that cover the blob."""
@@ -167,7 +196,7 @@ class Matcher:
             return False
         tags = blob.tags
         if s.thread is not None:
-            return tags.get("thread") == keys.thread_tag(s.thread) or blob.thread == s.thread
+            return tags.get("thread") == self._thread_tags[s.thread] or blob.thread == s.thread
         if s.conversation is not None:
             return blob.conversation == s.conversation
         p = s.party_hash
@@ -179,22 +208,39 @@ class Matcher:
         if conversation and p[:16] in conversation.split("-"):
             return True
         thread = blob.thread
-        return thread is not None and thread in self.party_threads.get(p, ())
+        if thread is not None:
+            return thread in self.party_threads.get(p, ())
+        folder = blob.outbound
+        return folder is not None and folder in self.party_outbound.get(p, ())
 
 
-def covered(blobs: Iterable[Blob], scopes: list[Scope]) -> tuple[list[Blob], Matcher]:
+def document_reader(svc: Any) -> Callable[[str], Any]:
+    """Reads a document for :class:`Matcher` (None when it cannot be read)."""
+    from azure.core.exceptions import HttpResponseError
+
+    def read(name: str) -> Any:
+        try:
+            return svc.store.read_document(name)
+        except (HttpResponseError, ValueError):
+            return None
+
+    return read
+
+
+def covered(blobs: Iterable[Blob], scopes: list[Scope], read: Callable[[str], Any] | None = None
+            ) -> tuple[list[Blob], Matcher]:
     """The blobs any of the scopes covers (a list: a party's threads are known only after every blob was seen).
 
     Memory: the blobs a party scope may cover through its threads are held until the end (chat blobs); others
     are decided at once."""
-    matcher = Matcher(scopes)
+    matcher = Matcher(scopes, read)
     out: list[Blob] = []
     maybe: list[Blob] = []
     for blob in blobs:
         matcher.learn(blob)
         if matcher.covers(blob):
             out.append(blob)
-        elif matcher.party_threads and blob.thread is not None:
+        elif matcher.deferred(blob):
             maybe.append(blob)
     out.extend(b for b in maybe if matcher.covers(b))
     return out, matcher
