@@ -484,3 +484,18 @@ def test_a_party_hold_covers_outbound_messages_sent_to_it(svc, capsys):
 
     ms = matter_set(svc, "M")
     assert {b.name for b in ms.blobs} == names(svc, to_party) and not names(svc, to_other) & {b.name for b in ms.blobs}
+
+
+def test_find_and_show_of_a_conversation_print_the_rehydrate_command_for_their_scope(svc, capsys):
+    party_raw = "8:acs:00000000-0000-0000-0000-0000000000bb"
+    archive(svc, [chat(PARTY_THREAD, OLD, 0, sender=party_raw), sms(PARTY, BUSINESS, OLD, 0)])
+    _to_archive(svc, names(svc, "chat/") | names(svc, "sms/"))
+    code, _, err = cli(capsys, "find", "--sender", party_raw, "--from", "2021-01-01")
+    assert code == 1 and _printed_command(err) == ["--party", party_raw, "--from", "2021-01-01", "--wait"]
+    (conversation,) = {n.split("/")[2] for n in names(svc, "sms/")}
+    code, _, err = cli(capsys, "show", conversation)
+    assert _printed_command(err) == ["--conversation", conversation, "--wait"]
+    code, out, _ = cli(capsys, "rehydrate", "--conversation", conversation, "--wait", "--interval", "0.05")
+    assert code == 0 and "1 asked to rehydrate now" in out
+    code, _, err = cli(capsys, "show", conversation)
+    assert code == 0 and "Archive tier" not in err

@@ -211,6 +211,10 @@ def cmd_find(args) -> int:
         print("note: the archive's records do not say which hash key wrote them (written before hash_key_id): "
               "with a wrong ARCHIVE_HASH_KEY this answer would also be 0 items", file=sys.stderr)
     report_findings(stats.findings)
+    from archiving.cli.retention import archive_tier_hint
+
+    archive_tier_hint(stats.findings, ["--party", args.sender] + [a for o, v in (("--from", args.start),
+                                                                             ("--to", args.end)) if v for a in (o, v)])
     if stats.findings.any or stats.other_keys:
         return FINDINGS
     return OK if total else NOT_FOUND
