@@ -499,3 +499,12 @@ def test_find_and_show_of_a_conversation_print_the_rehydrate_command_for_their_s
     assert code == 0 and "1 asked to rehydrate now" in out
     code, _, err = cli(capsys, "show", conversation)
     assert code == 0 and "Archive tier" not in err
+
+
+def test_audit_records_pass_verify(svc, capsys):
+    archive(svc, [chat(UNHELD, OLD, 0)])
+    assert cli(capsys, "hold", "place", "--matter", "M", "--reason", "r", "--thread", HELD)[0] == 0
+    assert cli(capsys, "dispose")[0] == 0
+    for prefix in ("holds/", "dispositions/"):
+        code, out, _ = cli(capsys, "verify", "--prefix", prefix)
+        assert code == 0 and "1 blobs verified" in out and ": 1 ok" in out, out
