@@ -77,6 +77,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--hold", type=int, default=10_000)
     parser.add_argument("--dispose", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=2, help="(b): alternating rounds, best of each")
+    parser.add_argument("--skip-dispose", action="store_true")
     args = parser.parse_args()
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores (shared with other developers' work), "
           f"Python {platform.python_version()}")
@@ -111,17 +113,26 @@ def main() -> None:
             c.get_blob_client(name).set_standard_blob_tier(to)
             return 1
 
-        list(ordered_map(lambda nm: tier(nm, "Archive"), names, WORKERS))
-        reh_t, r = timed(lambda: rehydrate(svc, [Scope(thread="19:held@thread.v2")], priority="High", by="bench"))
-        assert r.requested == n
-        list(ordered_map(lambda nm: tier(nm, "Archive"), names, WORKERS))
-        raw_tier_t, _ = timed(lambda: sum(ordered_map(lambda nm: tier(nm, "Cool"), names, WORKERS)))
+        rehs, raw_tiers = [], []
+        for _ in range(args.rounds):  # alternating, best of each: the machine is shared
+            list(ordered_map(lambda nm: tier(nm, "Archive"), names, WORKERS))
+            reh_t, r = timed(lambda: rehydrate(svc, [Scope(thread="19:held@thread.v2")], priority="High", by="bench"))
+            assert r.requested == n
+            list(ordered_map(lambda nm: tier(nm, "Archive"), names, WORKERS))
+            raw_tier_t, _ = timed(lambda: sum(ordered_map(
+                lambda nm: c.get_blob_client(nm).set_standard_blob_tier("Cool", rehydrate_priority="High") or 1,
+                names, WORKERS)))
+            rehs.append(reh_t)
+            raw_tiers.append(raw_tier_t)
+        reh_t, raw_tier_t = min(rehs), min(raw_tiers)
         raw_b = raw_tier_t + raw
         print(f"(b) rehydrate {n} Archive-tier records: {reh_t:.2f} s; raw listing + Set Blob Tier {raw_b:.2f} s "
               f"({raw:.2f} + {raw_tier_t:.2f}); ratio {raw_b / reh_t:.2f}")
         svc.close()
 
         # (c) dispose
+        if args.skip_dispose:
+            return
         m = args.dispose
         svc = services("bench-dispose")
         c = svc.store.container
