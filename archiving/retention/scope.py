@@ -65,9 +65,11 @@ def make_scope(hash_key: bytes, thread: str | None, conversation: str | None, pa
         raise ValueError("give exactly one scope: --thread ID, --conversation ID or --party ID"
                          + (f" (not {' and '.join(given)})" if given else ""))
     if thread is not None:
+        from archiving.errors import InvalidEvent
+
         try:
             keys.check_id(thread, "--thread")
-        except Exception as exc:  # InvalidEvent: a usage error here
+        except InvalidEvent as exc:  # a usage error here
             raise ValueError(str(exc)) from None
     if conversation is not None and not keys.is_conversation_id(conversation):
         raise ValueError(f"--conversation {conversation!r} is not a conversation id (<16 hex>-<16 hex>)")
