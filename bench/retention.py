@@ -70,6 +70,47 @@ def timed(fn):
     return time.perf_counter() - started, result
 
 
+def hold_and_rehydrate(svc: Services, n: int, rounds: int) -> None:
+    """(a) and (b)."""
+    c = svc.store.container
+    c.create_container()
+    rate = create(c, [record("19:held@thread.v2", i, OLD) for i in range(n)])
+    print(f"created {n} records at {rate:.0f}/s")
+    raws, holds = [], []
+    for _ in range(3):  # alternating, best of 3 each: the machine is shared
+        raw_t, listed = raw_listing(c)
+        hold_t, result = timed(lambda: place(svc, "bench", "benchmark", Scope(thread="19:held@thread.v2"),
+                                             by="bench"))
+        raws.append(raw_t)
+        holds.append(hold_t)
+        assert result.records == n == listed
+    raw, hold_t = min(raws), min(holds)
+    print(f"(a) hold place on {n} records: {hold_t:.2f} s ({n / hold_t:.0f} records/s); raw listing with tags "
+          f"{raw:.2f} s; ratio {raw / hold_t:.2f}")
+    names = [b.name for b in c.list_blobs(name_starts_with="chat/")]
+
+    def tier(name: str, to: str) -> int:
+        c.get_blob_client(name).set_standard_blob_tier(to)
+        return 1
+
+    rehs, raw_tiers = [], []
+    for _ in range(rounds):  # alternating, best of each: the machine is shared
+        list(ordered_map(lambda nm: tier(nm, "Archive"), names, WORKERS))
+        reh_t, r = timed(lambda: rehydrate(svc, [Scope(thread="19:held@thread.v2")], priority="High", by="bench"))
+        assert r.requested == n
+        list(ordered_map(lambda nm: tier(nm, "Archive"), names, WORKERS))
+        raw_tier_t, _ = timed(lambda: sum(ordered_map(
+            lambda nm: c.get_blob_client(nm).set_standard_blob_tier("Cool", rehydrate_priority="High") or 1,
+            names, WORKERS)))
+        rehs.append(reh_t)
+        raw_tiers.append(raw_tier_t)
+    reh_t, raw_tier_t = min(rehs), min(raw_tiers)
+    raw_b = raw_tier_t + raw
+    print(f"(b) rehydrate {n} Archive-tier records: {reh_t:.2f} s; raw listing + Set Blob Tier {raw_b:.2f} s "
+          f"({raw:.2f} + {raw_tier_t:.2f}); ratio {raw_b / reh_t:.2f}")
+    svc.close()
+
+
 def main() -> None:
     import faulthandler
 
@@ -79,6 +120,7 @@ def main() -> None:
     parser.add_argument("--dispose", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=2, help="(b): alternating rounds, best of each")
     parser.add_argument("--skip-dispose", action="store_true")
+    parser.add_argument("--skip-hold", action="store_true", help="only (c)")
     args = parser.parse_args()
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores (shared with other developers' work), "
           f"Python {platform.python_version()}")
@@ -89,47 +131,8 @@ def main() -> None:
                    "ARCHIVE_CONTAINER": container, "ARCHIVE_RETENTION_DAYS": "365"}
             return Services(settings=Settings.from_env(env), profile=BATCH_PROFILE)
 
-        # (a) hold, (b) rehydrate
-        n = args.hold
-        svc = services("bench-hold")
-        c = svc.store.container
-        c.create_container()
-        rate = create(c, [record("19:held@thread.v2", i, OLD) for i in range(n)])
-        print(f"created {n} records at {rate:.0f}/s")
-        raws, holds = [], []
-        for _ in range(3):  # alternating, best of 3 each: the machine is shared
-            raw_t, listed = raw_listing(c)
-            hold_t, result = timed(lambda: place(svc, "bench", "benchmark", Scope(thread="19:held@thread.v2"),
-                                                 by="bench"))
-            raws.append(raw_t)
-            holds.append(hold_t)
-            assert result.records == n == listed
-        raw, hold_t = min(raws), min(holds)
-        print(f"(a) hold place on {n} records: {hold_t:.2f} s ({n / hold_t:.0f} records/s); raw listing with tags "
-              f"{raw:.2f} s; ratio {raw / hold_t:.2f}")
-        names = [b.name for b in c.list_blobs(name_starts_with="chat/")]
-
-        def tier(name: str, to: str) -> int:
-            c.get_blob_client(name).set_standard_blob_tier(to)
-            return 1
-
-        rehs, raw_tiers = [], []
-        for _ in range(args.rounds):  # alternating, best of each: the machine is shared
-            list(ordered_map(lambda nm: tier(nm, "Archive"), names, WORKERS))
-            reh_t, r = timed(lambda: rehydrate(svc, [Scope(thread="19:held@thread.v2")], priority="High", by="bench"))
-            assert r.requested == n
-            list(ordered_map(lambda nm: tier(nm, "Archive"), names, WORKERS))
-            raw_tier_t, _ = timed(lambda: sum(ordered_map(
-                lambda nm: c.get_blob_client(nm).set_standard_blob_tier("Cool", rehydrate_priority="High") or 1,
-                names, WORKERS)))
-            rehs.append(reh_t)
-            raw_tiers.append(raw_tier_t)
-        reh_t, raw_tier_t = min(rehs), min(raw_tiers)
-        raw_b = raw_tier_t + raw
-        print(f"(b) rehydrate {n} Archive-tier records: {reh_t:.2f} s; raw listing + Set Blob Tier {raw_b:.2f} s "
-              f"({raw:.2f} + {raw_tier_t:.2f}); ratio {raw_b / reh_t:.2f}")
-        svc.close()
-
+        if not args.skip_hold:  # (a) hold, (b) rehydrate
+            hold_and_rehydrate(services("bench-hold"), args.hold, args.rounds)
         # (c) dispose
         if args.skip_dispose:
             return
