@@ -2,6 +2,7 @@
 
 import azure.functions as func
 
+from blueprints.dispose import bp as dispose
 from blueprints.events import bp as events
 from blueprints.rollup import bp as rollup
 from blueprints.seal import bp as seal
@@ -10,5 +11,5 @@ from blueprints.sweep import bp as sweep
 from blueprints.thread_archive import bp as thread_archive
 
 app = func.FunctionApp()
-for blueprint in (events, sweep, thread_archive, send, seal, rollup):
+for blueprint in (events, sweep, thread_archive, send, seal, rollup, dispose):
     app.register_functions(blueprint)

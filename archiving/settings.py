@@ -103,6 +103,13 @@ SPECS: tuple[SettingSpec, ...] = (
         "36",
         "A day is rolled up once it ended this many hours ago; more than 24 (Event Grid retries for 24 h).",
     ),
+    # Records management (archiving.retention, docs/operations.md "Records management").
+    SettingSpec("ARCHIVE_RETENTION_DAYS", "2555",
+                "Days a record is kept, from its own time (the at tag); then `dispose` deletes it unless a hold covers it."),
+    SettingSpec("DISPOSE_SCHEDULE", "0 0 3 * * *", "NCRONTAB schedule of the daily dispose run (UTC).", binding=True),
+    SettingSpec("ARCHIVE_LEGAL_HOLD", "false",
+                "Also set Azure's legal hold on the blobs a hold covers (needs version-level immutability on the "
+                "archive container)."),
 )
 
 SPEC_BY_NAME = {s.name: s for s in SPECS}
@@ -140,6 +147,8 @@ class Settings:
     seal_key_id: str | None = None
     rollup_container: str = "chat-archive-rollup"
     rollup_grace_hours: int = 36
+    retention_days: int = 2555
+    legal_hold: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -174,6 +183,8 @@ class Settings:
             seal_key_id=get("ARCHIVE_SEAL_KEY_ID") or None,
             rollup_container=_name(get, "ROLLUP_CONTAINER", _CONTAINER_RE),
             rollup_grace_hours=_grace_hours(get, "ROLLUP_GRACE_HOURS"),
+            retention_days=_positive_int(get, "ARCHIVE_RETENTION_DAYS"),
+            legal_hold=_bool(get, "ARCHIVE_LEGAL_HOLD"),
         )
 
     def require_acs(self) -> None:

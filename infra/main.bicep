@@ -121,6 +121,9 @@ param rollupContainerName string = 'chat-archive-rollup'
 @description('ROLLUP_SCHEDULE: NCRONTAB schedule of the daily roll-up (UTC).')
 param rollupSchedule string = '0 30 1 * * *'
 
+@description('DISPOSE_SCHEDULE: NCRONTAB schedule of dispose_archive, which deletes the records past retention that no hold covers (UTC).')
+param disposeSchedule string = '0 0 3 * * *'
+
 @minValue(25)
 @description('ROLLUP_GRACE_HOURS: a day is rolled up once it ended this many hours ago (more than Event Grid\'s 24 h of retries).')
 param rollupGraceHours int = 36
@@ -134,20 +137,20 @@ param rollupGraceHours int = 36
 @description('Replication of the archive account (the archive tier needs LRS, GRS or RA-GRS).')
 param archiveStorageSku string = 'Standard_GRS'
 
-@minValue(1)
-@description('Days after creation before a record moves to the cool tier.')
-param coolAfterDays int = 30
+@minValue(0)
+@description('Days after creation before a record moves to the cool tier (0: never). Default 0: for records of a few KB a tier move costs more than the capacity it saves over the whole retention (docs/cost.md).')
+param coolAfterDays int = 0
 
 @minValue(0)
-@description('Days after creation before a record moves to the cold tier (0: skip the cold tier).')
-param coldAfterDays int = 90
+@description('Days after creation before a record moves to the cold tier (0: skip the cold tier; default, docs/cost.md).')
+param coldAfterDays int = 0
 
 @minValue(0)
-@description('Days after creation before a record moves to the archive tier (0: never; archived blobs must be rehydrated before they can be read).')
-param archiveAfterDays int = 180
+@description('Days after creation before a record moves to the archive tier (0: never, the default, docs/cost.md; archived blobs must be rehydrated before they can be read: python -m archiving rehydrate).')
+param archiveAfterDays int = 0
 
 @minValue(1)
-@description('Retention: days after creation before a record (and its previous versions) is deleted. Must be at least immutabilityDays.')
+@description('Retention (ARCHIVE_RETENTION_DAYS): days after a record\'s own time before dispose_archive deletes it, unless a hold covers it; previous versions are deleted this many days after their creation. Must be at least immutabilityDays.')
 param retentionDays int = 2555
 
 @minValue(1)
@@ -321,6 +324,10 @@ module functionApp 'modules/function-app.bicep' = {
     rollupContainerName: rollupContainerName
     rollupSchedule: rollupSchedule
     rollupGraceHours: rollupGraceHours
+    retentionDays: retentionDays
+    disposeSchedule: disposeSchedule
+    // Azure legal holds need version-level immutability (ARCHIVE_LEGAL_HOLD).
+    legalHold: enableImmutability
     acsEndpoint: 'https://${acs.properties.hostName}'
     archiverUserId: archiverUserId
     sealSchedule: sealSchedule

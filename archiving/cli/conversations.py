@@ -54,4 +54,8 @@ def show_channels(args, services) -> int:
         out.write(text)
     if view.findings:
         print(f"{len(view.findings)} damaged blobs were skipped (listed in the output)", file=sys.stderr)
+        from archiving.cli.retention import archive_tier_hint
+
+        ids = [args.thread_id] if not (args.message or args.between) else ids if args.between else []
+        archive_tier_hint(view.findings, ["--conversation", ids[0]] if len(ids) == 1 else None)
     return OK

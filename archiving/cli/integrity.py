@@ -159,6 +159,13 @@ def verify_log_command(args, svc, parsed: tuple[dict | None, list[bytes]] | None
 
     with progress_bar(args, unit="leaf", desc="seal log") as bar:
         report = verify_log(svc, keys or None, saved, on_problem=show, progress=bar)
+    for note in report.notes:  # disposed by the product, or in the Archive tier: named, not findings
+        print(note.line())
+    archived = [n.subject.split("/", 1)[1] for n in report.notes if n.kind == "archived"]
+    if archived:
+        from archiving.cli.retention import print_rehydrate_hint
+
+        print_rehydrate_hint(len(archived), archived, "sealed blob(s) in the Archive tier: bytes not checked")
     for container, name, created in report.unsealed:
         print(f"unsealed\t{container}/{name}\tcreated {created}, after the last seal's cut-off "
               f"{report.sealed_to or '(never sealed)'}")
@@ -171,7 +178,9 @@ def verify_log_command(args, svc, parsed: tuple[dict | None, list[bytes]] | None
         "give --public-key)")
     print(f"seal log: {report.manifests} manifests, {report.leaves} sealed blobs ({report.blobs_ok} intact), tree size "
           f"{report.tree_size}, root {report.root_hash}, sealed to {report.sealed_to}; {len(report.unsealed)} "
-          f"unsealed; {len(report.problems)} problems{trust}")
+          f"unsealed; {len(report.problems)} problems{trust}"
+          + "".join(f"; {sum(1 for n in report.notes if n.kind == k)} {k}" for k in ("disposed", "archived")
+                    if any(n.kind == k for n in report.notes)))
     if report.saved:
         print(f"saved checkpoint: {report.saved}")
     return FINDINGS if report.problems else OK

@@ -50,9 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     # Each command group lives in its own module of archiving.cli with a register(sub).
-    from archiving.cli import integrity, outbound, records, rollup, status, sweep
+    from archiving.cli import integrity, outbound, records, retention, rollup, status, sweep
 
-    for module in (records, sweep, status, outbound, integrity, rollup):
+    for module in (records, sweep, status, outbound, integrity, rollup, retention):
         module.register(sub)
     return parser
 

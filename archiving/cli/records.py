@@ -140,6 +140,9 @@ def cmd_show(args) -> int:
     if args.out:
         print(f"wrote {args.out}: {len(view.messages)} messages of thread {args.thread_id}", file=sys.stderr)
     report_findings(view.findings, " in this thread")
+    from archiving.cli.retention import archive_tier_hint
+
+    archive_tier_hint(view.findings, ["--thread", args.thread_id])
     return FINDINGS if view.findings.any else OK
 
 
@@ -147,6 +150,10 @@ def cmd_show(args) -> int:
 
 
 def cmd_export(args) -> int:
+    if getattr(args, "matter", None):  # a matter's set: archiving/cli/retention.py
+        from archiving.cli.retention import export_matter_command
+
+        return export_matter_command(args)
     if args.format == "rsmf":  # a directory of RSMF files: archiving/cli/rsmf.py
         from archiving.cli import rsmf
 
@@ -170,6 +177,9 @@ def cmd_export(args) -> int:
     if result.untagged:
         print(f"{result.untagged} blobs without index tags were found by listing and included", file=sys.stderr)
     report_findings(result.findings, " (listed in the manifest)")
+    from archiving.cli.retention import archive_tier_hint, scope_args
+
+    archive_tier_hint(result.findings, scope_args(args))
     if result.findings.any:
         return FINDINGS
     if result.items == 0:
@@ -223,6 +233,10 @@ def cmd_find(args) -> int:
         print("note: the archive's records do not say which hash key wrote them (written before hash_key_id): "
               "with a wrong ARCHIVE_HASH_KEY this answer would also be 0 items", file=sys.stderr)
     report_findings(stats.findings)
+    from archiving.cli.retention import archive_tier_hint
+
+    archive_tier_hint(stats.findings, ["--party", args.sender] + [a for o, v in (("--from", args.start),
+                                                                             ("--to", args.end)) if v for a in (o, v)])
     if stats.findings.any or stats.other_keys:
         return FINDINGS
     return OK if total else NOT_FOUND
@@ -248,6 +262,7 @@ def cmd_verify(args) -> int:
     prefix = ", ".join(prefixes)
     counts: Counter = Counter()
     areas: Counter = Counter()
+    archived: list[str] = []  # named, counted, and the command to bring them online printed
     with progress_bar(args, unit="blob", desc="verify") as bar:
         if args.rejected:
             names = chain.from_iterable(store.list_names(p) for p in prefixes)
@@ -261,6 +276,12 @@ def cmd_verify(args) -> int:
             areas[name.split("/", 1)[0] + "/" if "/" in name else name] += 1
             for problem in problems:
                 print(problem.line(), flush=True)
+                if "Archive tier" in problem.line():
+                    archived.append(name)
+    if archived:
+        from archiving.cli.retention import print_rehydrate_hint
+
+        print_rehydrate_hint(len(archived), archived, "blob(s) in the Archive tier could not be verified")
     total = sum(counts.values())
     if not args.rejected:  # each area read, with its count (0: listed, empty); stderr: stdout's lines stay as they are
         print("areas read: " + ", ".join(f"{root} {areas[root]}" for root in dict.fromkeys(
@@ -442,10 +463,13 @@ def register(sub) -> None:
         "  2 usage or setting error; 3 nothing in the range (empty export and manifest written);\n"
         "  4 storage failed\n",
     )
-    p.add_argument("--from", dest="start", required=True, metavar="DATE")
-    p.add_argument("--to", dest="end", required=True, metavar="DATE")
+    p.add_argument("--from", dest="start", metavar="DATE", help="required, unless --matter")
+    p.add_argument("--to", dest="end", metavar="DATE", help="required, unless --matter")
     p.add_argument("--thread", metavar="THREAD_ID",
                    help="only this thread (or SMS / WhatsApp / email conversation id, as show prints it)")
+    p.add_argument("--matter", metavar="NAME",
+                   help="exactly what the matter's active holds cover (no --from/--to); the manifest names the matter "
+                        "and its hold audit records (docs/operations.md, 'Records management')")
     p.add_argument("--format", choices=("jsonl", "csv", "rsmf"), default="jsonl",
                    help="rsmf: RSMF 2.0 for review platforms, one file per conversation per UTC day (docs/rsmf.md)")
     p.add_argument("--out", required=True, metavar="PATH", help="the export file; with rsmf, a directory")

@@ -34,6 +34,9 @@ NOT_EXTENDED, UNSEALED_OLD, DUPLICATE_LEAF = "not-extended", "unsealed-before-cu
 # A blob in no manifest, created in the interval of a missing manifest (its leaf most likely went with it); and the
 # count of that manifest's leaves no blob of the archive accounts for any more.
 IN_MISSING, LEAVES_LOST = "in-missing-manifest", "leaves-lost"
+# Not problems: a sealed blob the product disposed of (a disposition record names it), one in the Archive tier
+# (its size and creation time are checked, its bytes cannot be read until it is rehydrated).
+DISPOSED, ARCHIVED = "disposed", "archived"
 LIST_PAGE = 1000  # blobs per listing page held in memory (the service's maximum, 5,000, costs about 15 MB)
 
 
@@ -58,6 +61,7 @@ class LogReport:
     root_hash: str = merkle.EMPTY_ROOT.hex()
     sealed_to: str | None = None
     trust: str = "configured"  # configured | published (no independent key: see docs/integrity.md)
+    notes: list[Problem] = field(default_factory=list)  # DISPOSED and ARCHIVED blobs (not findings)
     saved: str | None = None  # the outcome of --checkpoint
 
     @property
@@ -93,20 +97,27 @@ def check_checkpoint(cp: Any, keys: Mapping[str, bytes]) -> str | None:
     return None
 
 
-# Disposed(leaf) -> True when the missing blob of this leaf was disposed of on purpose (end of retention, recorded
-# by the disposition feature): not a finding.
-Disposed = Callable[[Mapping[str, Any]], bool]
-
-
 def _leaf_problem(leaf: Mapping[str, Any], clients: dict[str, Any], svc: Any,
-                  disposed: Disposed | None = None) -> tuple[Problem | None, datetime | None]:
+                  disposed: Callable[[], Mapping[str, str]] = lambda: {}) -> tuple[Problem | None, datetime | None]:
     subject = f"{leaf['container']}/{leaf['name']}"
     client = clients.get(leaf["container"]) or svc.blob_service.get_container_client(leaf["container"])
     clients[leaf["container"]] = client
-    hashed = hash_blob(client, leaf["name"])
+    try:
+        hashed = hash_blob(client, leaf["name"])
+    except Exception as exc:  # noqa: BLE001 - only the Archive tier's refusal is expected here
+        if getattr(exc, "error_code", None) != "BlobArchived":
+            raise
+        props = client.get_blob_client(leaf["name"]).get_blob_properties()
+        created = _created(props)
+        if iso(created) != leaf["created"] or props.size != leaf["size"]:
+            return Problem(REPLACED, subject, f"in the Archive tier, created {iso(created)} with {props.size} bytes; "
+                                              f"sealed as created {leaf['created']} with {leaf['size']}"), created
+        return Problem(ARCHIVED, subject, "in the Archive tier: size and creation time match, the bytes are checked "
+                                          "once it is rehydrated"), created
     if hashed is None:
-        if disposed is not None and disposed(leaf):
-            return None, None
+        ended = disposed().get(leaf["name"]) if leaf["container"] == svc.settings.container else None
+        if ended:
+            return Problem(DISPOSED, subject, f"disposed, retention ended {ended[:10]}"), None
         return Problem(DELETED, subject, f"sealed (created {leaf['created']}), no longer in the archive"), None
     sha, size, created = hashed
     if iso(created) != leaf["created"]:
@@ -120,7 +131,7 @@ def _leaf_problem(leaf: Mapping[str, Any], clients: dict[str, Any], svc: Any,
 
 def verify_log(svc: Any, keys: Mapping[str, bytes] | None = None, saved: Mapping[str, Any] | None = None,
                on_problem: Callable[[Problem], None] | None = None, progress: Any = None,
-               workers: int = WORKERS, disposed: Disposed | None = None) -> LogReport:
+               workers: int = WORKERS) -> LogReport:
     log: log_mod.SealLog = svc.seal_log
     report = LogReport()
 
@@ -234,12 +245,16 @@ def verify_log(svc: Any, keys: Mapping[str, bytes] | None = None, saved: Mapping
     clients: dict[str, Any] = {}
     present_before = 0
     late: dict[tuple[str, str], str] = {}  # sealed blobs created after the cut-off known so far
-    for leaf, (found, created) in ordered_map(lambda lf: (lf, _leaf_problem(lf, clients, svc, disposed)), leaves(), workers):
+    disposed = _disposed_once(svc)
+    for leaf, (found, created) in ordered_map(lambda lf: (lf, _leaf_problem(lf, clients, svc, disposed)), leaves(),
+                                              workers):
         report.leaves += 1
         if progress is not None:
             progress.update(1)
         if found is None:
             report.blobs_ok += 1
+        elif found.kind in (DISPOSED, ARCHIVED):
+            report.notes.append(found)
         else:
             problem(found.kind, found.subject, found.detail)
         if created is not None and report.sealed_to:
@@ -295,6 +310,24 @@ def _close_gaps(log: log_mod.SealLog, gaps: list[dict[str, Any]], report: LogRep
                 gap["size_after"], gap["to"] = int(cp["tree_size"]), cp["time"]
             except (ValueError, KeyError, TypeError):
                 gap["to"] = report.sealed_to
+
+
+def _disposed_once(svc: Any) -> Callable[[], Mapping[str, str]]:
+    """The names the disposition records account for (archiving.retention), read once, when first needed."""
+    import threading
+
+    cache: list[Mapping[str, str]] = []
+    lock = threading.Lock()
+
+    def get() -> Mapping[str, str]:
+        with lock:
+            if not cache:
+                from archiving.retention.dispose import disposed_names
+
+                cache.append(disposed_names(svc))
+            return cache[0]
+
+    return get
 
 
 def _log_size(log: log_mod.SealLog, manifest_names: Mapping[int, str], last_seq: int) -> int | None:

@@ -320,6 +320,7 @@ def check_dead_letters(ctx: Context) -> list[Check]:
 OPTIONAL_CHECKS: dict[str, str] = {
     "seal": "archiving.integrity.status:check_seal",
     "roll-up": "archiving.rollup.status:check_rollup",
+    "records management": "archiving.retention.status:check_retention",
 }
 
 

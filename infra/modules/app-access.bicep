@@ -66,7 +66,9 @@ resource hostBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 // by tags, create the containers. The same assignment covers the roll-up container
 // (ROLLUP_CONTAINER, same account): rollup_archive writes and replaces parts and manifests there,
 // and deletes replaced parts (blobs/delete, in the role). Storage Blob Data Owner is the built-in role that has the
-// tags/read, tags/write and filter/action data actions (Contributor has not).
+// tags/read, tags/write and filter/action data actions (Contributor has not). Records management uses the same
+// assignment: Set Blob Tier to rehydrate (blobs/write), Delete Blob for dispose (blobs/delete) and, with
+// enableImmutability, Set Blob Legal Hold (blobs/immutableStorage/runAsSuperUser/action, in the role's blobs/*).
 resource archiveBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(archiveStorage.id, principalId, roles.storageBlobDataOwner)
   scope: archiveStorage

@@ -113,13 +113,16 @@ resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-
   name: queueName
 }]
 
-// Tiering by age, then deletion after the retention period. Previous versions follow the same
-// calendar (counted from their own creation).
-var coolAction = {
+// Records are tiered by age but never deleted by a rule: the product disposes of them (the dispose_archive
+// function, docs/operations.md "Records management"), so that holds are honored and every disposal is recorded
+// and signed. Previous versions (what a disposal or any delete leaves behind with versioning on) are deleted on
+// the retention calendar, counted from their own creation. Only the record roots are tiered: the audit records of
+// holds, dispositions and rehydrations (holds/, dispositions/, rehydrations/) must stay readable.
+var coolAction = coolAfterDays > 0 ? {
   tierToCool: {
     daysAfterCreationGreaterThan: coolAfterDays
   }
-}
+} : {}
 var coldAction = coldAfterDays > 0 ? {
   tierToCold: {
     daysAfterCreationGreaterThan: coldAfterDays
@@ -135,7 +138,15 @@ var deleteAction = {
     daysAfterCreationGreaterThan: retentionDays
   }
 }
-var tieringActions = union(coolAction, coldAction, archiveAction, deleteAction)
+var tieringActions = union(coolAction, coldAction, archiveAction)
+var versionActions = union(coolAction, coldAction, archiveAction, deleteAction)
+var recordRoots = [
+  'chat/'
+  'sms/'
+  'whatsapp/'
+  'email/'
+  'outbound/'
+]
 
 resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
   parent: storage
@@ -144,7 +155,7 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
     policy: {
       rules: [
         {
-          name: 'archive-records-tiering-and-retention'
+          name: 'archive-records-tiering'
           enabled: true
           type: 'Lifecycle'
           definition: {
@@ -152,13 +163,12 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
               blobTypes: [
                 'blockBlob'
               ]
-              prefixMatch: [
-                '${archiveContainerName}/'
-              ]
+              prefixMatch: [for root in recordRoots: '${archiveContainerName}/${root}']
             }
             actions: {
-              baseBlob: tieringActions
-              version: tieringActions
+              // No tiering (the default, docs/cost.md): no base-blob action at all.
+              baseBlob: empty(tieringActions) ? null : tieringActions
+              version: versionActions
             }
           }
         }

@@ -22,6 +22,9 @@ param deleteThreadAfterArchive bool
 param rollupContainerName string
 param rollupSchedule string
 param rollupGraceHours int
+param retentionDays int
+param disposeSchedule string
+param legalHold bool
 param acsEndpoint string
 param archiverUserId string
 param mediaMaxBytes int = 104857600
@@ -168,6 +171,19 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'ROLLUP_GRACE_HOURS'
           value: string(rollupGraceHours)
+        }
+        // Records management (dispose_archive, docs/operations.md "Records management").
+        {
+          name: 'ARCHIVE_RETENTION_DAYS'
+          value: string(retentionDays)
+        }
+        {
+          name: 'DISPOSE_SCHEDULE'
+          value: disposeSchedule
+        }
+        {
+          name: 'ARCHIVE_LEGAL_HOLD'
+          value: legalHold ? 'true' : 'false'
         }
         // ACS with the managed identity (ACS_CONNECTION_STRING, an access key, stays unset).
         {

@@ -1,0 +1,510 @@
+"""Records management on Azurite (archiving/retention): holds by matter, dispose, the seal's verify after
+disposal, rehydration of Archive-tier blobs; through the CLI and the dispose timer as the host runs it."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shlex
+import uuid
+from pathlib import Path
+from datetime import datetime, timedelta
+
+import pytest
+
+from archiving import bootstrap
+from archiving.cli.main import main
+from archiving.ingest.replay import replay
+from archiving.integrity.signing import generate
+from archiving.retention import audit
+from archiving.settings import Settings
+from archiving.timefmt import UTC, iso, utcnow
+
+from .conftest import load_vector
+
+RETENTION_DAYS = 365
+OLD = datetime(2021, 3, 1, 9, 0, tzinfo=UTC)  # years past a 365-day retention
+PARTY = "+14255550123"
+BUSINESS = "+18005550199"
+
+
+@pytest.fixture
+def env(archive_env, monkeypatch, tmp_path):
+    suffix = uuid.uuid4().hex[:10]
+    key = tmp_path / "seal-key.pem"
+    generate(key)
+    values = dict(archive_env, ARCHIVE_SEAL_CONTAINER=f"seal-{suffix}", ARCHIVE_JOURNAL_CONTAINER=f"journal-{suffix}",
+                  ARCHIVE_SEAL_KEY_FILE=str(key), ARCHIVE_RETENTION_DAYS=str(RETENTION_DAYS),
+                  DISPOSE_SCHEDULE="0 0 3 * * *", ARCHIVE_OPERATOR="records.officer")
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)  # no local.settings.json: the CLI reads the environment
+    bootstrap.reset()
+    yield values
+    bootstrap.reset()
+
+
+@pytest.fixture
+def svc(env):
+    s = bootstrap.Services(settings=Settings.from_env(env), profile=bootstrap.BATCH_PROFILE)
+    yield s
+    s.close()
+
+
+def chat(thread: str, when: datetime, n: int, sender: str = "8:acs:00000000-0000-0000-0000-00000000000a") -> dict:
+    e = copy.deepcopy(load_vector("eventgrid/event-grid-schema/chat_message_received_in_thread.json"))
+    mid = str(int(when.timestamp() * 1000) + n)
+    e["id"] = str(uuid.uuid4())
+    e["eventTime"] = iso(when + timedelta(seconds=1))
+    e["data"].update(threadId=thread, messageId=mid, version=mid, composeTime=iso(when + timedelta(milliseconds=n)))
+    e["data"]["senderCommunicationIdentifier"] = {"rawId": sender, "communicationUser": {"id": sender}}
+    e["subject"] = f"thread/{thread}/sender/{sender}"
+    return e
+
+
+def sms(sender: str, to: str, when: datetime, n: int) -> dict:
+    e = copy.deepcopy(load_vector("eventgrid/event-grid-schema/sms_received.json"))
+    mid = f"Incoming_{uuid.uuid4().hex}"
+    e["id"] = mid
+    e["eventTime"] = iso(when + timedelta(seconds=2))
+    e["data"].update(MessageId=mid, From=sender, To=to, ReceivedTimestamp=iso(when + timedelta(seconds=n)))
+    return e
+
+
+def archive(svc, events) -> None:
+    counts = replay(events, svc.store, svc.rejected_store, svc.settings.hash_key)
+    assert counts["rejected"] == 0, counts
+
+
+def names(svc, prefix: str = "") -> set[str]:
+    return set(svc.store.list_names(prefix))
+
+
+def thread_names(svc, thread: str) -> set[str]:
+    return {n for n in names(svc, "chat/") if f"/{thread}/" in n}
+
+
+def cli(capsys, *args) -> tuple[int, str, str]:
+    code = main(["-q", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_dispose_timer(app_functions) -> None:
+    from azure.functions.timer import TimerRequest
+
+    bootstrap.reset()
+    app_functions["dispose_archive"].get_user_function()(timer=TimerRequest(past_due=False))
+
+
+HELD, UNHELD, PARTY_THREAD = "19:held@thread.v2", "19:unheld@thread.v2", "19:party@thread.v2"
+
+
+# -- holds and dispose -----------------------------------------------------------------------------------
+
+
+def test_dispose_timer_is_indexed_with_its_schedule_setting(indexed):
+    (binding,) = indexed["dispose_archive"]["bindings"]
+    assert binding["type"] == "timerTrigger" and binding["schedule"] == "%DISPOSE_SCHEDULE%"
+
+
+def test_holds_survive_dispose_unheld_is_disposed_and_release_lets_the_next_run_dispose(svc, capsys, app_functions):
+    party_raw = "8:acs:00000000-0000-0000-0000-0000000000bb"
+    archive(svc, [chat(HELD, OLD, i) for i in range(3)] + [chat(UNHELD, OLD, i) for i in range(3)]
+            + [chat(PARTY_THREAD, OLD, 0, sender=party_raw), chat(PARTY_THREAD, OLD, 1)]
+            + [sms(PARTY, BUSINESS, OLD, 0), sms("+14255550999", BUSINESS, OLD, 1)]
+            + [chat("19:recent@thread.v2", utcnow() - timedelta(days=3), 0)])
+    code, out, _ = cli(capsys, "hold", "place", "--matter", "Smith v. Contoso", "--reason", "litigation notice",
+                       "--thread", HELD)
+    assert code == 0 and "3 record(s) covered now" in out
+    code, out, _ = cli(capsys, "hold", "place", "--matter", "Party matter", "--reason", "subpoena", "--party", party_raw)
+    assert code == 0 and "2 record(s) covered now" in out  # its own message, and the thread it wrote in
+    code, out, _ = cli(capsys, "hold", "place", "--matter", "Party matter", "--reason", "and the phone",
+                       "--party", PARTY)
+    assert code == 0 and "1 record(s) covered now" in out
+    # Written after the hold, dated in the past: covered all the same.
+    archive(svc, [chat(HELD, OLD, 9)])
+
+    code, out, _ = cli(capsys, "hold", "list", "--format", "json")
+    rows = json.loads(out)
+    assert code == 0 and sorted((r["matter"], r["records"]) for r in rows) == [
+        ("Party matter", 1), ("Party matter", 2), ("Smith v. Contoso", 4)]
+    assert all(r["placed_by"] == "records.officer" and r["audit"].startswith("holds/") for r in rows)
+    assert PARTY not in out and party_raw not in out  # a party is kept only as its hash
+
+    code, out, _ = cli(capsys, "dispose", "--dry-run")
+    assert code == 0 and "would dispose 4 record(s)" in out
+    assert not names(svc, "dispositions/")  # a dry run writes nothing
+
+    run_dispose_timer(app_functions)
+    assert thread_names(svc, UNHELD) == set()
+    assert len(thread_names(svc, HELD)) == 4 and len(thread_names(svc, PARTY_THREAD)) == 2
+    left_sms = names(svc, "sms/")
+    assert len(left_sms) == 1  # the party's SMS; the other number's is disposed
+    assert len(thread_names(svc, "19:recent@thread.v2")) == 1
+    (record,) = names(svc, "dispositions/")
+    doc = svc.store.read_document(record)
+    assert doc["counts"]["disposed"] == 4 and doc["counts"]["held"] == 7 and doc["retention_days"] == RETENTION_DAYS
+    assert all(d["sha256"] and d["retention_ended"].startswith("2022-03-01") for d in doc["disposed"])
+    assert {h["matter_id"]: h["records"] for h in doc["holds"]} == {audit.matter_id("Smith v. Contoso"): 4,
+                                                                   audit.matter_id("Party matter"): 3}
+    from archiving.retention.audit import check_signature
+    from archiving.integrity.signing import FileSigner
+
+    signer = FileSigner(svc.settings.seal_key_file)
+    assert check_signature(doc, {signer.key_id: signer.public_pem}) is None
+    assert check_signature(dict(doc, cutoff="2000-01-01T00:00:00.000000Z"), {signer.key_id: signer.public_pem})
+
+    code, out, _ = cli(capsys, "hold", "release", "--matter", "Smith v. Contoso", "--reason", "case closed")
+    assert code == 0 and "audit record: holds/" in out
+    assert cli(capsys, "hold", "release", "--matter", "Smith v. Contoso", "--reason", "again")[0] == 3
+    code, out, _ = cli(capsys, "dispose")
+    assert code == 0 and "disposed 4 record(s)" in out
+    assert thread_names(svc, HELD) == set() and len(thread_names(svc, PARTY_THREAD)) == 2
+    code, out, _ = cli(capsys, "hold", "list", "--format", "json", "--all")
+    assert {(r["matter"], r["active"]) for r in json.loads(out)} == {("Party matter", True),
+                                                                      ("Smith v. Contoso", False)}
+    # Every hold action is an audit record with its schema.
+    from archiving.store.schemas import errors
+
+    for name in names(svc, "holds/"):
+        assert errors(svc.store.read_document(name)) == []
+
+
+def test_hold_usage_errors_are_named(svc, capsys):
+    code, _, err = cli(capsys, "hold", "place", "--matter", "M", "--reason", "r")
+    assert code == 2 and "exactly one scope" in err
+    code, _, err = cli(capsys, "hold", "place", "--matter", "M", "--reason", "r", "--thread", "a", "--party", PARTY)
+    assert code == 2 and "--thread and --party" in err
+    code, _, err = cli(capsys, "hold", "place", "--matter", "M", "--reason", " ", "--thread", "a")
+    assert code == 2 and "--reason is empty" in err
+    code, _, err = cli(capsys, "hold", "place", "--matter", "M", "--reason", "r", "--party", "bob")
+    assert code == 2 and "--party" in err
+    assert cli(capsys, "hold", "list")[0] == 3
+
+
+def test_hold_with_a_date_range_covers_only_its_range(svc, capsys):
+    archive(svc, [chat(HELD, OLD, 0), chat(HELD, OLD + timedelta(days=40), 1)])
+    code, out, _ = cli(capsys, "hold", "place", "--matter", "M", "--reason", "r", "--thread", HELD,
+                       "--from", "2021-03-01", "--to", "2021-03-31")
+    assert code == 0 and "1 record(s) covered now" in out
+    code, out, _ = cli(capsys, "dispose")
+    assert code == 0 and "disposed 1 record(s)" in out and len(thread_names(svc, HELD)) == 1
+
+
+def test_a_damaged_hold_record_stops_dispose_and_deletes_nothing(svc, capsys):
+    archive(svc, [chat(UNHELD, OLD, 0)])
+    assert cli(capsys, "hold", "place", "--matter", "M", "--reason", "r", "--thread", HELD)[0] == 0
+    (hold,) = names(svc, "holds/")
+    svc.store.container.get_blob_client(hold).upload_blob(b"garbage", overwrite=True,
+                                                          metadata={"sha256": "0" * 64})
+    code, _, err = cli(capsys, "dispose")
+    assert code == 2 and hold in err and "damaged" in err
+    assert len(thread_names(svc, UNHELD)) == 1
+
+
+def test_legal_hold_setting_names_what_the_container_lacks(svc, capsys, monkeypatch):
+    """Azurite does not implement Set Blob Legal Hold (nor immutability): the command stops with the setting named."""
+    archive(svc, [chat(HELD, OLD, 0)])
+    monkeypatch.setenv("ARCHIVE_LEGAL_HOLD", "true")
+    code, _, err = cli(capsys, "hold", "place", "--matter", "M", "--reason", "r", "--thread", HELD)
+    assert code == 2 and "ARCHIVE_LEGAL_HOLD" in err and "immutability" in err
+    assert not names(svc, "holds/")  # nothing recorded as placed
+
+
+# -- the seal's verify after disposal ---------------------------------------------------------------------
+
+
+def test_verify_passes_after_disposal_and_names_a_blob_deleted_by_hand(svc, capsys):
+    from archiving.integrity.seal import seal
+
+    archive(svc, [chat(UNHELD, OLD, i) for i in range(2)] + [chat(HELD, utcnow() - timedelta(days=2), 0)])
+    seal(svc)
+    code, out, _ = cli(capsys, "dispose")
+    assert code == 0 and "disposed 2 record(s)" in out
+    seal(svc)  # the disposition record is sealed like every blob
+    code, out, _ = cli(capsys, "verify")
+    assert code == 0, out
+    disposed = re.findall(r"^disposed\t(\S+)\tdisposed, retention ended (\d{4}-\d\d-\d\d)$", out, re.M)
+    assert len(disposed) == 2 and {d for _, d in disposed} == {"2022-03-01"}
+    assert "2 disposed" in out
+    (kept,) = thread_names(svc, HELD)
+    svc.store.container.delete_blob(kept)  # by anyone else: tampering
+    code, out, _ = cli(capsys, "verify")
+    assert code == 1 and re.search(rf"^deleted\t{re.escape(svc.settings.container + '/' + kept)}\t", out, re.M)
+
+
+def test_a_forged_disposition_record_does_not_excuse_a_deletion(svc, capsys):
+    from archiving.integrity.seal import seal
+    from archiving.retention.audit import write
+
+    archive(svc, [chat(HELD, utcnow() - timedelta(days=2), 0)])
+    seal(svc)
+    (victim,) = thread_names(svc, HELD)
+    doc = {"schema_version": 1, "kind": "disposition", "run_id": uuid.uuid4().hex, "part": 1,
+           "at": iso(utcnow()), "retention_days": 1, "cutoff": iso(utcnow()),
+           "counts": {"listed": 1, "expired": 1, "held": 0, "immutable": 0, "no_time": 0, "disposed": 1},
+           "holds": [], "disposed": [{"name": victim, "sha256": None, "at": iso(utcnow()),
+                                      "retention_ended": iso(utcnow())}]}
+    write(svc.store, "dispositions/20300101T000000000000Z-0001", doc, {"kind": "disposition", "at": doc["at"]})
+    svc.store.container.delete_blob(victim)
+    code, out, _ = cli(capsys, "verify")
+    assert code == 1 and re.search(rf"^deleted\t\S*{re.escape(victim)}\t", out, re.M)  # unsigned: not accepted
+
+
+# -- Archive tier and rehydration -------------------------------------------------------------------------
+
+
+def _to_archive(svc, blob_names) -> None:
+    for name in blob_names:
+        svc.store.container.get_blob_client(name).set_standard_blob_tier("Archive")
+
+
+def _printed_command(err: str) -> list[str]:
+    (line,) = [ln.strip() for ln in err.splitlines() if ln.strip().startswith("python -m archiving rehydrate")]
+    return shlex.split(line)[4:]  # after "python -m archiving rehydrate"
+
+
+def test_archive_tier_blocks_show_and_export_with_the_exact_command_then_rehydrate_wait_unblocks(svc, capsys,
+                                                                                                   tmp_path):
+    archive(svc, [chat(HELD, OLD, i) for i in range(3)] + [chat(UNHELD, OLD, 0)])
+    _to_archive(svc, thread_names(svc, HELD))
+    code, _, err = cli(capsys, "show", HELD)
+    assert code == 1 and "3 blob(s) in the Archive tier" in err
+    command = _printed_command(err)
+    assert command == ["--thread", HELD, "--wait"]
+    out_file = tmp_path / "march.jsonl"
+    code, _, err = cli(capsys, "export", "--from", "2021-03-01", "--to", "2021-03-31", "--format", "jsonl",
+                       "--out", str(out_file))
+    assert code == 1 and _printed_command(err) == ["--from", "2021-03-01", "--to", "2021-03-31", "--wait"]
+
+    code, out, _ = cli(capsys, "rehydrate", *command[:-1], "--priority", "High")
+    assert code == 0 and "3 asked to rehydrate now" in out and "rehydration record: rehydrations/" in out
+    code, out, _ = cli(capsys, "rehydrate", *command, "--interval", "0.05", "--timeout", "30")
+    assert code == 0 and "0 asked to rehydrate now" in out  # again: nothing left to ask (Azurite is instant)
+    assert cli(capsys, "show", HELD)[0] == 0
+    assert cli(capsys, "export", "--from", "2021-03-01", "--to", "2021-03-31", "--format", "jsonl",
+               "--out", str(out_file))[0] == 0
+    assert len(out_file.read_text().splitlines()) == 4
+    (record,) = names(svc, "rehydrations/")
+    doc = svc.store.read_document(record)
+    assert doc["priority"] == "High" and len(doc["blobs"]) == 3 and doc["by"] == "records.officer"
+
+
+def test_rehydrate_wait_polls_until_readable(svc):
+    """--wait as Azure behaves: pending first, readable later (the clock and the tier change are driven here)."""
+    from archiving.retention.rehydrate import wait
+
+    archive(svc, [chat(HELD, OLD, i) for i in range(2)])
+    blobs = sorted(thread_names(svc, HELD))
+    _to_archive(svc, blobs)
+
+    class Clock:
+        def __init__(self, finish_after: int | None = 2):
+            self.t, self.sleeps, self.finish_after = 0.0, 0, finish_after
+
+        def monotonic(self):
+            return self.t
+
+        def sleep(self, s):
+            self.t += s
+            self.sleeps += 1
+            if self.sleeps == self.finish_after:  # Azure finishes between the second and third poll
+                for name in blobs:
+                    svc.store.container.get_blob_client(name).set_standard_blob_tier("Cool")
+
+    clock = Clock()
+    polls = []
+    assert wait(svc, blobs, interval=60, clock=clock, on_poll=lambda n, total: polls.append((n, total))) == []
+    assert clock.sleeps == 2 and polls == [(0, 2), (0, 2)]
+    _to_archive(svc, blobs)
+    assert wait(svc, blobs, interval=60, timeout=120, clock=Clock(None)) == blobs  # gives up, names what is left
+
+
+def test_verify_names_archive_tier_blobs_and_goes_on(svc, capsys):
+    from archiving.integrity.seal import seal
+
+    archive(svc, [chat(HELD, OLD, i) for i in range(2)])
+    seal(svc)
+    (first, second) = sorted(thread_names(svc, HELD))
+    _to_archive(svc, [first])
+    code, out, err = cli(capsys, "verify")
+    assert code == 1  # the records' check could not read it: not verified
+    assert re.search(rf"^archived\t\S*{re.escape(first)}\tin the Archive tier", out, re.M)
+    assert "1 archived" in out and "python -m archiving rehydrate --from 2021-03-01 --wait" in err
+    assert "service failed" not in err
+
+
+def test_status_shows_rehydrations_in_flight(svc, capsys):
+    from archiving.retention.rehydrate import in_flight
+    from archiving.retention.scope import Scope
+
+    archive(svc, [chat(HELD, OLD, 0)])
+    _to_archive(svc, thread_names(svc, HELD))
+    from archiving.retention.rehydrate import rehydrate
+
+    rehydrate(svc, [Scope(thread=HELD)])
+    assert in_flight(svc) == []  # Azurite rehydrates at once: nothing in flight
+    _to_archive(svc, thread_names(svc, HELD))  # as if still pending
+    (item,) = in_flight(svc)
+    assert item.blobs == 1 and item.pending == 1 and item.priority == "Standard"
+
+
+def test_status_reports_holds_rehydrations_and_the_last_dispose(svc, capsys):
+    archive(svc, [chat(HELD, OLD, 0)])
+    assert cli(capsys, "hold", "place", "--matter", "M", "--reason", "r", "--thread", HELD)[0] == 0
+    assert cli(capsys, "dispose")[0] == 0
+    _to_archive(svc, thread_names(svc, HELD))
+    assert cli(capsys, "rehydrate", "--thread", HELD)[0] == 0
+    _to_archive(svc, thread_names(svc, HELD))  # as if Azure were still at it
+    code, out, _ = cli(capsys, "status", "--format", "json")
+    (check,) = [c for c in json.loads(out)["checks"] if c["name"] == "records management"]
+    assert check["state"] == "OK" and check["values"]["matters_on_hold"] == 1
+    assert check["values"]["rehydrations_in_flight"] == 1 and check["values"]["blobs_rehydrating"] == 1
+    assert check["values"]["last_dispose"] is not None
+
+
+# -- export --matter ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "rsmf"])
+def test_export_matter_is_exactly_what_the_holds_cover(svc, capsys, tmp_path, fmt):
+    party_raw = "8:acs:00000000-0000-0000-0000-0000000000bb"
+    archive(svc, [chat(HELD, OLD, i) for i in range(2)] + [chat(UNHELD, OLD, 0)]
+            + [chat(PARTY_THREAD, OLD, 0, sender=party_raw)] + [sms(PARTY, BUSINESS, OLD, 0)]
+            + [sms("+14255550999", BUSINESS, OLD, 1)])
+    assert cli(capsys, "hold", "place", "--matter", "M-1", "--reason", "r", "--thread", HELD)[0] == 0
+    assert cli(capsys, "hold", "place", "--matter", "M-1", "--reason", "r", "--party", PARTY)[0] == 0
+    assert cli(capsys, "hold", "place", "--matter", "Other", "--reason", "r", "--thread", UNHELD)[0] == 0
+    out = tmp_path / ("matter" if fmt == "rsmf" else f"matter.{fmt}")
+    code, stdout, err = cli(capsys, "export", "--matter", "M-1", "--format", fmt, "--out", str(out))
+    assert code == 0, err
+    assert "3 blobs covered by 2 hold(s)" in stdout
+    manifest_path = out / "matter.manifest.json" if fmt == "rsmf" else Path(f"{out}.manifest.json")
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["matter"] == "M-1" and len(manifest["hold_audit_records"]) == 2
+    assert all(n.startswith("holds/") for n in manifest["hold_audit_records"])
+    if fmt == "jsonl":
+        sources = {json.loads(line)["source"] for line in out.read_text().splitlines()}
+        assert sources == {n for n in names(svc) if f"/{HELD}/" in n} | {
+            n for n in names(svc, "sms/") if svc.store.read_document(n)["from"]["hash"] == manifest["holds"][1]["party_hash"]}
+    elif fmt == "rsmf":
+        assert {p["thread_or_conversation"] for p in manifest["parts"]} >= {HELD}
+        assert len(manifest["parts"]) == 2
+    assert cli(capsys, "export", "--matter", "Nobody", "--out", str(tmp_path / "x.jsonl"))[0] == 3
+    assert cli(capsys, "export", "--matter", "M-1", "--from", "2021-01-01", "--out", str(tmp_path / "y"))[0] == 2
+
+
+def test_export_matter_in_the_archive_tier_prints_the_matter_rehydrate_command(svc, capsys, tmp_path):
+    archive(svc, [chat(HELD, OLD, i) for i in range(2)])
+    assert cli(capsys, "hold", "place", "--matter", "M-2", "--reason", "r", "--thread", HELD)[0] == 0
+    _to_archive(svc, thread_names(svc, HELD))
+    code, _, err = cli(capsys, "export", "--matter", "M-2", "--out", str(tmp_path / "m.jsonl"))
+    assert code == 1 and _printed_command(err) == ["--matter", "M-2", "--wait"]
+    code, out, _ = cli(capsys, "rehydrate", "--matter", "M-2", "--wait", "--interval", "0.05")
+    assert code == 0 and "2 asked to rehydrate now" in out
+    assert cli(capsys, "export", "--matter", "M-2", "--out", str(tmp_path / "m.jsonl"))[0] == 0
+
+
+# -- infra: the lifecycle tiers records but no longer deletes them ------------------------------------------
+
+
+def test_lifecycle_tiers_records_without_deleting_them_and_leaves_audit_records_online():
+    from archiving.retention.scope import RECORD_ROOTS
+
+    from .test_infra import INFRA, parse, resources
+
+    tree = parse(INFRA / "modules" / "archive-storage.bicep")
+    (policy,) = resources(tree, "Microsoft.Storage/storageAccounts/managementPolicies")
+    rules = {r["name"]: r for r in policy["properties"]["policy"]["rules"]}
+    records = rules["archive-records-tiering"]["definition"]
+    chosen = records["actions"]["baseBlob"]["operator"]["operands"]  # none at all when nothing is tiered
+    assert chosen["true_value"] is None
+    base = tree["variables"][chosen["false_value"]]["value"]["function"]["parameters"]
+    assert "deleteAction" not in base.values() and "archiveAction" in base.values()
+    version = tree["variables"][records["actions"]["version"]]["value"]["function"]["parameters"]
+    assert "deleteAction" in version.values()  # what a disposal leaves as a previous version goes too
+    loop = records["filters"]["prefixMatch"]["loop_type"]["detail"]
+    roots = tree["variables"][loop["array_name"]]["value"]
+    assert tuple(roots) == RECORD_ROOTS  # holds/, dispositions/, rehydrations/ are never archived
+    rejected = rules["rejected-and-dead-letter-retention"]["definition"]["actions"]["baseBlob"]
+    assert "deleteAction" in rejected["function"]["parameters"].values()
+
+
+def test_dispose_settings_are_deployed():
+    from .test_infra import bicep_app_settings
+
+    settings = bicep_app_settings()
+    assert {"ARCHIVE_RETENTION_DAYS", "DISPOSE_SCHEDULE", "ARCHIVE_LEGAL_HOLD"} <= set(settings)
+
+
+def test_default_tiering_is_the_one_docs_cost_chose():
+    """The lifecycle defaults are bench/cost.py's: no tiering of per-message records."""
+    from bench.cost import Params
+
+    from .test_infra import INFRA, parse
+
+    params = parse(INFRA / "main.bicep")["parameters"]
+    defaults = {name: params[name]["default"] for name in ("coolAfterDays", "coldAfterDays", "archiveAfterDays")}
+    assert defaults == {"coolAfterDays": Params.cool_after, "coldAfterDays": Params.cold_after,
+                        "archiveAfterDays": Params.archive_after}
+
+
+def test_cost_table_is_the_one_in_docs():
+    """docs/cost.md shows what `python -m bench.cost` prints (no figure the command does not reproduce)."""
+    from bench.cost import Params, render
+
+    from .conftest import ROOT
+
+    assert render(Params()) in (ROOT / "docs" / "cost.md").read_text(encoding="utf-8")
+
+
+def test_a_party_hold_covers_outbound_messages_sent_to_it(svc, capsys):
+    """Outbound records carry no recipient tag: the hold reads each outbound message's recipients."""
+    from archiving.outbound import layout
+    from archiving.outbound.core import OutboundArchive
+
+    archive_ = OutboundArchive(svc.store.container, svc.settings.hash_key, outcomes="sync")
+
+    def send(to: str) -> str:
+        archive_id = layout.new_archive_id()
+        fields = {"sender": layout.party(archive_.hash_key, "sms", BUSINESS, "from"),
+                  "recipients": [layout.party(archive_.hash_key, "sms", to, "to")], "subject": None,
+                  "body": {"text": "hello"}, "template": None, "attachments": [], "options": {}, "correlation": {}}
+        begun = archive_.begin("sms", archive_id, fields, sender=BUSINESS)
+        archive_.record_failure(begun, RuntimeError("not sent in this test"))
+        return f"outbound/sms/{archive_id}/"
+
+    to_party, to_other = send(PARTY), send("+14255550999")
+    assert len(names(svc, to_party)) == 2  # the message and its failure record
+    code, out, _ = cli(capsys, "hold", "place", "--matter", "M", "--reason", "r", "--party", PARTY)
+    assert code == 0 and "2 record(s) covered now" in out
+    from archiving.retention.matter import matter_set
+
+    ms = matter_set(svc, "M")
+    assert {b.name for b in ms.blobs} == names(svc, to_party) and not names(svc, to_other) & {b.name for b in ms.blobs}
+
+
+def test_find_and_show_of_a_conversation_print_the_rehydrate_command_for_their_scope(svc, capsys):
+    party_raw = "8:acs:00000000-0000-0000-0000-0000000000bb"
+    archive(svc, [chat(PARTY_THREAD, OLD, 0, sender=party_raw), sms(PARTY, BUSINESS, OLD, 0)])
+    _to_archive(svc, names(svc, "chat/") | names(svc, "sms/"))
+    code, _, err = cli(capsys, "find", "--sender", party_raw, "--from", "2021-01-01")
+    assert code == 1 and _printed_command(err) == ["--party", party_raw, "--from", "2021-01-01", "--wait"]
+    (conversation,) = {n.split("/")[2] for n in names(svc, "sms/")}
+    code, _, err = cli(capsys, "show", conversation)
+    assert _printed_command(err) == ["--conversation", conversation, "--wait"]
+    code, out, _ = cli(capsys, "rehydrate", "--conversation", conversation, "--wait", "--interval", "0.05")
+    assert code == 0 and "1 asked to rehydrate now" in out
+    code, _, err = cli(capsys, "show", conversation)
+    assert code == 0 and "Archive tier" not in err
+
+
+def test_audit_records_pass_verify(svc, capsys):
+    archive(svc, [chat(UNHELD, OLD, 0)])
+    assert cli(capsys, "hold", "place", "--matter", "M", "--reason", "r", "--thread", HELD)[0] == 0
+    assert cli(capsys, "dispose")[0] == 0
+    for prefix in ("holds/", "dispositions/"):
+        code, out, _ = cli(capsys, "verify", "--prefix", prefix)
+        assert code == 0 and "1 blobs verified" in out and ": 1 ok" in out, out
