@@ -314,7 +314,8 @@ def test_find_by_either_party_returns_both_directions(acs, archive_env, services
 
 
 def test_rsmf_holds_outbound_sms_and_eml_holds_the_email(acs, services, outbound, tmp_path):
-    from archiving.read.rsmf import MANIFEST, RsmfRequest, export_rsmf
+    from archiving.read.rsmf import MANIFEST, RsmfRequest
+    from archiving.read.rsmf_export import export_rsmf
     from archiving.read.verified import Findings
 
     from .test_rsmf import check_file, custom, rsmf_files
@@ -356,7 +357,8 @@ def test_rsmf_holds_outbound_sms_and_eml_holds_the_email(acs, services, outbound
 
 def test_one_day_rsmf_reads_that_day_only(acs, services, outbound, tmp_path):
     """A damaged blob of another day, in another conversation, does not fail a one-day export."""
-    from archiving.read.rsmf import RsmfRequest, export_rsmf
+    from archiving.read.rsmf import RsmfRequest
+    from archiving.read.rsmf_export import export_rsmf
     from archiving.read.scan import parse_bound
     from archiving.read.verified import Findings
 

@@ -112,7 +112,8 @@ def export_matter_rsmf(svc: Any, ms: MatterSet, out: Path, progress: Any = None)
     records and each sub-directory's thread or conversation."""
     import orjson
 
-    from archiving.read.rsmf import RsmfRequest, export_rsmf
+    from archiving.read.rsmf import RsmfRequest
+    from archiving.read.rsmf_export import export_rsmf
     from archiving.timefmt import iso, utcnow
 
     if out.exists() and not out.is_dir():
