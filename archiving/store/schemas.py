@@ -10,7 +10,10 @@ from typing import Any
 SCHEMA_DIR = Path(__file__).with_name("schemas")
 # Chat kinds, then the kinds of the other channels (docs/archive-format.md, section 13).
 CHANNEL_KINDS = ("sms-message", "sms-report", "whatsapp-message", "whatsapp-report", "email-report", "email-engagement")
-KINDS = ("message", "thread", "transcript", "rejection", "ack") + CHANNEL_KINDS
+# Calls (section 14).
+CALL_KINDS = ("call-started", "call-ended", "call-participant", "call-incoming", "call-recording-announced",
+              "call-recording")
+KINDS = ("message", "thread", "transcript", "rejection", "ack") + CHANNEL_KINDS + CALL_KINDS
 
 
 @lru_cache(maxsize=None)
@@ -33,7 +36,7 @@ def validator(kind: str):
 def errors(document: Any) -> list[str]:
     """What is wrong with an archive document, by its ``kind`` (or as a rejection)."""
     kind = document.get("kind") if isinstance(document, dict) else None
-    if kind not in ("message", "thread", "transcript", "ack") + CHANNEL_KINDS:
+    if kind not in ("message", "thread", "transcript", "ack") + CHANNEL_KINDS + CALL_KINDS:
         kind = "rejection" if isinstance(document, dict) and "reason" in document else None
     if kind is None:
         return ["not an archive document (no known kind)"]

@@ -1,0 +1,281 @@
+"""Calls (issue 23): call events and Call Automation recordings through archive_event, as the host runs
+it, against a real Azurite and, for recordings, the real azure-communication-callautomation SDK talking
+to the HTTPS ACS test server under an ``*.asm.skype.com`` name (tests/acs_server/tunnel.py)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import random
+
+import pytest
+
+from archiving import bootstrap
+from archiving.calls import layout
+from archiving.ingest.types import CALL_TYPES
+from archiving.store import codec
+from archiving.store.schemas import errors as schema_errors
+
+from .acs_server.recordings import HOST, add_recording, remove_recording
+from .acs_server.tunnel import Tunnel
+from .conftest import HASH_KEY, load_vector
+from .host import Out, grid_event
+
+KEY = HASH_KEY.encode()
+PHONE = "+14255550123"
+BUSINESS = "8:acs:11111111-2222-3333-4444-555555555555_00000000-0000-0000-0000-000000000001"
+SERVER_CALL_ID = "aHR0cHM6Ly9hcGkuZmxpZ2h0cHJveHkudGVzdC9jYWxscy8xMjM0"
+CORRELATION = "0b8e2c57-5a3c-4f6e-9d3a-3b2f6b1e9a01"
+RECORDING_ID = "eyJQbGF0Zm9ybUVuZHBvaW50SWQiOiJ0ZXN0In0"
+DOCUMENT = "0-eus-d12-held0out0call0000000000000001"
+AUDIO = bytes(random.Random(23).getrandbits(8) for _ in range(300_000))  # > one SDK block, several spool writes
+ACS_METADATA = json.dumps({"resourceId": "r", "callId": CORRELATION, "chunkDocumentId": DOCUMENT,
+                           "recordingInfo": {"contentType": "mixed", "format": "mp3"}}).encode()
+_invoke = {}
+
+
+@pytest.fixture(autouse=True)
+def _function(app_functions):
+    _invoke["fn"] = app_functions["archive_event"].get_user_function()
+
+
+@pytest.fixture
+def rec_env(acs, acs_env, monkeypatch):
+    """acs_env plus the tunnel: *.asm.skype.com goes to the test server, everything else direct."""
+    with Tunnel(acs.port) as tunnel:
+        monkeypatch.setenv("HTTPS_PROXY", tunnel.url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+        bootstrap.reset()
+        yield tunnel
+    bootstrap.reset()
+
+
+def deliver(raw: dict) -> Out:
+    out = Out()
+    _invoke["fn"](event=grid_event(raw), rejected=out)
+    return out
+
+
+def to_grid(raw: dict) -> dict:
+    """A published CloudEvents-shaped example in the Event Grid schema the trigger receives."""
+    if "eventType" in raw:
+        return copy.deepcopy(raw)
+    return {"id": raw["id"], "topic": raw["source"], "subject": raw["subject"], "eventType": raw["type"],
+            "eventTime": raw["time"], "dataVersion": "1.0", "data": copy.deepcopy(raw["data"])}
+
+
+def ident(raw_id: str) -> dict:
+    if raw_id.startswith("4:"):
+        return {"kind": "phoneNumber", "rawId": raw_id, "phoneNumber": {"value": raw_id[2:]}}
+    return {"kind": "communicationUser", "rawId": raw_id, "communicationUser": {"id": raw_id}}
+
+
+def call_event(name: str, event_id: str, at: str, **data) -> dict:
+    """A held-out call event: the published example's shape with this call's ids."""
+    event = to_grid(load_vector(f"eventgrid/event-grid-schema/{name}.json"))
+    event.update(id=event_id, eventTime=at, subject=f"call/{SERVER_CALL_ID}/startedBy/{BUSINESS}")
+    event["data"].update(serverCallId=SERVER_CALL_ID, correlationId=CORRELATION, isTwoParty=True, isRoomsCall=False,
+                         group=None, room=None,
+                         startedBy={"communicationIdentifier": ident(BUSINESS), "role": "UserRole"})
+    event["data"].update(data)
+    return event
+
+
+def recording_event(locations: dict, event_id: str = "rec-evt-1") -> dict:
+    event = to_grid(load_vector("eventgrid/event-grid-schema/recording_file_status_updated.json"))
+    event["id"] = event_id
+    event["subject"] = f"/recording/call/{CORRELATION}/serverCallId/{SERVER_CALL_ID}/recordingId/{RECORDING_ID}"
+    event["eventTime"] = "2026-03-02T10:01:10Z"
+    chunk = event["data"]["recordingStorageInfo"]["recordingChunks"][0]
+    chunk.update(documentId=DOCUMENT, **locations)
+    event["data"].update(recordingStartTime="2026-03-02T10:00:05Z", recordingDurationMs=61000)
+    return event
+
+
+def held_out(locations: dict) -> list[dict]:
+    """Started, participant added, recording ready, participant removed, ended."""
+    return [
+        call_event("call_started", "evt-started", "2026-03-02T10:00:00Z"),
+        call_event("call_participant_added", "evt-added", "2026-03-02T10:00:02Z",
+                   user={"communicationIdentifier": ident("4:" + PHONE)}, displayName="Customer",
+                   participantId="p-customer"),
+        recording_event(locations),
+        call_event("call_participant_removed", "evt-removed", "2026-03-02T10:01:03Z",
+                   user={"communicationIdentifier": ident("4:" + PHONE), "role": "UserRole"},
+                   displayName="Customer", participantId="p-customer"),
+        call_event("call_ended", "evt-ended", "2026-03-02T10:01:05Z", callDurationInSeconds=65,
+                   endedBy={"communicationIdentifier": ident(BUSINESS)}),
+    ]
+
+
+def call_blobs(svc) -> dict[str, object]:
+    return {n: (None if n.startswith(layout.MEDIA_ROOT) else svc.store.read_document(n))
+            for n in svc.store.list_names(layout.ROOT)}
+
+
+def tags_of(svc, name: str) -> dict[str, str]:
+    return svc.store.container.get_blob_client(name).get_blob_tags()
+
+
+def _no_address(svc, names) -> None:
+    digits = PHONE.lstrip("+")
+    for name in names:
+        tags = tags_of(svc, name)
+        for text in (name, *tags.values(), *svc.store.container.get_blob_client(name).get_blob_properties().metadata.values()):
+            assert digits not in text and BUSINESS not in text and "acs:" not in text, (name, text)
+
+
+# -- the published examples ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["call_started", "call_ended", "call_participant_added", "call_participant_removed",
+                                  "incoming_call"])
+def test_published_call_examples_through_the_function(name, archive_env, services):
+    raw = to_grid(load_vector(f"eventgrid/event-grid-schema/{name}.json"))
+    out = deliver(raw)
+    assert out.value is None, out.value
+    (key, doc), = call_blobs(services).items()
+    assert schema_errors(doc) == []
+    info = layout.parse_call_key(key)
+    assert layout.kind_of(info) == doc["kind"] == CALL_TYPES[raw["eventType"]][0]
+    assert info.call == doc["call_id"] == layout.call_segment(raw["data"]["serverCallId"])
+    tags = tags_of(services, key)
+    assert tags["kind"] == doc["kind"] and tags["channel"] == "call" and tags["call"] == doc["call_id"]
+    assert deliver(raw).value is None  # redelivered: a duplicate, nothing new
+    assert list(call_blobs(services)) == [key]
+
+
+def test_published_recording_example_downloads_its_chunk(rec_env, acs, acs_env):
+    raw = load_vector("eventgrid/event-grid-schema/recording_file_status_updated.json")
+    chunk = raw["data"]["recordingStorageInfo"]["recordingChunks"][0]
+    add_recording(acs, chunk["documentId"], b"ID3 published example", "video/mp4", b'{"a": 1}')
+    assert deliver(raw).value is None
+    svc = bootstrap.services()
+    docs = call_blobs(svc)
+    (archived,) = [d for d in docs.values() if d and d["kind"] == "call-recording"]
+    assert archived["status"] == "stored" and archived["server_call_id"] is None  # the example names no server call
+    assert archived["chunks"][0]["content"]["sha256"] == hashlib.sha256(b"ID3 published example").hexdigest()
+    assert rec_env.connects and set(rec_env.connects) == {"storage.asm.skype.com"}
+
+
+def test_malformed_call_events_are_rejected_with_a_reason(archive_env, services):
+    raw = call_event("call_started", "bad-1", "2026-03-02T10:00:00Z", serverCallId=None)
+    out = deliver(raw)
+    assert "serverCallId" in json.loads(out.value)["reason"]
+    raw = recording_event({"contentLocation": "http://storage.asm.skype.com/x"}, "bad-2")
+    assert "https" in json.loads(deliver(raw).value)["reason"]
+    raw = call_event("call_participant_added", "bad-3", "2026-03-02T10:00:00Z", user={"communicationIdentifier": {}})
+    assert "rawId" in json.loads(deliver(raw).value)["reason"]
+    assert call_blobs(services) == {}
+
+
+# -- the held-out call --------------------------------------------------------------------------------
+
+
+def gets(acs) -> int:
+    """Downloads of the held-out chunk so far (the server lives for the module: compare differences)."""
+    return acs.count(method="GET", path=f"/v1/objects/{DOCUMENT}/content/audio")
+
+
+def _archive_call(acs, order=None) -> list[dict]:
+    locations = add_recording(acs, DOCUMENT, AUDIO, "audio/mpeg", ACS_METADATA)
+    events = held_out(locations)
+    for i in order or range(len(events)):
+        out = deliver(events[i])
+        assert out.value is None, out.value
+    return events
+
+
+def test_held_out_call_is_archived_with_participants_and_recording_byte_for_byte(rec_env, acs, acs_env):
+    before = gets(acs)
+    events = _archive_call(acs)
+    svc = bootstrap.services()
+    blobs = call_blobs(svc)
+    call = layout.call_segment(SERVER_CALL_ID)
+    kinds = sorted(d["kind"] for d in blobs.values() if d)
+    assert kinds == ["call-ended", "call-participant", "call-participant", "call-recording",
+                     "call-recording-announced", "call-started"]
+    for name, doc in blobs.items():
+        if doc is not None:
+            assert schema_errors(doc) == [], name
+            assert doc["call_id"] == call and f"/{call}/" in name
+    rec = next(d for d in blobs.values() if d and d["kind"] == "call-recording")
+    content, metadata = rec["chunks"][0]["content"], rec["chunks"][0]["metadata"]
+    assert content["sha256"] == hashlib.sha256(AUDIO).hexdigest() and content["size"] == len(AUDIO)
+    assert content["content_type"] == "audio/mpeg"
+    stored = svc.store.container.download_blob(content["blob"]).readall()
+    assert hashlib.sha256(stored).hexdigest() == hashlib.sha256(AUDIO).hexdigest()  # served = archived
+    assert svc.store.container.download_blob(metadata["blob"]).readall() == ACS_METADATA
+    assert rec["duration_ms"] == 61000 and rec["status"] == "stored"
+    _no_address(svc, blobs)
+    # the downloads were signed (HMAC) and went to the recording host
+    assert gets(acs) == before + 1
+    # idempotent: every event again, nothing new, nothing downloaded again
+    for event in events:
+        assert deliver(event).value is None
+    assert call_blobs(svc).keys() == blobs.keys()
+    assert gets(acs) == before + 1
+
+
+def test_out_of_order_events_still_make_one_call(rec_env, acs, acs_env):
+    _archive_call(acs, order=[4, 3, 2, 1, 0])
+    svc = bootstrap.services()
+    calls = {layout.parse_call_key(n).call for n in call_blobs(svc) if not n.startswith(layout.MEDIA_ROOT)}
+    assert calls == {layout.call_segment(SERVER_CALL_ID)}
+
+
+def test_expired_recording_is_recorded_as_not_retrievable_with_a_warning(rec_env, acs, acs_env, caplog):
+    locations = add_recording(acs, DOCUMENT, AUDIO)
+    remove_recording(acs, DOCUMENT)  # older than ACS's 24 hours
+    with caplog.at_level(logging.WARNING, logger="archiving.calls.recordings"):
+        assert deliver(recording_event(locations)).value is None
+    rec = next(d for d in call_blobs(bootstrap.services()).values() if d and d["kind"] == "call-recording")
+    assert rec["status"] == "not-retrievable"
+    assert rec["chunks"][0]["content"]["status"] == "not-retrievable" and "404" in rec["chunks"][0]["content"]["reason"]
+    assert any("not-retrievable" in r.getMessage() for r in caplog.records)
+
+
+def test_failed_download_raises_so_event_grid_redelivers(rec_env, acs, acs_env):
+    locations = add_recording(acs, DOCUMENT, AUDIO, "audio/mpeg", ACS_METADATA)
+    rule = acs.faults.add(500, path=r"^/v1/objects/")
+    try:
+        from azure.core.exceptions import HttpResponseError
+
+        with pytest.raises(HttpResponseError) as raised:
+            deliver(recording_event(locations))
+        assert raised.value.status_code == 500
+        assert acs.count(method="GET", path=r"^/v1/objects/", status=500, fault=True) >= 3  # the SDK retried twice
+    finally:
+        acs.faults.remove(rule)
+    svc = bootstrap.services()
+    kinds = [d["kind"] for d in call_blobs(svc).values() if d]
+    assert kinds == ["call-recording-announced"]  # announced, not archived: status counts it
+    assert deliver(recording_event(locations)).value is None  # the redelivery archives it
+    assert sorted(d["kind"] for d in call_blobs(svc).values() if d) == ["call-recording", "call-recording-announced"]
+
+
+def test_delete_after_archive_deletes_the_recording_from_acs(rec_env, acs, acs_env, monkeypatch):
+    monkeypatch.setenv("DELETE_RECORDING_AFTER_ARCHIVE", "true")
+    bootstrap.reset()
+    locations = add_recording(acs, DOCUMENT, AUDIO, "audio/mpeg", ACS_METADATA)
+    before, deletes = gets(acs), acs.count(method="DELETE", path=r"/deletedata$")
+    assert deliver(recording_event(locations)).value is None
+    assert acs.count(method="DELETE", path=r"/deletedata$") == deletes + 1
+    assert gets(acs) == before + 1
+    remove_recording(acs, DOCUMENT)
+    assert deliver(recording_event(locations)).value is None  # a redelivery: archived already, nothing to delete
+
+
+def test_the_sdk_range_download_against_the_test_server(rec_env, acs, acs_env):
+    """What a resumed download sends: Range from an offset, answered 206 with the rest."""
+    locations = add_recording(acs, DOCUMENT, AUDIO)
+    source = bootstrap.services().recordings
+    response = source.open(locations["contentLocation"], 1000)
+    assert response.status_code == 206
+    assert b"".join(response.iter_bytes()) == AUDIO[1000:]
+    whole = source.client().download_recording(locations["contentLocation"], offset=10, length=90)
+    assert b"".join(whole.iter_bytes()) == AUDIO[10:100]
+    with pytest.raises(ValueError):  # the SDK itself refuses other hosts before sending credentials
+        source.open(locations["contentLocation"].replace(HOST, "example.com"))
