@@ -279,3 +279,158 @@ def test_the_sdk_range_download_against_the_test_server(rec_env, acs, acs_env):
     assert b"".join(whole.iter_bytes()) == AUDIO[10:100]
     with pytest.raises(ValueError):  # the SDK itself refuses other hosts before sending credentials
         source.open(locations["contentLocation"].replace(HOST, "example.com"))
+
+
+# -- every door ---------------------------------------------------------------------------------------
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    from archiving.cli.main import main
+
+    code = main(["--quiet", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def archived_call(rec_env, acs, acs_env):
+    _archive_call(acs)
+    return bootstrap.services()
+
+
+def test_show_call_text_and_json(archived_call, capsys):
+    sha = hashlib.sha256(AUDIO).hexdigest()
+    for ref in (SERVER_CALL_ID, layout.call_segment(SERVER_CALL_ID), CORRELATION):
+        code, out, _ = run(capsys, "show", "--call", ref, "--format", "json")
+        assert code == 0
+        shown = json.loads(out)
+        assert shown["call_id"] == layout.call_segment(SERVER_CALL_ID)
+        assert shown["started_at"] == "2026-03-02T10:00:00.000000Z" and shown["ended_at"] == "2026-03-02T10:01:05.000000Z"
+        assert shown["duration_seconds"] == 65
+        (customer,) = shown["participants"]
+        assert customer["raw_id"] == "4:" + PHONE and customer["joined_at"] and customer["left_at"]
+        (recording,) = shown["recordings"]
+        assert recording["status"] == "stored"
+        (chunk,) = recording["chunks"]
+        assert chunk["sha256"] == sha and chunk["size"] == len(AUDIO) and chunk["path"] == layout.media_key(sha)
+    code, out, _ = run(capsys, "show", "--call", SERVER_CALL_ID)
+    assert code == 0 and f"sha256 {sha}" in out and "Customer <4:+14255550123>" in out and "duration 65 s" in out
+    assert run(capsys, "show", "--call", "no-such-call")[0] == 3
+
+
+def test_show_call_text_neutralizes_hostile_names(rec_env, acs, acs_env, capsys):
+    locations = add_recording(acs, DOCUMENT, AUDIO)
+    event = held_out(locations)[1]
+    event["data"]["displayName"] = "Eve\x1b]0;pwned\x07\u202e"
+    assert deliver(event).value is None
+    code, out, _ = run(capsys, "show", "--call", SERVER_CALL_ID)
+    assert code == 0 and "\x1b" not in out and "\u202e" not in out and "\\x1b" in out
+
+
+def test_find_sender_finds_the_call_for_each_party(archived_call, capsys):
+    code, out, _ = run(capsys, "find", "--sender", PHONE, "--format", "jsonl")
+    assert code == 0
+    kinds = sorted(json.loads(line)["kind"] for line in out.splitlines())
+    assert kinds == ["call-participant", "call-participant"]
+    code, out, _ = run(capsys, "find", "--sender", BUSINESS)
+    assert code == 0
+    assert "call-started" in out and "call-ended" in out and layout.call_segment(SERVER_CALL_ID) in out
+
+
+def test_export_has_one_line_per_call_and_per_recording(archived_call, capsys, tmp_path):
+    import csv
+
+    sha = hashlib.sha256(AUDIO).hexdigest()
+    out = tmp_path / "calls.jsonl"
+    code, _, err = run(capsys, "export", "--from", "2026-03-01", "--to", "2026-03-03", "--out", str(out))
+    assert code == 0, err
+    items = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [i["kind"] for i in items] == ["call", "call-recording"]
+    call, recording = items
+    assert call["document"]["duration_seconds"] == 65 and call["document"]["recordings"][0]["chunks"][0]["sha256"] == sha
+    assert recording["document"]["chunks"][0]["content"]["sha256"] == sha
+    manifest = json.loads((tmp_path / "calls.jsonl.manifest.json").read_text())
+    assert manifest["counts"]["call"] == 1 and manifest["counts"]["call-recording"] == 1
+    out = tmp_path / "calls.csv"
+    assert run(capsys, "export", "--from", "2026-03-01", "--to", "2026-03-03", "--format", "csv", "--out", str(out))[0] == 0
+    rows = list(csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines()))
+    assert [r["kind"] for r in rows] == ["call", "call-recording"]
+    assert rows[0]["message_id"] == SERVER_CALL_ID and rows[0]["participants"] == "4:" + PHONE
+    assert f"sha256={sha}" in rows[1]["content"]
+
+
+def test_verify_checks_recordings_by_content_hash(archived_call, capsys):
+    svc = archived_call
+    code, out, _ = run(capsys, "verify", "--prefix", "call/")
+    assert code == 0, out
+    assert "blobs verified" in out and " 0 corrupt" in out
+    # a chunk whose bytes changed (metadata kept) is corrupt
+    sha = hashlib.sha256(AUDIO).hexdigest()
+    blob = svc.store.container.get_blob_client(layout.media_key(sha))
+    metadata = blob.get_blob_properties().metadata
+    blob.upload_blob(AUDIO[:-1] + b"\x00", overwrite=True, metadata=metadata)
+    code, out, _ = run(capsys, "verify", "--prefix", "call/media/")
+    assert code == 1 and f"corrupt\t{layout.media_key(sha)}" in out
+
+
+def test_verify_names_a_recording_record_whose_chunk_is_missing(archived_call, capsys):
+    svc = archived_call
+    svc.store.container.delete_blob(layout.media_key(hashlib.sha256(AUDIO).hexdigest()))
+    code, out, _ = run(capsys, "verify", "--prefix", "call/")
+    assert code == 1 and "which is not in the archive" in out
+
+
+def test_status_shows_recordings_not_archived_after_12_hours(rec_env, acs, acs_env):
+    from datetime import datetime, timedelta, timezone
+
+    from archiving.calls.status import check_recordings
+    from archiving.ops.status import Context, Limits
+
+    locations = add_recording(acs, DOCUMENT, AUDIO)
+    rule = acs.faults.add(500, path=r"^/v1/objects/")
+    try:
+        with pytest.raises(Exception):
+            deliver(recording_event(locations))
+    finally:
+        acs.faults.remove(rule)
+    svc = bootstrap.services()
+    start = datetime(2026, 3, 2, 10, 0, 5, tzinfo=timezone.utc)
+    assert check_recordings(Context(svc, start + timedelta(hours=2), Limits())).state == "OK"
+    late = check_recordings(Context(svc, start + timedelta(hours=13), Limits()))
+    assert late.state == "WARN" and late.values["pending"] == 1 and "docs/operations.md" in late.action
+    assert check_recordings(Context(svc, start + timedelta(hours=25), Limits())).state == "FAIL"
+    assert deliver(recording_event(locations)).value is None  # the redelivery archives it: no longer pending
+    assert check_recordings(Context(svc, start + timedelta(hours=13), Limits())).state == "OK"
+
+
+def test_rollup_has_a_call_channel(archived_call, monkeypatch):
+    import uuid
+    from datetime import date
+
+    from archiving.rollup.store import RollupStore
+    from archiving.rollup.writer import rollup_day
+    from archiving.settings import Settings
+
+    monkeypatch.setenv("ROLLUP_CONTAINER", f"rollup-{uuid.uuid4().hex[:12]}")
+    import os
+
+    svc = bootstrap.Services(settings=Settings.from_env(os.environ))
+    try:
+        result = rollup_day(svc.store, RollupStore(svc.rollup_container), date(2026, 3, 2))
+        names = [b.name for b in svc.rollup_container.list_blobs()]
+        assert any("channel=call/" in n for n in names), names
+        assert result is not None
+    finally:
+        svc.close()
+
+
+def test_the_seal_journal_has_every_call_blob(archived_call):
+    """Every call record and recording chunk is announced to the seal's journal before it is created."""
+    from archiving.integrity.journal import parse_intent
+
+    svc = archived_call
+    written = set(svc.store.list_names(layout.ROOT))
+    journal = svc.blob_service.get_container_client(svc.settings.journal_container)
+    intents = {(i.container, i.name) for i in map(parse_intent, (b.name for b in journal.list_blobs())) if i}
+    assert {(svc.settings.container, n) for n in written} <= intents
+    assert any(n.startswith(layout.MEDIA_ROOT) for n in written)

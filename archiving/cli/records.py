@@ -89,6 +89,10 @@ def cmd_show(args) -> int:
     from archiving.read.reader import load_thread, render_csv, render_json, render_text
 
     svc = cli_services(args)
+    if getattr(args, "call", None):  # a call: cli/calls.py
+        from archiving.cli.calls import show_call
+
+        return show_call(args, svc)
     if wants_channels(args):  # SMS, WhatsApp, email
         return show_channels(args, svc)
     if not args.thread_id:
@@ -219,7 +223,7 @@ def cmd_verify(args) -> int:
     container = svc.settings.rejected_container if args.rejected else svc.settings.container
     from itertools import chain
 
-    roots = ("chat/", "sms/", "whatsapp/", "email/")  # every channel, media included
+    roots = ("chat/", "sms/", "whatsapp/", "email/", "call/")  # every channel, media included
     prefixes = [args.prefix] if args.prefix is not None else ([""] if args.rejected else list(roots))
     prefix = ", ".join(prefixes)
     counts: Counter = Counter()
@@ -377,6 +381,9 @@ def register(sub) -> None:
     from archiving.cli.conversations import add_show_options
 
     add_show_options(p)
+    from archiving.cli.calls import add_show_call
+
+    add_show_call(p)
     p.add_argument("--format", choices=("text", "json", "csv", "html"), default="text")
     p.add_argument("--history", action="store_true", help="list every version of each message")
     p.add_argument("--out", metavar="PATH", help="write to this file instead of stdout")

@@ -318,6 +318,7 @@ def check_dead_letters(ctx: Context) -> list[Check]:
 OPTIONAL_CHECKS: dict[str, str] = {
     "seal": "archiving.integrity.status:check_seal",
     "roll-up": "archiving.rollup.status:check_rollup",
+    "recordings": "archiving.calls.status:check_recordings",  # call recordings not archived after 12 h
 }
 
 

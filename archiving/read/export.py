@@ -46,6 +46,7 @@ from archiving.timefmt import iso, utcnow
 log = logging.getLogger("archiving.read.export")
 
 KINDS = ("message", "thread", "transcript-message") + CHANNEL_KINDS  # SMS, WhatsApp, email: read/conversations.py
+KINDS += ("call", "call-recording")  # one item per call and per recording: read/calls.py
 FORMATS = ("jsonl", "csv")
 CSV_COLUMNS = ("kind", "at", "thread_id", "message_id", "version", "action", "message_type", "sender_id",
                "sender_display_name", "sender_hash", "content", "composed_at", "edited_at", "deleted_at", "topic",
@@ -81,9 +82,10 @@ class Item:
     def raw_csv_row(self) -> tuple[str, ...]:
         d = self.document
         if self.channel != "chat":
+            from archiving.read.calls import csv_values
             from archiving.read.conversations import channel_values
 
-            values = channel_values(d)
+            values = csv_values(self.kind, d) if self.channel == "call" else channel_values(d)
             values.update(kind=self.kind, at=self.at, thread_id=self.thread_id, source=self.source,
                           source_sha256=self.source_sha256, channel=self.channel)
             return tuple("" if values.get(c) is None else str(values[c]) for c in CSV_COLUMNS)
@@ -122,6 +124,10 @@ def _action(m: Mapping[str, Any]) -> str:
 
 
 def record_item(blob: VerifiedBlob, doc: Mapping[str, Any]) -> Item:
+    if doc.get("channel") == "call":
+        from archiving.read.calls import item_of as call_item
+
+        return call_item(blob, doc)
     if doc.get("channel") not in (None, "chat"):
         from archiving.read.conversations import item_of
 
@@ -300,6 +306,9 @@ def export_items(store: Any, start: str, end: str, thread_id: str | None = None,
         yield from items
     if thread_id is None:  # SMS, WhatsApp and email records of the range
         yield from channel_items(store, start, end, findings=findings, progress=progress, workers=workers)
+        from archiving.read.calls import call_items  # calls: one item per call and per recording
+
+        yield from call_items(store, start, end, findings, progress, workers)
 
 
 def _listing(store: Any, start: str, end: str, thread_id: str | None) -> Iterator[Any]:

@@ -301,6 +301,14 @@ def check(name: str, data: bytes, metadata: Mapping[str, str], tags: Mapping[str
         return _check_plain(name, data, metadata, profile)
     if name.startswith(ACK_ROOT):
         return _check_ack(name, data, metadata, tags, check_tags)
+    if name.startswith("call/"):  # calls: read/call_verify.py
+        from archiving.calls.layout import parse_call_key
+        from archiving.read.call_verify import check_record
+
+        call = parse_call_key(name)
+        if call is None or call.area == "media":
+            return Damage(name, f"{INVALID}: not an archive blob name (see docs/archive-format.md, section 14)")
+        return check_record(name, call, _check_generic(name, data, metadata, tags, check_tags))
     channel = keys.parse_channel_key(name)
     if channel is not None:
         return _check_channel(name, channel, data, metadata, tags, check_tags)
@@ -464,6 +472,13 @@ def _fetch(store: Any, name: str, profile: str, hash_key: bytes | None, check_ta
     from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
     try:
+        if name.startswith("call/media/"):  # a recording chunk: hashed in blocks (read/call_verify.py)
+            from archiving.calls.layout import parse_call_key
+            from archiving.read.call_verify import fetch_media
+
+            media = parse_call_key(name)
+            if media is not None:
+                return fetch_media(store, name, media.name)
         data, metadata = store.read_raw(name)
         tags = None
         if check_tags:
