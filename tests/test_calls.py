@@ -237,14 +237,15 @@ def test_expired_recording_is_recorded_as_not_retrievable_with_a_warning(rec_env
     assert any("not-retrievable" in r.getMessage() for r in caplog.records)
 
 
-def test_failed_download_raises_so_event_grid_redelivers(rec_env, acs, acs_env):
+def test_failed_download_raises_so_event_grid_redelivers(rec_env, acs, acs_env, caplog):
     locations = add_recording(acs, DOCUMENT, AUDIO, "audio/mpeg", ACS_METADATA)
     rule = acs.faults.add(500, path=r"^/v1/objects/")
     try:
         from azure.core.exceptions import HttpResponseError
 
-        with pytest.raises(HttpResponseError) as raised:
+        with pytest.raises(HttpResponseError) as raised, caplog.at_level(logging.ERROR, "archiving.ingest.events"):
             deliver(recording_event(locations))
+        _the_alert_reads_the_failure_line([r.getMessage() for r in caplog.records if r.getMessage().startswith("recording=")])
         assert raised.value.status_code == 500
         assert acs.count(method="GET", path=r"^/v1/objects/", status=500, fault=True) >= 3  # the SDK retried twice
     finally:
@@ -254,6 +255,23 @@ def test_failed_download_raises_so_event_grid_redelivers(rec_env, acs, acs_env):
     assert kinds == ["call-recording-announced"]  # announced, not archived: status counts it
     assert deliver(recording_event(locations)).value is None  # the redelivery archives it
     assert sorted(d["kind"] for d in call_blobs(svc).values() if d) == ["call-recording", "call-recording-announced"]
+
+
+def _the_alert_reads_the_failure_line(lines: list[str]) -> None:
+    """infra/modules/queries/recording-not-archived.kql extracts what the failure line carries."""
+    from archiving.ops import logfields
+
+    from .test_alerts import all_queries, extracted_fields, line_kind
+
+    (line,) = lines
+    fields = logfields.parse(line)
+    assert fields["outcome"] == "download-failed" and fields["reason"] == "HttpResponseError"
+    assert int(fields["age_ms"]) > 12 * 3600 * 1000  # the recording started in March 2026: long ago
+    (query,) = [t for n, t in all_queries().items() if n == "queries/recording-not-archived.kql"]
+    assert line_kind(query) == "recording="
+    for field, pattern in extracted_fields(query):
+        assert pattern.search(line).group(1) == fields[field], field
+    assert PHONE.lstrip("+") not in line and "acs:" not in line
 
 
 def test_delete_after_archive_deletes_the_recording_from_acs(rec_env, acs, acs_env, monkeypatch):

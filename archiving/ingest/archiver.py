@@ -116,7 +116,17 @@ def _recording(rec: Any, store: ArchiveStore, hash_key: bytes, source: Any, dele
     from archiving.store.records import key_id
 
     event = rec.document["event"]
-    result = archive_recording(rec, source, store, key_id(hash_key), delete_after, event["id"])
+    try:
+        result = archive_recording(rec, source, store, key_id(hash_key), delete_after, event["id"])
+    except Exception as exc:
+        # Event Grid redelivers; this line lets an alert see a recording still failing after 12 hours
+        # (ACS keeps it 24: infra/modules/queries/recording-not-archived.kql).
+        from archiving.ops.logfields import line
+
+        age_ms = round((utcnow() - rec.at).total_seconds() * 1000)
+        log.error(line(("recording", rec.recording), ("call", rec.call), ("event", event["id"]),
+                       ("outcome", "download-failed"), ("age_ms", age_ms), ("reason", type(exc).__name__)))
+        raise
     outcome = Outcome(result.status, event["id"], event["type"], result.key)
     _log(outcome, rec.document)
     return outcome
