@@ -452,3 +452,22 @@ def test_the_seal_journal_has_every_call_blob(archived_call):
     intents = {(i.container, i.name) for i in map(parse_intent, (b.name for b in journal.list_blobs())) if i}
     assert {(svc.settings.container, n) for n in written} <= intents
     assert any(n.startswith(layout.MEDIA_ROOT) for n in written)
+
+
+def test_a_recording_larger_than_a_block_is_uploaded_in_blocks_create_only(rec_env, acs, acs_env):
+    from archiving.calls.recordings import BLOCK_BYTES, upload_blocks
+
+    big = random.Random(5).randbytes(2 * BLOCK_BYTES + 12345)
+    locations = add_recording(acs, DOCUMENT, big, "video/mp4", ACS_METADATA)
+    assert deliver(recording_event(locations)).value is None
+    svc = bootstrap.services()
+    sha = hashlib.sha256(big).hexdigest()
+    blob = svc.store.container.get_blob_client(layout.media_key(sha))
+    assert hashlib.sha256(blob.download_blob().readall()).hexdigest() == sha
+    assert len(blob.get_block_list()[0]) == 3  # committed blocks, not one put
+    assert blob.get_blob_tags()["kind"] == "call-media" and blob.get_blob_properties().metadata["sha256"] == sha
+    import io
+
+    # the same name again: create-only, the first copy stands
+    assert upload_blocks(svc.store, layout.media_key(sha), io.BytesIO(b"x" * len(big)), len(big), {}, {}) is False
+    assert hashlib.sha256(blob.download_blob().readall()).hexdigest() == sha

@@ -26,10 +26,12 @@ log = logging.getLogger("archiving.calls.recordings")
 
 STORED, NOT_RETRIEVABLE = "stored", "not-retrievable"
 SPOOL_BYTES = 8 * 1024 * 1024  # in memory up to this, then a temporary file
+BLOCK_BYTES = 4 * 1024 * 1024  # one staged block of the upload
 RESUMES = 3  # range requests after a broken stream, per download
 # One SDK attempt may take long (gigabytes); the pipeline retries connection failures and 5xx twice.
+# Blocks of 1 MiB from the socket (azure-core reads 4 KiB by default: a gigabyte would be 262,144 Python steps).
 CLIENT_OPTIONS = {"retry_total": 2, "retry_backoff_factor": 0.5, "retry_backoff_max": 4,
-                  "connection_timeout": 5, "read_timeout": 30}
+                  "connection_timeout": 5, "read_timeout": 30, "connection_data_block_size": 1024 * 1024}
 
 
 class RecordingSource(AcsSource):
@@ -134,10 +136,52 @@ def store_stream(source: RecordingSource, url: str, store: Any, rec: Recording, 
             if content_type:
                 metadata["content_type"] = content_type.replace("\n", " ")[:200]
             tags = {"kind": "call-media", "channel": layout.CHANNEL, "at": iso(rec.at), "recording": rec.recording}
-            created = store.create_blob(name, spool, metadata, tags, length=size)
+            created = upload_blocks(store, name, spool, size, metadata, tags)
     log.info("event=%s call=%s recording=%s part=%s outcome=%s key=%s size=%d", event_id, rec.call, rec.recording,
              part, "archived" if created else "duplicate", name, size)
     return {"status": STORED, "blob": name, "sha256": sha, "size": size, "content_type": content_type, "reason": None}
+
+
+def upload_blocks(store: Any, name: str, stream: Any, length: int, metadata: Mapping[str, str],
+                  tags: Mapping[str, str]) -> bool:
+    """Create ``name`` from a seekable stream one block at a time (memory: one block), create-only: the
+    commit carries If-None-Match: *.  False if the blob existed.  (``upload_blob`` would read anything up
+    to its single-put limit, 64 MiB, into memory at once.)"""
+    import base64
+
+    from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+
+    if length <= BLOCK_BYTES:
+        return store.create_blob(name, stream, metadata, tags, length=length)
+    store.announce(name)  # the seal's journal, before the blob
+    blob = store.container.get_blob_client(name)
+    stream.seek(0)
+    ids = []
+    while True:
+        data = stream.read(BLOCK_BYTES)
+        if not data:
+            break
+        block_id = base64.b64encode(f"{len(ids):08d}".encode()).decode()
+        try:
+            blob.stage_block(block_id, data, length=len(data))
+        except ResourceNotFoundError as exc:
+            if getattr(exc, "error_code", None) != "ContainerNotFound" or ids:
+                raise
+            store.ensure_container()
+            blob.stage_block(block_id, data, length=len(data))
+        ids.append(block_id)
+    try:
+        blob.commit_block_list(ids, metadata=dict(metadata), tags=dict(tags),
+                               match_condition=_if_none_match())
+    except (ResourceExistsError, ResourceModifiedError):  # 409 BlobAlreadyExists / 412: written meanwhile
+        return False
+    return True
+
+
+def _if_none_match() -> Any:
+    from azure.core import MatchConditions
+
+    return MatchConditions.IfMissing
 
 
 def _delete(source: RecordingSource, chunks: tuple[Chunk, ...], event_id: str) -> None:
