@@ -471,3 +471,14 @@ def test_a_recording_larger_than_a_block_is_uploaded_in_blocks_create_only(rec_e
     # the same name again: create-only, the first copy stands
     assert upload_blocks(svc.store, layout.media_key(sha), io.BytesIO(b"x" * len(big)), len(big), {}, {}) is False
     assert hashlib.sha256(blob.download_blob().readall()).hexdigest() == sha
+
+
+def test_replay_of_a_recording_event_downloads_it(rec_env, acs, acs_env, capsys, tmp_path):
+    """The runbook's way back for a dead-lettered recording event: replay it within the 24 hours."""
+    locations = add_recording(acs, DOCUMENT, AUDIO, "audio/mpeg", ACS_METADATA)
+    path = tmp_path / "events.json"
+    path.write_text(json.dumps([recording_event(locations)]))
+    code, out, err = run(capsys, "replay", str(path))
+    assert code == 0, err
+    rec = next(d for d in call_blobs(bootstrap.services()).values() if d and d["kind"] == "call-recording")
+    assert rec["status"] == "stored" and rec["chunks"][0]["content"]["sha256"] == hashlib.sha256(AUDIO).hexdigest()

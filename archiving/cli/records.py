@@ -26,6 +26,11 @@ from archiving.cli.common import (
 # -- replay ------------------------------------------------------------------------------------------
 
 
+def _recordings(svc) -> dict:
+    """Call recordings are downloaded on replay as in archive_event (archiving/calls)."""
+    return {"recordings": svc.recordings, "delete_recordings": svc.settings.delete_recording_after_archive}
+
+
 def cmd_replay(args) -> int:
     import os
 
@@ -45,7 +50,7 @@ def cmd_replay(args) -> int:
         with progress_bar(args, unit="blob", desc="blobs") as bar:
             counts = replay(dead_letter_items(client, args.prefix, progress=bar, problems=problems, profile=profile),
                             svc.store, svc.rejected_store, svc.settings.hash_key, media=svc.media,
-                            media_max_bytes=svc.settings.media_max_bytes)
+                            media_max_bytes=svc.settings.media_max_bytes, **_recordings(svc))
     elif args.files:
         total = 0
         for path in args.files:
@@ -56,7 +61,7 @@ def cmd_replay(args) -> int:
         with progress_bar(args, total=total, unit="B", unit_scale=True, desc="replay") as bar:
             counts = replay((event for _, event in read_files(args.files, problems, progress=bar)), svc.store,
                             svc.rejected_store, svc.settings.hash_key, media=svc.media,
-                            media_max_bytes=svc.settings.media_max_bytes)
+                            media_max_bytes=svc.settings.media_max_bytes, **_recordings(svc))
     else:
         raise ValueError("give FILEs to replay, or --container NAME for Event Grid dead letters")
     for problem in problems.items:
