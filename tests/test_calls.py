@@ -482,3 +482,25 @@ def test_replay_of_a_recording_event_downloads_it(rec_env, acs, acs_env, capsys,
     assert code == 0, err
     rec = next(d for d in call_blobs(bootstrap.services()).values() if d and d["kind"] == "call-recording")
     assert rec["status"] == "stored" and rec["chunks"][0]["content"]["sha256"] == hashlib.sha256(AUDIO).hexdigest()
+
+
+def test_rsmf_export_carries_the_recording_with_its_sha256(archived_call, capsys, tmp_path):
+    from .test_rsmf import VALIDATOR, Rsmf
+
+    sha = hashlib.sha256(AUDIO).hexdigest()
+    out = tmp_path / "rsmf"
+    code, _, err = run(capsys, "export", "--from", "2026-03-02", "--to", "2026-03-02", "--format", "rsmf",
+                       "--out", str(out))
+    assert code == 0, err
+    (path,) = sorted(out.glob("*.rsmf"))
+    rsmf = Rsmf(path)
+    assert list(VALIDATOR.iter_errors(rsmf.manifest)) == []
+    types = [e["type"] for e in rsmf.manifest["events"]]
+    assert types.count("join") == 1 and types.count("leave") == 1 and "message" in types
+    (recording,) = [e for e in rsmf.manifest["events"] if e.get("attachments")]
+    (attachment,) = recording["attachments"]
+    assert hashlib.sha256(rsmf.zip.read(attachment["id"])).hexdigest() == sha
+    manifest = json.loads((out / "rsmf-export.manifest.json").read_text())
+    (entry,) = [f for f in manifest["files"] if f["channel"] == "call"]
+    assert entry["recordings"][0]["sha256"] == sha and entry["recordings"][0]["size"] == len(AUDIO)
+    assert manifest["damaged_blobs"] == []

@@ -168,12 +168,10 @@ def item_of(blob: Any, doc: Mapping[str, Any]) -> Any:
     return Item(doc.get("kind"), doc.get("at"), doc.get("call_id"), blob.name, blob.sha256, doc, channel="call")
 
 
-def call_items(store: Any, start: str | None, end: str | None, findings: Findings, progress: Any = None,
-               workers: int = WORKERS) -> Iterator[Any]:
-    """Export items: one ``call`` per call (its records of the range, summarized) and one ``call-recording``
-    per recording record, in the order of the calls' first record."""
+def grouped_calls(store: Any, start: str | None, end: str | None, findings: Findings, progress: Any = None,
+                  workers: int = WORKERS) -> dict[str, list[tuple[Any, Mapping[str, Any]]]]:
+    """call id -> its (blob, document) records whose ``at`` is in the range, in time order."""
     from archiving.read.conversations import _tag_query
-    from archiving.read.export import Item
 
     names = (n for n in find_names(store, _tag_query(channel=layout.CHANNEL, start=start, end=end))
              if not n.startswith(layout.MEDIA_ROOT))
@@ -184,8 +182,18 @@ def call_items(store: Any, start: str | None, end: str | None, findings: Finding
         doc = blob.document
         if isinstance(doc, Mapping) and doc.get("channel") == layout.CHANNEL and in_range(doc.get("at"), start, end):
             calls.setdefault(doc.get("call_id"), []).append((blob, doc))
-    for call_id, blobs in calls.items():
+    for blobs in calls.values():
         blobs.sort(key=lambda b: (b[1].get("at") or "", b[0].name))
+    return calls
+
+
+def call_items(store: Any, start: str | None, end: str | None, findings: Findings, progress: Any = None,
+               workers: int = WORKERS) -> Iterator[Any]:
+    """Export items: one ``call`` per call (its records of the range, summarized) and one ``call-recording``
+    per recording record, in the order of the calls' first record."""
+    from archiving.read.export import Item
+
+    for call_id, blobs in grouped_calls(store, start, end, findings, progress, workers).items():
         s = summary((b.name, d) for b, d in blobs)
         s["sources"] = [{"name": b.name, "sha256": b.sha256} for b, _ in blobs]
         first = blobs[0][0]
