@@ -504,3 +504,13 @@ def test_rsmf_export_carries_the_recording_with_its_sha256(archived_call, capsys
     (entry,) = [f for f in manifest["files"] if f["channel"] == "call"]
     assert entry["recordings"][0]["sha256"] == sha and entry["recordings"][0]["size"] == len(AUDIO)
     assert manifest["damaged_blobs"] == []
+
+
+def test_show_between_two_parties_includes_their_calls(archived_call, capsys):
+    code, out, _ = run(capsys, "show", "--between", PHONE, BUSINESS, "--format", "json")
+    assert code == 0
+    (call,) = json.loads(out)["calls"]
+    assert call["call_id"] == layout.call_segment(SERVER_CALL_ID) and call["duration_seconds"] == 65
+    code, out, _ = run(capsys, "show", "--between", PHONE, BUSINESS)
+    assert code == 0 and f"call {layout.call_segment(SERVER_CALL_ID)}" in out
+    assert run(capsys, "show", "--between", PHONE, "+15555550100")[0] == 3  # no call (nor message) of these two

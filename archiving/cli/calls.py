@@ -27,3 +27,27 @@ def show_call(args, services) -> int:
         out.write(text)
     report_findings(view.findings, " of this call")
     return FINDINGS if view.findings.any else OK
+
+
+class _Calls(list):
+    """The calls between two parties, appended to the conversation's text or JSON (``calls``)."""
+
+    def add_to(self, text: str, fmt: str) -> str:
+        from archiving.read import calls
+
+        if fmt == "json":
+            import json
+
+            doc = json.loads(text)
+            doc["calls"] = [json.loads(calls.render_json(view)) for view in self]
+            return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+        return text + "".join("\n" + calls.render_text(view) for view in self)
+
+
+def between_calls(args, services) -> _Calls:
+    """With ``--between A B`` (and no --channel, or --channel call): the calls both took part in."""
+    if not getattr(args, "between", None) or getattr(args, "channel", None) not in (None, "call"):
+        return _Calls()
+    from archiving.read.calls import calls_between
+
+    return _Calls(calls_between(services.store, services.settings.hash_key, *args.between))

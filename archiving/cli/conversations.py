@@ -39,10 +39,14 @@ def show_channels(args, services) -> int:
     else:
         view = conv.load_conversation(services.store, [args.thread_id], args.channel)
         what = f"conversation {args.thread_id}"
-    if view.empty and not view.findings:
+    from archiving.cli.calls import between_calls
+
+    calls = between_calls(args, services)  # calls of the two parties (--between): cli/calls.py
+    if view.empty and not view.findings and not calls:
         print(f"nothing archived for the {what}", file=sys.stderr)
         return NOT_FOUND
     text = conv.render_json(view) if args.format == "json" else conv.render_text(view)
+    text = calls.add_to(text, args.format) if calls else text
     with open_output(args.out) as out:
         out.write(text)
     if view.findings:

@@ -36,6 +36,23 @@ def call_names(store: Any, ref: str) -> list[str]:
     return [n for n in seen if not n.startswith(layout.MEDIA_ROOT)]
 
 
+def calls_between(store: Any, hash_key: bytes, a: str, b: str, workers: int = WORKERS) -> list[CallView]:
+    """The calls in which both parties appear (started, ended, joined, called or were called)."""
+    from archiving.read.conversations import _tag_query, party_hash
+
+    def calls_of(address: str) -> set[str]:
+        hashed = party_hash(hash_key, address)
+        found = set()
+        for tag in ("sender", "participant", "recipient"):
+            for name in find_names(store, _tag_query(channel=layout.CHANNEL, **{tag: hashed})):
+                info = layout.parse_call_key(name)
+                if info is not None and info.call:
+                    found.add(info.call)
+        return found
+
+    return [load_call(store, call, workers, hash_key) for call in sorted(calls_of(a) & calls_of(b))]
+
+
 @dataclass
 class CallView:
     ref: str
