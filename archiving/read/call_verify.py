@@ -57,12 +57,15 @@ def check_record(name: str, info: layout.CallKeyInfo, result: Any) -> Any:
 
 def fetch_media(store: Any, name: str, digest_hex: str) -> Any:
     """A recording chunk read in blocks and hashed: the sha256 of its bytes must be its name."""
+    downloader = store.container.download_blob(name)
+    return check_media(name, digest_hex, downloader.chunks(), dict(downloader.properties.metadata or {}))
+
+
+def check_media(name: str, digest_hex: str, blocks: Any, metadata: Mapping[str, str]) -> Any:
     from archiving.read.verified import CORRUPT, Damage, VerifiedBlob
 
-    downloader = store.container.download_blob(name)
-    metadata = dict(downloader.properties.metadata or {})
     digest, size = hashlib.sha256(), 0
-    for block in downloader.chunks():
+    for block in blocks:
         digest.update(block)
         size += len(block)
     sha = digest.hexdigest()

@@ -306,8 +306,12 @@ def check(name: str, data: bytes, metadata: Mapping[str, str], tags: Mapping[str
         from archiving.read.call_verify import check_record
 
         call = parse_call_key(name)
-        if call is None or call.area == "media":
+        if call is None:
             return Damage(name, f"{INVALID}: not an archive blob name (see docs/archive-format.md, section 14)")
+        if call.area == "media":  # read whole here; _fetch streams them instead
+            from archiving.read.call_verify import check_media
+
+            return check_media(name, call.name, [data], metadata)
         return check_record(name, call, _check_generic(name, data, metadata, tags, check_tags))
     channel = keys.parse_channel_key(name)
     if channel is not None:
