@@ -105,7 +105,9 @@ def build(envelope: Envelope, hash_key: bytes, archived_at: datetime) -> "Record
     if kind == "call-recording":
         return recording(envelope, f, hash_key, archived_at)
     doc = _call_fields(f, envelope)
-    at = event_time(f, envelope)
+    if envelope.time is None:  # call events carry no time of their own in data
+        raise InvalidEvent("the event has no time (eventTime)")
+    at = parse_time(envelope.time, "event time")
     call = doc["call_id"]
     doc.update({"kind": kind, "at": iso(at)})
     tail = {"event": event_summary(envelope), "archived_at": iso(archived_at)}
@@ -216,8 +218,7 @@ def recording(envelope: Envelope, f: Fields, hash_key: bytes, archived_at: datet
     chunks = tuple(sorted((_chunk(c, i) for i, c in enumerate(listed)), key=lambda c: c.index))
     if len({c.index for c in chunks}) != len(chunks):
         raise InvalidEvent("recordingChunks repeat an index")
-    start = f.get("recordingStartTime")
-    at = parse_time(start, "recordingStartTime") if start is not None else event_time(f, envelope)
+    at = event_time(f, envelope, "recordingStartTime")
     duration = f.integer("recordingDurationMs")
     # Linked by the server call id when the subject has it (as the call records are), else by the call id.
     link = server_call_id or call_id
