@@ -514,3 +514,16 @@ def test_show_between_two_parties_includes_their_calls(archived_call, capsys):
     code, out, _ = run(capsys, "show", "--between", PHONE, BUSINESS)
     assert code == 0 and f"call {layout.call_segment(SERVER_CALL_ID)}" in out
     assert run(capsys, "show", "--between", PHONE, "+15555550100")[0] == 3  # no call (nor message) of these two
+
+
+def test_a_download_cut_short_resumes_with_a_range_request(rec_env, acs, acs_env, caplog):
+    big = random.Random(7).randbytes(3 * 1024 * 1024)
+    locations = add_recording(acs, DOCUMENT, big, "audio/wav")
+    ranged = acs.count(method="GET", path=f"/v1/objects/{DOCUMENT}/content/audio", status=206)
+    rec_env.cut_next(2 * 1024 * 1024 + 512 * 1024)  # the connection drops after 2 of the 1 MiB blocks were read
+    with caplog.at_level(logging.INFO, "archiving.calls.recordings"):
+        assert deliver(recording_event(locations)).value is None
+    rec = next(d for d in call_blobs(bootstrap.services()).values() if d and d["kind"] == "call-recording")
+    assert rec["chunks"][0]["content"]["sha256"] == hashlib.sha256(big).hexdigest()
+    assert acs.count(method="GET", path=f"/v1/objects/{DOCUMENT}/content/audio", status=206) == ranged + 1
+    assert any("outcome=resume offset=2097152" in r.getMessage() for r in caplog.records)

@@ -24,6 +24,11 @@ class Tunnel:
         self._sock: socket.socket | None = None
         self.port: int | None = None
         self.connects: list[str] = []  # the hosts asked for, in order
+        self._cuts: list[int] = []  # for the next tunnels: close after this many bytes from the server
+
+    def cut_next(self, after_bytes: int) -> None:
+        """Drop the next tunnel after ``after_bytes`` bytes from the server (a connection lost mid-download)."""
+        self._cuts.append(after_bytes)
 
     @property
     def url(self) -> str:
@@ -71,22 +76,29 @@ class Tunnel:
                 client.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
                 return
             upstream = socket.create_connection(self.target, timeout=10)
+            cut = self._cuts.pop(0) if self._cuts else None
             with upstream:
                 client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
                 upstream.settimeout(None)
-                pump = threading.Thread(target=_pipe, args=(upstream, client), daemon=True)
+                pump = threading.Thread(target=_pipe, args=(upstream, client, cut), daemon=True)
                 pump.start()
                 _pipe(client, upstream)
                 pump.join(timeout=60)
 
 
-def _pipe(src: socket.socket, dst: socket.socket) -> None:
+def _pipe(src: socket.socket, dst: socket.socket, cut: int | None = None) -> None:
     try:
         while True:
-            data = src.recv(262144)
+            data = src.recv(262144 if cut is None else min(262144, cut))
             if not data:
                 break
             dst.sendall(data)
+            if cut is not None:
+                cut -= len(data)
+                if cut <= 0:  # the connection is lost: both ends see it closed
+                    dst.shutdown(socket.SHUT_RDWR)
+                    src.shutdown(socket.SHUT_RDWR)
+                    return
     except OSError:
         pass
     finally:
