@@ -141,7 +141,7 @@ def build(envelope: Envelope, hash_key: bytes, archived_at: datetime) -> "Record
     doc.update({"from": caller, "to": callee,
                 "on_behalf_of": party(behalf, "onBehalfOfCallee", hash_key) if behalf is not None else None,
                 "custom_context": f.obj("customContext"), **tail})
-    key = layout.incoming_key(at, call, report_ms(at), caller["hash"])
+    key = layout.incoming_key(at, call, report_ms(at), caller["hash"], callee["hash"])
     return _record(doc, key, at, sender=caller["hash"], recipient=callee["hash"])
 
 

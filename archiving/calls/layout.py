@@ -3,14 +3,15 @@
     call/<yyyymm>/<call>/started.json.lz4
     call/<yyyymm>/<call>/ended.json.lz4
     call/<yyyymm>/<call>/participants/<at_ms>-<added|removed>-<party16>.json.lz4
-    call/<yyyymm>/<call>/incoming/<at_ms>-<party16>.json.lz4
+    call/<yyyymm>/<call>/incoming/<at_ms>-<caller16>-<callee16>.json.lz4
     call/<yyyymm>/<call>/recordings/<recording>/announced.json.lz4
     call/<yyyymm>/<call>/recordings/<recording>/archived.json.lz4
     call/media/<sha256>                       (a recording chunk or its ACS metadata, the bytes as served)
 
 <call> is 32 hex characters of the sha256 of the server call id (an opaque id that may be long and
 carry any character); <recording> the same of the recording id; <party16> the first 16 hex
-characters of the party hash.  No phone number, address or raw id is ever in a name or a tag.
+characters of the party hash (``<caller16>``, ``<callee16>``: of the caller and the callee).
+No phone number, address or raw id is ever in a name or a tag.
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ def participant_key(at: datetime, call: str, at_ms: int, action: str, party_hash
     return f"{ROOT}{month(at)}/{call}/participants/{at_ms}-{action}-{party_hash[:16]}{RECORD_SUFFIX}"
 
 
-def incoming_key(at: datetime, call: str, at_ms: int, party_hash: str) -> str:
-    return f"{ROOT}{month(at)}/{call}/incoming/{at_ms}-{party_hash[:16]}{RECORD_SUFFIX}"
+def incoming_key(at: datetime, call: str, at_ms: int, caller_hash: str, callee_hash: str) -> str:
+    # Both parties: ACS raises one IncomingCall per target of the same call (group ringing).
+    return f"{ROOT}{month(at)}/{call}/incoming/{at_ms}-{caller_hash[:16]}-{callee_hash[:16]}{RECORD_SUFFIX}"
 
 
 def recording_key(at: datetime, call: str, recording: str, stage: str) -> str:
@@ -75,7 +77,7 @@ class CallKeyInfo:
 
 _KEY_RE = re.compile(
     r"^call/(\d{6})/([0-9a-f]{32})/(?:(started|ended)|(participants)/([0-9]+-(?:added|removed)-[0-9a-f]{16})|"
-    r"(incoming)/([0-9]+-[0-9a-f]{16})|(recordings)/([0-9a-f]{32}/(?:announced|archived)))"
+    r"(incoming)/([0-9]+-[0-9a-f]{16}-[0-9a-f]{16})|(recordings)/([0-9a-f]{32}/(?:announced|archived)))"
     r"(\.conflict-[0-9a-f]{12})?\.json\.lz4$")
 _MEDIA_RE = re.compile(r"^call/media/([0-9a-f]{64})$")
 AREA_KIND = {"started": "call-started", "ended": "call-ended", "participants": "call-participant",
