@@ -527,3 +527,21 @@ def test_a_download_cut_short_resumes_with_a_range_request(rec_env, acs, acs_env
     assert rec["chunks"][0]["content"]["sha256"] == hashlib.sha256(big).hexdigest()
     assert acs.count(method="GET", path=f"/v1/objects/{DOCUMENT}/content/audio", status=206) == ranged + 1
     assert any("outcome=resume offset=2097152" in r.getMessage() for r in caplog.records)
+
+
+def test_a_ringing_group_and_a_call_across_months_stay_one_call(archive_env, services, capsys):
+    incoming = to_grid(load_vector("eventgrid/event-grid-schema/incoming_call.json"))
+    incoming["data"]["serverCallId"] = SERVER_CALL_ID
+    for i, callee in enumerate((BUSINESS, BUSINESS.replace("0001", "0002"))):  # one IncomingCall per target
+        event = copy.deepcopy(incoming)
+        event["id"], event["eventTime"] = f"ring-{i}", "2026-03-31T23:59:58Z"
+        event["data"]["to"] = ident(callee)
+        assert deliver(event).value is None
+    assert deliver(call_event("call_started", "s", "2026-03-31T23:59:59Z")).value is None
+    assert deliver(call_event("call_ended", "e", "2026-04-01T00:10:00Z", callDurationInSeconds=601)).value is None
+    names = [n for n in call_blobs(services)]
+    assert len(names) == 4 and not any(".conflict-" in n for n in names)
+    assert {layout.parse_call_key(n).month for n in names} == {"202603", "202604"}
+    code, out, _ = run(capsys, "show", "--call", SERVER_CALL_ID, "--format", "json")
+    shown = json.loads(out)
+    assert code == 0 and len(shown["incoming"]) == 2 and shown["duration_seconds"] == 601 and len(shown["records"]) == 4
