@@ -11,6 +11,7 @@ so a redelivered event is a duplicate and events arriving in any order land in t
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -99,7 +100,7 @@ def _record(document: dict[str, Any], key: str, at: datetime, **parties: str | N
     return Record(key=key, document=document, tags=tags)
 
 
-def build(envelope: Envelope, hash_key: bytes, archived_at: datetime) -> "Record | Recording":
+def build(envelope: Envelope, hash_key: bytes, archived_at: datetime) -> Record | Recording:
     kind, action = CALL_TYPES[envelope.type]
     f = Fields(envelope.data)
     if kind == "call-recording":
@@ -120,7 +121,7 @@ def build(envelope: Envelope, hash_key: bytes, archived_at: datetime) -> "Record
         started_by = _wrapped(f.get("startedBy"), "startedBy", hash_key)
         duration = f.get("callDurationInSeconds")
         if duration is not None and (isinstance(duration, bool) or not isinstance(duration, (int, float))
-                                     or duration < 0 or duration != duration or duration == float("inf")):
+                                     or not math.isfinite(duration) or duration < 0):
             raise InvalidEvent(f"callDurationInSeconds is {describe(duration)}, expected a number of seconds")
         doc.update({"ended_by": by, "started_by": started_by, "duration_seconds": duration,
                     "reason": f.obj("reason"), **tail})

@@ -118,7 +118,7 @@ def store_stream(source: RecordingSource, url: str, store: Any, rec: Recording, 
                     spool.write(block)
                     size += len(block)
                 break
-            except Exception as exc:  # noqa: BLE001 - a broken stream: resume below, or raise
+            except Exception as exc:  # a broken stream: resume below, or raise
                 from azure.core.exceptions import IncompleteReadError, ServiceRequestError, ServiceResponseError
 
                 if not isinstance(exc, (IncompleteReadError, ServiceResponseError, ServiceRequestError)) \

@@ -12,7 +12,6 @@ from typing import Any
 from archiving.calls import layout
 
 
-
 def name_problems(info: layout.CallKeyInfo, doc: Mapping[str, Any]) -> list[str]:
     problems = []
     if doc.get("channel") != layout.CHANNEL:

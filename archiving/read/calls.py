@@ -158,8 +158,8 @@ def render_text(view: CallView) -> str:
     s = summary(view.records)
     lines = [f"call {s['call_id']}  server call id {s['server_call_id']}  correlation {s['correlation_id']}",
              f"started {s['started_at'] or '-'} by {_party(s['started_by'])}",
-             f"ended   {s['ended_at'] or '-'} by {_party(s['ended_by'])}  duration "
-             f"{'-' if s['duration_seconds'] is None else str(s['duration_seconds']) + ' s'}"]
+             (f"ended   {s['ended_at'] or '-'} by {_party(s['ended_by'])}  duration "
+              f"{'-' if s['duration_seconds'] is None else str(s['duration_seconds']) + ' s'}")]
     for p in s["participants"]:
         lines.append(f"participant {_party(p)}  joined {', '.join(p['joined_at']) or '-'}  "
                      f"left {', '.join(p['left_at']) or '-'}")
