@@ -546,3 +546,42 @@ def test_a_ringing_group_and_a_call_across_months_stay_one_call(archive_env, ser
     code, out, _ = run(capsys, "show", "--call", SERVER_CALL_ID, "--format", "json")
     shown = json.loads(out)
     assert code == 0 and len(shown["incoming"]) == 2 and shown["duration_seconds"] == 601 and len(shown["records"]) == 4
+
+
+def test_the_recording_host_checks_the_signature(rec_env, acs, acs_env, monkeypatch):
+    """A wrong access key is refused (401) and the event fails: the HMAC check of the test server is real."""
+    from azure.core.exceptions import ClientAuthenticationError
+
+    wrong = acs.connection_string.replace(acs.access_key, "d3Jvbmcta2V5LXdyb25nLWtleQ==")
+    monkeypatch.setenv("ACS_CONNECTION_STRING", wrong)
+    bootstrap.reset()
+    locations = add_recording(acs, DOCUMENT, AUDIO)
+    refused = acs.count(path=r"^/v1/objects/", status=401)
+    with pytest.raises(ClientAuthenticationError):
+        deliver(recording_event(locations))
+    assert acs.count(path=r"^/v1/objects/", status=401) == refused + 1
+
+
+def test_the_route_can_be_given_through_the_composition_root(acs, acs_env, monkeypatch):
+    """Without proxy variables, Services(acs_options=...) carries the proxy and the CA to the SDK client."""
+    from archiving.calls.events import build
+    from archiving.calls.recordings import archive_recording
+    from archiving.ingest.envelope import Envelope
+    from archiving.settings import Settings
+    from archiving.timefmt import utcnow
+
+    for name in ("HTTPS_PROXY", "https_proxy", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    locations = add_recording(acs, DOCUMENT, AUDIO, "audio/mpeg", ACS_METADATA)
+    with Tunnel(acs.port) as tunnel:
+        svc = bootstrap.Services(settings=Settings.from_env(acs_env),
+                                 acs_options={"proxies": {"https": tunnel.url}, "connection_verify": acs.ca_file})
+        try:
+            rec = build(Envelope.from_mapping(recording_event(locations)), KEY, utcnow())
+            result = archive_recording(rec, svc.recordings, svc.store, None)
+            assert result.status == "archived"
+            doc = svc.store.read_document(result.key)
+            assert doc["chunks"][0]["content"]["sha256"] == hashlib.sha256(AUDIO).hexdigest()
+        finally:
+            svc.close()
+        assert tunnel.connects and set(tunnel.connects) == {HOST}
