@@ -149,7 +149,7 @@ def cmd_export(args) -> int:
                         hash_key=svc.settings.hash_key)
     c = result.counts
     channel_records = sum(n for k, n in c.items() if k not in ("message", "thread", "transcript-message"))
-    channels = f", {channel_records} SMS, WhatsApp and email records" if channel_records else ""
+    channels = f", {channel_records} SMS, WhatsApp, email and call records" if channel_records else ""
     print(f"exported {result.items} items ({c['message']} message records, {c['thread']} thread records, "
           f"{c['transcript-message']} transcript messages{channels}) from {start} to {end} (exclusive)")
     print(f"file: {result.path} ({result.size} bytes, sha256 {result.sha256})")
@@ -197,7 +197,7 @@ def cmd_find(args) -> int:
         return USAGE
     total = sum(counts.values())
     channel_records = total - counts["message"] - counts["thread"] - counts["transcript-message"]
-    channels = f", {channel_records} SMS, WhatsApp and email records" if channel_records else ""
+    channels = f", {channel_records} SMS, WhatsApp, email and call records" if channel_records else ""
     print(f"{total} items: {counts['message']} message records, {counts['thread']} thread records, "
           f"{counts['transcript-message']} transcript messages, in {len(stats.threads)} threads "
           f"({stats.transcripts} transcripts read){channels}", file=sys.stderr)
