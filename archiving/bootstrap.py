@@ -223,10 +223,18 @@ class Services:
 
         return self._once("media", lambda: MediaSource(self.settings, self._credential, self._acs_options))
 
+    @property
+    def recordings(self):
+        """Call recording downloads (Call Automation); the SDK client is built on the first download."""
+        from archiving.calls.recordings import RecordingSource
+
+        return self._once("recordings", lambda: RecordingSource(self.settings, self._credential, self._acs_options))
+
     def close(self) -> None:
-        media = self._cache.pop("media", None)
-        if media is not None:
-            media.close()
+        for name in ("media", "recordings"):
+            source = self._cache.pop(name, None)
+            if source is not None:
+                source.close()
         acs = self._cache.pop("acs", None)
         if acs is not None:
             acs.close()

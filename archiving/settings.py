@@ -82,6 +82,8 @@ SPECS: tuple[SettingSpec, ...] = (
         "104857600",
         "Largest WhatsApp media item archived, in bytes (default 100 MiB); a larger one is recorded as not retrievable.",
     ),
+    SettingSpec("DELETE_RECORDING_AFTER_ARCHIVE", "false",
+                "Delete a call recording from ACS (its deleteLocation) once every chunk is archived."),
     # The seal (docs/integrity.md): a signed Merkle log of every blob the archive writes.
     SettingSpec("SEAL_SCHEDULE", "0 */15 * * * *", "NCRONTAB schedule of seal_archive (the Merkle log's seal).",
                 binding=True),
@@ -142,6 +144,7 @@ class Settings:
     acs_endpoint: str | None = None
     archiver_user_id: str | None = None
     media_max_bytes: int = 104857600
+    delete_recording_after_archive: bool = False
     seal_container: str = "chat-archive-seal"
     seal_key_file: str | None = None
     seal_key_id: str | None = None
@@ -178,6 +181,7 @@ class Settings:
             acs_endpoint=get("ACS_ENDPOINT") or None,
             archiver_user_id=get("ARCHIVER_USER_ID") or None,
             media_max_bytes=_positive_int(get, "MEDIA_MAX_BYTES"),
+            delete_recording_after_archive=_bool(get, "DELETE_RECORDING_AFTER_ARCHIVE"),
             seal_container=_name(get, "ARCHIVE_SEAL_CONTAINER", _CONTAINER_RE),
             seal_key_file=get("ARCHIVE_SEAL_KEY_FILE") or None,
             seal_key_id=get("ARCHIVE_SEAL_KEY_ID") or None,

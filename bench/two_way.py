@@ -119,7 +119,7 @@ def bench_show(azurite: Azurite, messages: int, rounds: int) -> dict[str, list[f
     for label, outbound_share in (("all inbound", 0), ("half outbound", 2)):
         client = container(azurite, f"show-{uuid.uuid4().hex[:8]}")
         store = ArchiveStore(client)
-        archive = OutboundArchive(client, KEY, outcomes="sync", journal=None)
+        archive = OutboundArchive(client, KEY, outcomes="sync")
         sender = layout.party(KEY, "sms", BUSINESS, "from")
         recipient = layout.party(KEY, "sms", CUSTOMER, "to")
 

@@ -1,5 +1,5 @@
 """``archive_event``: Event Grid (Event Grid schema) -> one immutable record per change, every channel
-(chat, SMS, WhatsApp with its media, email reports)."""
+(chat, SMS, WhatsApp with its media, email reports, calls with their recordings)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ def event_as_dict(event: func.EventGridEvent) -> dict:
 def archive_event(event: func.EventGridEvent, rejected: func.Out[str]) -> None:
     svc = services()
     outcome = archive(event_as_dict(event), svc.store, svc.settings.hash_key, media=svc.media,
-                      media_max_bytes=svc.settings.media_max_bytes)
+                      media_max_bytes=svc.settings.media_max_bytes, recordings=svc.recordings,
+                      delete_recordings=svc.settings.delete_recording_after_archive)
     if outcome.status == REJECTED:
         # Kept with its reason; returning normally stops Event Grid from redelivering it.
         rejected.set(rejection_json(outcome))

@@ -26,7 +26,7 @@ param eventGridSystemTopicName string = ''
 
 // The same role authorizes the send endpoint (POST /api/send/{channel}, docs/outbound.md): SMS, Email and
 // Advanced Messages calls with ACS_ENDPOINT + the app's managed identity, and chat tokens for the sender.
-@description('Built-in role the app gets on the ACS resource so that it can issue its archiver token with its managed identity. Default: Communication and Email Service Owner. Replace with a custom role (Microsoft.Communication/CommunicationServices/read and write) for a narrower grant.')
+@description('Built-in role the app gets on the ACS resource so that it can issue its archiver token, download WhatsApp media and download (and optionally delete) call recordings with its managed identity. Default: Communication and Email Service Owner. Replace with a custom role (Microsoft.Communication/CommunicationServices/read and write) for a narrower grant.')
 param acsRoleDefinitionId string = '09976791-48a7-449e-bb21-39d1a415f350'
 
 @description('ACS user id of the archiver (python -m archiving identity create). Empty until created: the sweep refuses to run without it.')
@@ -47,12 +47,13 @@ param deployEventSubscription bool = false
 @description('Which chat events to subscribe to: thread-level (once per thread, the default), user-level (once per recipient), or both.')
 param chatEventLevel string = 'thread'
 
-@description('Channels whose Event Grid events are archived (chat, sms, whatsapp, email); default every channel an ACS resource can have. Subscribing to a channel the resource does not use costs nothing.')
+@description('Channels whose Event Grid events are archived (chat, sms, whatsapp, email, calls); default every channel an ACS resource can have. Subscribing to a channel the resource does not use costs nothing.')
 param archivedChannels array = [
   'chat'
   'sms'
   'whatsapp'
   'email'
+  'calls'
 ]
 
 @minValue(1)
@@ -89,6 +90,9 @@ param transcriptFormats string = 'json,csv'
 
 @description('DELETE_THREAD_AFTER_ARCHIVE: delete the thread in ACS once its transcript is committed.')
 param deleteThreadAfterArchive bool = false
+
+@description('DELETE_RECORDING_AFTER_ARCHIVE: delete a call recording from ACS once every chunk is archived.')
+param deleteRecordingAfterArchive bool = false
 
 // The seal (docs/integrity.md): a signed Merkle log of every blob.
 @description('SEAL_SCHEDULE: NCRONTAB schedule of seal_archive.')
@@ -321,6 +325,7 @@ module functionApp 'modules/function-app.bicep' = {
     inactiveAfterMinutes: inactiveAfterMinutes
     transcriptFormats: transcriptFormats
     deleteThreadAfterArchive: deleteThreadAfterArchive
+    deleteRecordingAfterArchive: deleteRecordingAfterArchive
     rollupContainerName: rollupContainerName
     rollupSchedule: rollupSchedule
     rollupGraceHours: rollupGraceHours

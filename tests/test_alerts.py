@@ -434,7 +434,8 @@ def test_poison_depth_queries_read_the_sweeps_line(poison_lines, acs_env):
 
 
 def test_every_query_that_extracts_fields_reads_a_known_line():
-    known = {"event=", "sweep listed=", "thread=", "poison_queue=", "seal outcome="}  # seal: tests/test_seal_feed.py
+    known = {"event=", "sweep listed=", "thread=", "poison_queue=", "seal outcome=",  # seal: tests/test_seal_feed.py
+             "recording="}  # recording=: tests/test_calls.py
     for name, text in all_queries().items():
         if extracted_fields(text):
             assert line_kind(text) in known, f"{name}: its fields are checked against no line the code writes"

@@ -285,13 +285,13 @@ def test_same_change_from_64_concurrent_invocations(services):
 
 
 def test_other_event_types_are_skipped_with_one_log_line(services, caplog):
-    typing_event = {"id": "t1", "topic": "/x", "subject": "s", "eventType": "Microsoft.Communication.RecordingFileStatusUpdated",
+    typing_event = {"id": "t1", "topic": "/x", "subject": "s", "eventType": "Microsoft.Communication.UserDisconnected",
                     "eventTime": "2024-01-01T00:00:00Z", "dataVersion": "1.0", "data": {"threadId": "x"}}
     with caplog.at_level(logging.INFO, logger="archiving"):
         assert deliver(typing_event).value is None
     assert archive_blobs(services) == {}
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("archiving")]
-    assert lines == ["event=t1 type=Microsoft.Communication.RecordingFileStatusUpdated outcome=skipped"]
+    assert lines == ["event=t1 type=Microsoft.Communication.UserDisconnected outcome=skipped"]
 
 
 # -- malformed events ------------------------------------------------------------------------------

@@ -321,13 +321,15 @@ def test_subscription_targets_a_function_of_the_app():
 
 def test_subscription_covers_every_channel_by_default():
     """The event types per channel in Bicep are the ones the code archives; the default takes every channel."""
-    from archiving.ingest.types import CHANNEL_TYPES
+    from archiving.ingest.types import CALL_TYPES, CHANNEL_TYPES
 
     tree = parse(INFRA / "modules" / "event-subscription.bicep")
     in_bicep = set()
     for name in ("smsEvents", "whatsappEvents", "emailEvents"):
         in_bicep |= set(tree["variables"][name]["value"])
     assert in_bicep == set(CHANNEL_TYPES)
+    assert set(tree["variables"]["callEvents"]["value"]) == set(CALL_TYPES)  # calls (issue 23)
     main = parse(INFRA / "main.bicep")
-    assert main["parameters"]["archivedChannels"]["default"] == ["chat", "sms", "whatsapp", "email"]
+    assert main["parameters"]["archivedChannels"]["default"] == ["chat", "sms", "whatsapp", "email", "calls"]
+    assert tree["parameters"]["channels"]["default"] == main["parameters"]["archivedChannels"]["default"]
     assert unwrap(main["modules"]["eventSubscription"]["config"])["params"]["channels"] == "archivedChannels"

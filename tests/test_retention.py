@@ -34,7 +34,7 @@ def env(archive_env, monkeypatch, tmp_path):
     suffix = uuid.uuid4().hex[:10]
     key = tmp_path / "seal-key.pem"
     generate(key)
-    values = dict(archive_env, ARCHIVE_SEAL_CONTAINER=f"seal-{suffix}", ARCHIVE_JOURNAL_CONTAINER=f"journal-{suffix}",
+    values = dict(archive_env, ARCHIVE_SEAL_CONTAINER=f"seal-{suffix}",
                   ARCHIVE_SEAL_KEY_FILE=str(key), ARCHIVE_RETENTION_DAYS=str(RETENTION_DAYS),
                   DISPOSE_SCHEDULE="0 0 3 * * *", ARCHIVE_OPERATOR="records.officer")
     for name, value in values.items():

@@ -150,7 +150,7 @@ def test_optional_checks_skip_cleanly_when_not_deployed(services, dead_letters):
     archive_now(services)
     report = run_checks(services, dead_letter_container=dead_letters)  # the real OPTIONAL_CHECKS
     checks = by_name(report)
-    for name in ("seal", "roll-up"):
+    for name in ("seal", "roll-up", "recordings"):
         assert checks[name].state in (SKIP, OK, WARN, FAIL)
         if checks[name].state == SKIP:
             assert checks[name].summary.startswith("not deployed")
@@ -287,7 +287,7 @@ def test_cli_healthy_then_poison(archive_env, services, dead_letters):
     healthy = cli("--dead-letter-container", dead_letters, "--format", "json", env=archive_env)
     assert healthy.returncode == 0, healthy.stdout + healthy.stderr
     doc = json.loads(healthy.stdout)
-    core = [c for c in doc["checks"] if c["name"] not in ("seal", "roll-up", "records management")]  # optional checks
+    core = [c for c in doc["checks"] if c["name"] not in ("seal", "roll-up", "records management", "recordings")]  # optional checks
     assert doc["status"] == "OK" and {c["state"] for c in core} == {"OK"}
     assert [c["name"] for c in core] == ["records", "newest record", "rejections", "poison queue", "dead letters"]
 

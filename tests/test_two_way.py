@@ -22,7 +22,7 @@ from archiving.store import keys
 from archiving.timefmt import iso, utcnow
 
 from .conftest import HASH_KEY, load_vector
-from .test_integrity import seal_env  # noqa: F401 - the seal's fixture (keys, journal and seal containers)
+from .test_integrity import seal_env  # noqa: F401 - the seal's fixture (key and seal container)
 
 KEY = HASH_KEY.encode()
 BUSINESS, CUSTOMER = "+18005550100", "+14255550123"
@@ -421,7 +421,7 @@ def test_the_seal_seals_outbound_records(acs, seal_env):
 
     svc = bootstrap.Services(settings=Settings.from_env(seal_env), profile=bootstrap.BATCH_PROFILE)
     try:
-        archive = OutboundArchive(svc.store.container, HASH_KEY, outcomes="sync", journal=svc.journal)
+        archive = OutboundArchive(svc.store.container, HASH_KEY, outcomes="sync")
         sms_client(acs, archive).send(BUSINESS, [CUSTOMER, "+14255550124"], "sealed")
         email_client(acs, archive).begin_send(email_message()).result()
         written = sorted(svc.store.list_names("outbound/"))

@@ -41,7 +41,10 @@ def show_channels(args, services) -> int:
         view = conv.load_conversation(services.store, [args.thread_id], args.channel,
                                       hash_key=services.settings.hash_key)
         what = f"conversation {args.thread_id}"
-    if view.empty and not view.findings:
+    from archiving.cli.calls import between_calls
+
+    calls = between_calls(args, services)  # calls of the two parties (--between): cli/calls.py
+    if view.empty and not view.findings and not calls:
         print(f"nothing archived for the {what}", file=sys.stderr)
         return NOT_FOUND
     if args.format == "json":
@@ -50,6 +53,11 @@ def show_channels(args, services) -> int:
         text = conv.render_csv(view, bom=args.bom if args.bom is not None else bool(args.out and args.out != "-"))
     else:
         text = conv.render_text(view)
+    if calls and args.format == "csv":  # the CSV has a message's columns: calls are shown by text and json
+        print(f"{len(calls)} call(s) between the two parties are not in the CSV: --format text or json lists them",
+              file=sys.stderr)
+    elif calls:
+        text = calls.add_to(text, args.format)
     with open_output(args.out) as out:
         out.write(text)
     if view.findings:

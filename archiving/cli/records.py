@@ -26,6 +26,11 @@ from archiving.cli.common import (
 # -- replay ------------------------------------------------------------------------------------------
 
 
+def _recordings(svc) -> dict:
+    """Call recordings are downloaded on replay as in archive_event (archiving/calls)."""
+    return {"recordings": svc.recordings, "delete_recordings": svc.settings.delete_recording_after_archive}
+
+
 def cmd_replay(args) -> int:
     import os
     from collections import Counter
@@ -51,7 +56,7 @@ def cmd_replay(args) -> int:
             with progress_bar(args, unit="blob", desc="blobs") as bar:
                 replay(dead_letter_items(client, args.prefix, progress=bar, problems=problems, profile=profile),
                        svc.store, svc.rejected_store, svc.settings.hash_key, media=svc.media,
-                       media_max_bytes=svc.settings.media_max_bytes, counts=counts)
+                       media_max_bytes=svc.settings.media_max_bytes, counts=counts, **_recordings(svc))
         else:
             total = 0
             for path in args.files:
@@ -62,7 +67,7 @@ def cmd_replay(args) -> int:
             with progress_bar(args, total=total, unit="B", unit_scale=True, desc="replay") as bar:
                 replay((event for _, event in read_files(args.files, problems, progress=bar)), svc.store,
                        svc.rejected_store, svc.settings.hash_key, media=svc.media,
-                       media_max_bytes=svc.settings.media_max_bytes, counts=counts)
+                       media_max_bytes=svc.settings.media_max_bytes, counts=counts, **_recordings(svc))
     except BaseException:
         _replay_summary(counts, problems, svc, stopped=True)
         raise
@@ -111,6 +116,10 @@ def cmd_show(args) -> int:
     from archiving.read.reader import load_thread, render_csv, render_json, render_text
 
     svc = cli_services(args)
+    if getattr(args, "call", None):  # a call: cli/calls.py
+        from archiving.cli.calls import show_call
+
+        return show_call(args, svc)
     if wants_channels(args):  # SMS, WhatsApp, email
         return show_channels(args, svc)
     if not args.thread_id:
@@ -169,7 +178,7 @@ def cmd_export(args) -> int:
                         hash_key=svc.settings.hash_key)
     c = result.counts
     channel_records = sum(n for k, n in c.items() if k not in ("message", "thread", "transcript-message"))
-    channels = f", {channel_records} SMS, WhatsApp and email records" if channel_records else ""
+    channels = f", {channel_records} SMS, WhatsApp, email and call records" if channel_records else ""
     print(f"exported {result.items} items ({c['message']} message records, {c['thread']} thread records, "
           f"{c['transcript-message']} transcript messages{channels}) from {start} to {end} (exclusive)")
     print(f"file: {result.path} ({result.size} bytes, sha256 {result.sha256})")
@@ -220,7 +229,7 @@ def cmd_find(args) -> int:
         return USAGE
     total = sum(counts.values())
     channel_records = total - counts["message"] - counts["thread"] - counts["transcript-message"]
-    channels = f", {channel_records} SMS, WhatsApp and email records" if channel_records else ""
+    channels = f", {channel_records} SMS, WhatsApp, email and call records" if channel_records else ""
     print(f"{total} items: {counts['message']} message records, {counts['thread']} thread records, "
           f"{counts['transcript-message']} transcript messages, in {len(stats.threads)} threads "
           f"({stats.transcripts} transcripts read){channels}", file=sys.stderr)
@@ -255,9 +264,9 @@ def cmd_verify(args) -> int:
     container = svc.settings.rejected_container if args.rejected else svc.settings.container
     from itertools import chain
 
-    # Every root the archive writes: chat, the channels (media included), and what the business sent
+    # Every root the archive writes: chat, the channels and calls (media included), and what the business sent
     # (records, outcomes, links, index blobs, attachments).
-    roots = ("chat/", "sms/", "whatsapp/", "email/", "outbound/")
+    roots = ("chat/", "sms/", "whatsapp/", "email/", "call/", "outbound/")
     prefixes = [args.prefix] if args.prefix is not None else ([""] if args.rejected else list(roots))
     prefix = ", ".join(prefixes)
     counts: Counter = Counter()
@@ -436,6 +445,9 @@ def register(sub) -> None:
     from archiving.cli.conversations import add_show_options
 
     add_show_options(p)
+    from archiving.cli.calls import add_show_call
+
+    add_show_call(p)
     p.add_argument("--format", choices=("text", "json", "csv", "html"), default="text")
     p.add_argument("--history", action="store_true", help="list every version of each message")
     p.add_argument("--out", metavar="PATH", help="write to this file instead of stdout")

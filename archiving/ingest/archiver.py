@@ -16,7 +16,7 @@ from archiving.errors import InvalidEvent
 from archiving.ingest.events import MAX_EVENT_BYTES, Envelope, parse_change
 from archiving.ingest.chat_records import build_record
 from archiving.ops.logfields import event_line
-from archiving.ingest.types import CHANNEL_TYPES
+from archiving.ingest.types import CALL_TYPES, CHANNEL_TYPES
 from archiving.ingest.whatsapp import STORED, Inbound
 from archiving.store.records import Record
 from archiving.store import keys
@@ -38,7 +38,7 @@ class Outcome:
     rejection: Mapping[str, Any] | None = None  # the document for the rejected container
 
 
-def prepare(raw: Any, hash_key: bytes, now: datetime | None = None) -> Record | Inbound | Outcome:
+def prepare(raw: Any, hash_key: bytes, now: datetime | None = None) -> Any:
     """Parse and build without I/O: a Record to write, an inbound WhatsApp message whose media is still
     to fetch (``Inbound``), or a skip or rejection Outcome."""
     try:
@@ -49,7 +49,15 @@ def prepare(raw: Any, hash_key: bytes, now: datetime | None = None) -> Record | 
         return Outcome(SKIPPED, envelope.id, envelope.type)
     try:
         _check_size(raw)
-        if envelope.type in CHANNEL_TYPES:
+        if envelope.type in CALL_TYPES:
+            from archiving.calls import events as calls
+
+            built = calls.build(envelope, hash_key, now or utcnow())
+            if isinstance(built, calls.Recording):
+                built.announced().encoded  # noqa: B018 - what JSON cannot carry is rejected before any download
+                return built
+            record = built
+        elif envelope.type in CHANNEL_TYPES:
             from archiving.ingest import channels
 
             built = channels.build(envelope, hash_key, now or utcnow())
@@ -72,10 +80,12 @@ def prepare(raw: Any, hash_key: bytes, now: datetime | None = None) -> Record | 
 
 
 def archive_event(raw: Any, store: ArchiveStore, hash_key: bytes, now: datetime | None = None,
-                  media: Any = None, media_max_bytes: int = DEFAULT_MEDIA_MAX_BYTES) -> Outcome:
+                  media: Any = None, media_max_bytes: int = DEFAULT_MEDIA_MAX_BYTES, recordings: Any = None,
+                  delete_recordings: bool = False) -> Outcome:
     """Archive one event (a mapping in Event Grid or CloudEvents schema).
 
-    ``media`` is the ``MediaSource`` for WhatsApp media (needed only when a message has media).
+    ``media`` is the ``MediaSource`` for WhatsApp media (needed only when a message has media);
+    ``recordings`` the ``RecordingSource`` for call recordings (calls/recordings.py).
     Storage errors, and media downloads that fail other than with 404, propagate so that the
     caller fails and the event is delivered again.
     """
@@ -83,6 +93,8 @@ def archive_event(raw: Any, store: ArchiveStore, hash_key: bytes, now: datetime 
     if isinstance(prepared, Outcome):
         _log(prepared, None)
         return prepared
+    if not isinstance(prepared, (Record, Inbound)):  # a call recording: announced, downloaded, recorded
+        return _recording(prepared, store, hash_key, recordings, delete_recordings)
     if isinstance(prepared, Inbound):
         record = _with_media(prepared, store, media, media_max_bytes)
         if isinstance(record, Outcome):
@@ -96,6 +108,27 @@ def archive_event(raw: Any, store: ArchiveStore, hash_key: bytes, now: datetime 
     event = record.document["event"]
     outcome = Outcome(result.status, event["id"], event["type"], result.key)
     _log(outcome, record)
+    return outcome
+
+
+def _recording(rec: Any, store: ArchiveStore, hash_key: bytes, source: Any, delete_after: bool) -> Outcome:
+    from archiving.calls.recordings import archive_recording
+    from archiving.store.records import key_id
+
+    event = rec.document["event"]
+    try:
+        result = archive_recording(rec, source, store, key_id(hash_key), delete_after, event["id"])
+    except Exception as exc:
+        # Event Grid redelivers; this line lets an alert see a recording still failing after 12 hours
+        # (ACS keeps it 24: infra/modules/queries/recording-not-archived.kql).
+        from archiving.ops.logfields import line
+
+        age_ms = round((utcnow() - rec.at).total_seconds() * 1000)
+        log.error(line(("recording", rec.recording), ("call", rec.call), ("event", event["id"]),
+                       ("outcome", "download-failed"), ("age_ms", age_ms), ("reason", type(exc).__name__)))
+        raise
+    outcome = Outcome(result.status, event["id"], event["type"], result.key)
+    _log(outcome, rec.document)
     return outcome
 
 
@@ -143,11 +176,11 @@ def _rejected(raw: Any, event_id: str | None, event_type: str | None, reason: st
     return Outcome(REJECTED, event_id, event_type, rejection=document)
 
 
-def _log(outcome: Outcome, record: Record | None) -> None:
+def _log(outcome: Outcome, record: Any) -> None:
     # Ids and outcomes only: never content, display names or raw user ids.  One parseable line per
     # event (archiving/ops/logfields.py): the alerts and the workbook query its fields.
     if record is not None:
-        log.info(event_line(outcome, record.document))
+        log.info(event_line(outcome, record if isinstance(record, Mapping) else record.document))
     elif outcome.status == REJECTED:
         log.warning(event_line(outcome, reason=outcome.rejection["reason"] if outcome.rejection else ""))
     else:

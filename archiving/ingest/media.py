@@ -29,44 +29,59 @@ CLIENT_OPTIONS = {"retry_total": 2, "retry_backoff_factor": 0.5, "retry_backoff_
 SPOOL_BYTES = 8 * 1024 * 1024  # in memory up to this, then a temporary file
 
 
-class MediaSource:
-    """The Advanced Messaging media API (``NotificationMessagesClient.download_media``), client built on first use."""
+class AcsSource:
+    """An ACS data-plane client built on first use (``make``), with the options of ``OPTIONS``."""
+
+    OPTIONS: Mapping[str, Any] = {}
 
     def __init__(self, settings: Settings, credential: Any = None, client_options: Mapping[str, Any] | None = None):
         self.settings = settings
         self._credential = credential
-        self._options = {**CLIENT_OPTIONS, **(client_options or {})}
+        self._options = {**self.OPTIONS, **(client_options or {})}
         self._client = None
         self._lock = threading.Lock()
+
+    def make(self, credential: Any, options: Mapping[str, Any]) -> Any:
+        raise NotImplementedError
 
     def client(self):
         with self._lock:
             if self._client is None:
-                from azure.communication.messages import NotificationMessagesClient
-
-                s = self.settings
-                if s.acs_connection_string:
-                    self._client = NotificationMessagesClient.from_connection_string(s.acs_connection_string,
-                                                                                     **self._options)
-                elif s.acs_endpoint:
-                    credential = self._credential
-                    if credential is None:
-                        from azure.identity import DefaultAzureCredential
-
-                        credential = DefaultAzureCredential()
-                    self._client = NotificationMessagesClient(s.acs_endpoint, credential, **self._options)
-                else:
-                    raise SettingError("ACS_CONNECTION_STRING",
-                                       "not set (nor ACS_ENDPOINT): WhatsApp media is downloaded from ACS")
+                self._client = self.make(self._credential, self._options)
             return self._client
-
-    def download(self, media_id: str) -> Iterable[bytes]:
-        return self.client().download_media(media_id)
 
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+class MediaSource(AcsSource):
+    """The Advanced Messaging media API (``NotificationMessagesClient.download_media``), client built on first use."""
+
+    OPTIONS = CLIENT_OPTIONS
+
+    def make(self, credential: Any, options: Mapping[str, Any]) -> Any:
+        from azure.communication.messages import NotificationMessagesClient
+
+        return acs_client(NotificationMessagesClient, self.settings, credential, options,
+                          "WhatsApp media is downloaded from ACS")
+
+    def download(self, media_id: str) -> Iterable[bytes]:
+        return self.client().download_media(media_id)
+
+
+def acs_client(client_class: Any, settings: Settings, credential: Any, options: Mapping[str, Any], purpose: str) -> Any:
+    """An ACS data-plane client: connection string (access key), else ACS_ENDPOINT with the managed identity."""
+    if settings.acs_connection_string:
+        return client_class.from_connection_string(settings.acs_connection_string, **options)
+    if settings.acs_endpoint:
+        if credential is None:
+            from azure.identity import DefaultAzureCredential
+
+            credential = DefaultAzureCredential()
+        return client_class(settings.acs_endpoint, credential, **options)
+    raise SettingError("ACS_CONNECTION_STRING", f"not set (nor ACS_ENDPOINT): {purpose}")
 
 
 def archive_media(ref: MediaRef, source: MediaSource, store: Any, at: datetime, max_bytes: int,

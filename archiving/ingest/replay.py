@@ -258,7 +258,8 @@ def rejection_name_for(event: Any) -> str:
 
 
 def replay(events: Iterable[Any], store, rejected_store, hash_key: bytes, progress=None, media=None,
-           media_max_bytes: int | None = None, counts: Counter | None = None) -> Counter:
+           media_max_bytes: int | None = None, counts: Counter | None = None, recordings=None,
+           delete_recordings: bool = False) -> Counter:
     """Archive each event; rejected ones go to the rejected container, like the function's binding.
 
     ``counts`` (given by the caller) holds what was done so far even when a failure stops the replay."""
@@ -274,6 +275,8 @@ def replay(events: Iterable[Any], store, rejected_store, hash_key: bytes, progre
                      event.get("id") if isinstance(event, dict) else None, reason, attempts)
             counts[DEAD_LETTERED] += 1
         extra = {"media_max_bytes": media_max_bytes} if media_max_bytes else {}
+        if recordings is not None:  # call recordings (archiving/calls): downloaded like media
+            extra.update(recordings=recordings, delete_recordings=delete_recordings)
         outcome: Outcome = archive_event(event, store, hash_key, media=media, **extra)
         if outcome.status == REJECTED and from_rejection:
             counts[STILL_REJECTED] += 1  # its rejection document stays where it is; nothing new is written

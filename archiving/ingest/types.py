@@ -37,6 +37,12 @@ class _N:
     AcsEmailDeliveryReportReceivedEventName = "Microsoft.Communication.EmailDeliveryReportReceived"
     AcsEmailEngagementTrackingReportReceivedEventName = (
         "Microsoft.Communication.EmailEngagementTrackingReportReceived")
+    AcsCallStartedEventName = "Microsoft.Communication.CallStarted"
+    AcsCallEndedEventName = "Microsoft.Communication.CallEnded"
+    AcsCallParticipantAddedEventName = "Microsoft.Communication.CallParticipantAdded"
+    AcsCallParticipantRemovedEventName = "Microsoft.Communication.CallParticipantRemoved"
+    AcsIncomingCallEventName = "Microsoft.Communication.IncomingCall"
+    AcsRecordingFileStatusUpdatedEventName = "Microsoft.Communication.RecordingFileStatusUpdated"
 
 CHAT_TYPES: dict[str, tuple[str, str]] = {name: kind for name, kind in {
     _N.AcsChatMessageReceivedEventName: ("message", "received"),
@@ -68,7 +74,17 @@ CHANNEL_TYPES: dict[str, tuple[str, str]] = {name: kind for name, kind in {
     _N.AcsEmailEngagementTrackingReportReceivedEventName: ("email-engagement", "reported"),
 }.items()}
 
-ARCHIVED_TYPES: dict[str, tuple[str, str]] = {**CHAT_TYPES, **CHANNEL_TYPES}
+# Calls (archiving/calls): the call's events and its recordings (docs/archive-format.md, section 15).
+CALL_TYPES: dict[str, tuple[str, str]] = {
+    _N.AcsCallStartedEventName: ("call-started", "started"),
+    _N.AcsCallEndedEventName: ("call-ended", "ended"),
+    _N.AcsCallParticipantAddedEventName: ("call-participant", "added"),
+    _N.AcsCallParticipantRemovedEventName: ("call-participant", "removed"),
+    _N.AcsIncomingCallEventName: ("call-incoming", "incoming"),
+    _N.AcsRecordingFileStatusUpdatedEventName: ("call-recording", "recorded"),
+}
+
+ARCHIVED_TYPES: dict[str, tuple[str, str]] = {**CHAT_TYPES, **CHANNEL_TYPES, **CALL_TYPES}
 
 # Channel of each archived type (the infra's event type parameter groups them the same way).
 CHANNEL_OF: dict[str, str] = {t: ("chat" if t in CHAT_TYPES else kind.split("-", 1)[0])

@@ -115,7 +115,8 @@ def event_line(outcome: Any, document: Mapping[str, Any] | None = None, reason: 
     conversation)."""
     doc = document or {}
     thread = doc.get("thread_id")
-    conversation = doc.get("conversation_id") if thread is None else None
+    # A call's records carry its call id (calls/layout.py) where other channels have a conversation.
+    conversation = (doc.get("conversation_id") or doc.get("call_id")) if thread is None else None
     return line(
         ("event", _event_id(outcome.event_id)),
         ("type", outcome.event_type),

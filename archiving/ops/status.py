@@ -321,6 +321,7 @@ OPTIONAL_CHECKS: dict[str, str] = {
     "seal": "archiving.integrity.status:check_seal",
     "roll-up": "archiving.rollup.status:check_rollup",
     "records management": "archiving.retention.status:check_retention",
+    "recordings": "archiving.calls.status:check_recordings",  # call recordings not archived after 12 h
 }
 
 

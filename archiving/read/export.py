@@ -50,6 +50,7 @@ log = logging.getLogger("archiving.read.export")
 
 # SMS, WhatsApp, email (inbound and reports) and what the business sent on them: read/conversations.py
 KINDS = ("message", "thread", "transcript-message") + CHANNEL_KINDS + ("outbound-message",)
+KINDS += ("call", "call-recording")  # one item per call and per recording: read/calls.py
 FORMATS = ("jsonl", "csv")
 CSV_COLUMNS = ("kind", "at", "thread_id", "message_id", "version", "action", "message_type", "sender_id",
                "sender_display_name", "sender_hash", "content", "composed_at", "edited_at", "deleted_at", "topic",
@@ -93,11 +94,12 @@ class Item:
     def raw_csv_row(self) -> tuple[str, ...]:
         d = self.document
         if self.channel != "chat":
+            from archiving.read.calls import csv_values
             from archiving.read.conversations import channel_values
 
             from archiving.read.conversations import attachments_of
 
-            values = channel_values(d)
+            values = csv_values(self.kind, d) if self.channel == "call" else channel_values(d)
             values.update(kind=self.kind, at=self.at, thread_id=self.thread_id, source=self.source,
                           source_sha256=self.source_sha256, channel=self.channel, direction=self.direction,
                           outcome=self.outcome, attachments="; ".join(
@@ -138,6 +140,10 @@ def _action(m: Mapping[str, Any]) -> str:
 
 
 def record_item(blob: VerifiedBlob, doc: Mapping[str, Any]) -> Item:
+    if doc.get("channel") == "call":
+        from archiving.read.calls import item_of as call_item
+
+        return call_item(blob, doc)
     if doc.get("channel") not in (None, "chat"):
         return item_of(blob, doc)
     kind = doc.get("kind")
@@ -318,6 +324,9 @@ def export_items(store: Any, start: str, end: str, thread_id: str | None = None,
         yield from items
     if thread_id is None:  # SMS, WhatsApp and email records of the range
         yield from channel_items(store, start, end, findings=findings, progress=progress, workers=workers)
+        from archiving.read.calls import call_items  # calls: one item per call and per recording
+
+        yield from call_items(store, start, end, findings, progress, workers)
 
 
 # -- SMS, WhatsApp and email records (read/conversations.py reads them; their export items are made here) --

@@ -218,6 +218,10 @@ def text_line(item: Item) -> str:
 
 def _text_line(item: Item) -> str:
     d = item.document
+    if item.channel == "call":
+        from archiving.read.calls import text_line as call_line
+
+        return call_line(item)
     if item.channel != "chat":
         from archiving.read.conversations import text_line as channel_line
 

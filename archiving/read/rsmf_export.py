@@ -73,6 +73,11 @@ def export_rsmf(store: Any, request: RsmfRequest, hash_key: bytes | None = None,
             stamps = [f["begin"] for f in written] + [f["end"] for f in written]
             first_at = min([first_at or stamps[0], *stamps])
             last_at = max([last_at or stamps[0], *stamps])
+    from archiving.read import rsmf_calls  # calls: one conversation per call, recordings attached
+
+    for entry in rsmf_calls.export_calls(store, start, end, result, hash_key, request.thread_id, progress, workers):
+        result.conversations += 1
+        first_at, last_at = min(first_at or entry["begin"], entry["begin"]), max(last_at or entry["end"], entry["end"])
     # Email has no RSMF mapping here: what the business sent is exported as RFC 5322 files beside them.
     if request.thread_id is None or only:
         from archiving.read.outbound_eml import export_emails

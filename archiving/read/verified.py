@@ -309,6 +309,18 @@ def check(name: str, data: bytes, metadata: Mapping[str, str], tags: Mapping[str
                                       tags)
     if name.startswith("outbound/"):
         return _check_outbound(name, data, metadata, tags, check_tags)
+    if name.startswith("call/"):  # calls: read/call_verify.py
+        from archiving.calls.layout import parse_call_key
+        from archiving.read.call_verify import check_record
+
+        call = parse_call_key(name)
+        if call is None:
+            return Damage(name, f"{INVALID}: not an archive blob name (see docs/archive-format.md, section 15)")
+        if call.area == "media":  # read whole here; _fetch streams them instead
+            from archiving.read.call_verify import check_media
+
+            return check_media(name, call.name, [data], metadata)
+        return check_record(name, call, _check_generic(name, data, metadata, tags, check_tags))
     channel = keys.parse_channel_key(name)
     if channel is not None:
         key = hash_key if hash_key and metadata.get("hash_key_id") == key_id(hash_key) else None
@@ -505,6 +517,13 @@ def _fetch(store: Any, item: Any, profile: str, hash_key: bytes | None, check_ta
 
     name = item if isinstance(item, str) else item.name
     try:
+        if name.startswith("call/media/"):  # a recording chunk: hashed in blocks (read/call_verify.py)
+            from archiving.calls.layout import parse_call_key
+            from archiving.read.call_verify import fetch_media
+
+            media = parse_call_key(name)
+            if media is not None:
+                return fetch_media(store, name, media.name)
         data, metadata = store.read_raw(name)
         tags = None
         if check_tags:

@@ -45,6 +45,10 @@ def verify(store: object, names: Iterable[str], rejected: bool = False, workers:
                 from archiving.read.channel_verify import media_link_problem
 
                 link = media_link_problem(store, result.document)
+                if result.document.get("channel") == "call":
+                    from archiving.read.call_verify import link_problem
+
+                    link = link_problem(store, result.document)
                 if link:
                     problems.insert(0, Damage(result.name, f"{INVALID}: {link}"))
             yield result.name, problems

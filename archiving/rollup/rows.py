@@ -20,7 +20,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("source_sha256", "VARCHAR", "sha256 of the blob's uncompressed content, computed when it was read and verified"),
     ("kind", "VARCHAR", "the document's kind: message, thread, transcript, sms-message, ..."),
     ("action", "VARCHAR", "received, edited, deleted, created, ... (null when the kind has none)"),
-    ("thread_id", "VARCHAR", "chat: the thread id; other channels: the conversation id"),
+    ("thread_id", "VARCHAR", "chat: the thread id; other channels: the conversation id; calls: the call id"),
     ("message_id", "VARCHAR", "the message id (null for thread records and transcripts)"),
     ("version", "VARCHAR", "the message or record version, as a decimal string"),
     ("message_type", "VARCHAR", "text, html, ... (null when the kind has none)"),
@@ -35,7 +35,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
                              "null for reports, outcomes and chat (added by issue 19: null in older parts)"),
 )
 PARTITIONS: tuple[tuple[str, str, str], ...] = (
-    ("channel", "VARCHAR", "chat, sms, whatsapp, email (from the path: channel=...)"),
+    ("channel", "VARCHAR", "chat, sms, whatsapp, email, call (from the path: channel=...)"),
     ("year", "INTEGER", "year of `day` (from the path: year=...)"),
     ("month", "INTEGER", "month of `day` (from the path: month=...)"),
 )
@@ -44,7 +44,7 @@ TYPES = {name: type_ for name, type_, _ in COLUMNS}
 
 # Where a document keeps its time, when the index tag is not at hand (a blob found by listing).
 _AT_FIELDS = ("deleted_at", "edited_at", "composed_at", "occurred_at", "received_at", "reported_at",
-              "sent_at", "last_message_at", "archived_at")
+              "sent_at", "last_message_at", "at", "archived_at")
 
 
 def document_at(doc: Mapping[str, Any]) -> str | None:
@@ -73,7 +73,8 @@ def row(blob: VerifiedBlob, at: str | None = None) -> tuple[str, dict[str, Any]]
         sender = doc["from"].get("hash")
     at = at or document_at(doc)
     direction = None
-    thread_id, content = doc.get("thread_id") or doc.get("conversation_id"), doc.get("content")
+    thread_id = doc.get("thread_id") or doc.get("conversation_id") or doc.get("call_id")
+    content = doc.get("content")
     if doc.get("kind") == "outbound-message":  # what the business sent, in its recipient's conversation
         from archiving.read.conversations import content_of, outbound_conversation
 

@@ -12,7 +12,10 @@ SCHEMA_DIR = Path(__file__).with_name("schemas")
 CHANNEL_KINDS = ("sms-message", "sms-report", "whatsapp-message", "whatsapp-report", "email-report", "email-engagement")
 # Records management (archiving.retention): holds, dispositions, rehydration requests.
 RETENTION_KINDS = ("hold", "disposition", "rehydration")
-KINDS = ("message", "thread", "transcript", "rejection", "ack") + CHANNEL_KINDS + RETENTION_KINDS
+# Calls (section 15).
+CALL_KINDS = ("call-started", "call-ended", "call-participant", "call-incoming", "call-recording-announced",
+              "call-recording")
+KINDS = ("message", "thread", "transcript", "rejection", "ack") + CHANNEL_KINDS + CALL_KINDS + RETENTION_KINDS
 
 
 @lru_cache(maxsize=None)
@@ -35,7 +38,7 @@ def validator(kind: str):
 def errors(document: Any) -> list[str]:
     """What is wrong with an archive document, by its ``kind`` (or as a rejection)."""
     kind = document.get("kind") if isinstance(document, dict) else None
-    if kind not in ("message", "thread", "transcript", "ack") + CHANNEL_KINDS + RETENTION_KINDS:
+    if kind not in ("message", "thread", "transcript", "ack") + CHANNEL_KINDS + CALL_KINDS + RETENTION_KINDS:
         kind = "rejection" if isinstance(document, dict) and "reason" in document else None
     if kind is None:
         return ["not an archive document (no known kind)"]

@@ -279,6 +279,19 @@ var logAlerts = [
     description: 'The latest sweep run found messages in ${poisonQueueName}; stays on until the queue is empty. Runbook: docs/operations.md, "Poison queue not empty".'
   }
   {
+    key: 'recording-not-archived'
+    severity: 1
+    query: loadTextContent('queries/recording-not-archived.kql')
+    timeAggregation: 'Count'
+    metricMeasureColumn: null
+    dimension: null
+    operator: 'GreaterThan'
+    threshold: 0
+    windowSize: 'PT1H'
+    frequency: 'PT15M'
+    description: 'A call recording is still not archived 12 hours after it started (ACS deletes it after 24). Runbook: docs/operations.md, "A call recording that is not archived".'
+  }
+  {
     key: 'sweep-unsafe-threads'
     severity: 3
     query: loadTextContent('queries/sweep-unsafe.kql')

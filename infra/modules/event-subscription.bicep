@@ -9,12 +9,13 @@ param functionResourceId string
   'both'
 ])
 param chatEventLevel string
-@description('Channels whose events are archived: chat, sms, whatsapp, email.')
+@description('Channels whose events are archived: chat, sms, whatsapp, email, calls.')
 param channels array = [
   'chat'
   'sms'
   'whatsapp'
   'email'
+  'calls'
 ]
 param maxDeliveryAttempts int
 param eventTimeToLiveInMinutes int
@@ -61,7 +62,17 @@ var emailEvents = [
   'Microsoft.Communication.EmailEngagementTrackingReportReceived'
 ]
 
-var includedEventTypes = concat(contains(channels, 'chat') ? chatEvents : [], contains(channels, 'sms') ? smsEvents : [], contains(channels, 'whatsapp') ? whatsappEvents : [], contains(channels, 'email') ? emailEvents : [])
+// Calls and their Call Automation recordings (docs/archive-format.md, section 14).
+var callEvents = [
+  'Microsoft.Communication.CallStarted'
+  'Microsoft.Communication.CallEnded'
+  'Microsoft.Communication.CallParticipantAdded'
+  'Microsoft.Communication.CallParticipantRemoved'
+  'Microsoft.Communication.IncomingCall'
+  'Microsoft.Communication.RecordingFileStatusUpdated'
+]
+
+var includedEventTypes = concat(contains(channels, 'chat') ? chatEvents : [], contains(channels, 'sms') ? smsEvents : [], contains(channels, 'whatsapp') ? whatsappEvents : [], contains(channels, 'email') ? emailEvents : [], contains(channels, 'calls') ? callEvents : [])
 
 resource systemTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' existing = {
   name: topicName

@@ -19,6 +19,7 @@ param sweepSchedule string
 param inactiveAfterMinutes int
 param transcriptFormats string
 param deleteThreadAfterArchive bool
+param deleteRecordingAfterArchive bool = false
 param rollupContainerName string
 param rollupSchedule string
 param rollupGraceHours int
@@ -198,6 +199,11 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'MEDIA_MAX_BYTES'
           value: string(mediaMaxBytes)
+        }
+        // Call recordings are downloaded (and, with this on, deleted) with the same identity and role on ACS.
+        {
+          name: 'DELETE_RECORDING_AFTER_ARCHIVE'
+          value: deleteRecordingAfterArchive ? 'true' : 'false'
         }
         // The seal (docs/integrity.md): signed by the Key Vault key (ARCHIVE_SEAL_KEY_FILE stays unset).
         {

@@ -132,9 +132,10 @@ class RestApi:
                 table = {"POST": (self.send_typing, "bearer", (rest[0],))}
         if not table:
             from .media import route as media_route  # Advanced Messaging media (media.py)
+            from .recordings import route as recording_route  # Call Automation recordings (recordings.py)
             from .sending import route as sending_route  # SMS, Email, Advanced Messages (sending.py)
 
-            table = media_route(self, req) or sending_route(self, req) or {}
+            table = media_route(self, req) or sending_route(self, req) or recording_route(self, req) or {}
         if not table:
             raise not_found(f"No resource at {req.path}.")
         entry = table.get(m)
@@ -145,8 +146,15 @@ class RestApi:
 
     def handle(self, req: Request) -> Response:
         handler, auth, args = self.route(req)
-        self.require_api_version(req)
-        if auth == "hmac":
+        if auth != "hmac-raw":  # recording storage takes no api-version (recordings.py)
+            self.require_api_version(req)
+        if auth == "hmac-raw":
+            # Recording storage is another host: the signature covers the resource's host, which the
+            # SDK names in x-ms-host (recordings.py).
+            if req.headers.get("x-ms-host") != self.s.host:
+                raise unauthorized("x-ms-host must name the ACS resource.")
+            self.check_hmac(req, signed_host=f"{self.s.host}:{self.s.port}")
+        elif auth == "hmac":
             self.check_hmac(req)
         else:
             req.user = self.check_bearer(req)
@@ -271,8 +279,9 @@ class RestApi:
             raise unauthorized("The access token has no chat scope.")
         return info.user_id
 
-    def check_hmac(self, req: Request) -> None:
-        """Verify the signature of HMACCredentialsPolicy (azure-communication-identity 1.5.0)."""
+    def check_hmac(self, req: Request, signed_host: str | None = None) -> None:
+        """Verify the signature of HMACCredentialsPolicy (azure-communication-identity 1.5.0); ``signed_host``
+        stands for the Host header when the request goes to another host than the resource's."""
         auth = req.headers.get("Authorization") or ""
         prefix = "HMAC-SHA256 "
         if not auth.startswith(prefix):
@@ -287,7 +296,7 @@ class RestApi:
             raise unauthorized("SignedHeaders must include x-ms-date, host and x-ms-content-sha256.")
         values = []
         for name in signed:
-            value = req.headers.get(name)
+            value = signed_host if name == "host" and signed_host else req.headers.get(name)
             if value is None:
                 raise unauthorized(f"Signed header {name} is missing.")
             values.append(value)

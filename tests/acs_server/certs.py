@@ -52,7 +52,7 @@ def _name(common_name: str) -> x509.Name:
 
 
 def generate(directory: str | None = None, *, days: int = 30) -> CertBundle:
-    """Make a CA and a server certificate for 127.0.0.1/localhost and write them to ``directory``."""
+    """Make a CA and a server certificate for 127.0.0.1/localhost (and *.asm.skype.com) and write them to ``directory``."""
     directory = directory or tempfile.mkdtemp(prefix="acs-test-certs-")
     os.makedirs(directory, exist_ok=True)
     now = _dt.datetime.now(_dt.timezone.utc)
@@ -103,6 +103,7 @@ def generate(directory: str | None = None, *, days: int = 30) -> CertBundle:
                 [
                     x509.DNSName("localhost"),
                     x509.DNSName("127.0.0.1"),
+                    x509.DNSName("*.asm.skype.com"),  # recording storage, reached through tunnel.py
                     x509.IPAddress(ipaddress.IPv4Address("127.0.0.1")),
                 ]
             ),
