@@ -5,7 +5,6 @@ can be gigabytes), and (for ``verify``) a recording record's links to its chunks
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,43 +35,6 @@ def tag_problems(doc: Mapping[str, Any], tags: Mapping[str, str] | None) -> list
     if "at" not in tags:
         wrong.append("tag at is missing")
     return wrong
-
-
-def check_record(name: str, info: layout.CallKeyInfo, result: Any) -> Any:
-    """A record that passed the generic checks, held against its name and tags."""
-    from archiving.read.verified import INVALID, Damage, VerifiedBlob
-
-    if not isinstance(result, VerifiedBlob) or not isinstance(result.document, Mapping):
-        return result
-    problems = name_problems(info, result.document)
-    if problems:
-        return Damage(name, f"{INVALID}: " + "; ".join(problems))
-    if result.tags is not None or result.warnings:
-        import dataclasses
-
-        return dataclasses.replace(result, warnings=tuple(tag_problems(result.document, result.tags)))
-    return result
-
-
-def fetch_media(store: Any, name: str, digest_hex: str) -> Any:
-    """A recording chunk read in blocks and hashed: the sha256 of its bytes must be its name."""
-    downloader = store.container.download_blob(name)
-    return check_media(name, digest_hex, downloader.chunks(), dict(downloader.properties.metadata or {}))
-
-
-def check_media(name: str, digest_hex: str, blocks: Any, metadata: Mapping[str, str]) -> Any:
-    from archiving.read.verified import CORRUPT, Damage, VerifiedBlob
-
-    digest, size = hashlib.sha256(), 0
-    for block in blocks:
-        digest.update(block)
-        size += len(block)
-    sha = digest.hexdigest()
-    if sha != digest_hex:
-        return Damage(name, f"{CORRUPT}: sha256 of the content is {sha}, the name says {digest_hex}")
-    if metadata.get("sha256") and metadata["sha256"] != sha:
-        return Damage(name, f"{CORRUPT}: sha256 metadata {metadata['sha256']} differs from the content's {sha}")
-    return VerifiedBlob(name, None, sha, size, metadata)
 
 
 def link_problem(store: Any, doc: Mapping[str, Any]) -> str | None:

@@ -7,7 +7,7 @@ read/safe.py.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -178,13 +178,6 @@ def render_text(view: CallView) -> str:
 # -- export and find ---------------------------------------------------------------------------------
 
 
-def item_of(blob: Any, doc: Mapping[str, Any]) -> Any:
-    """One call record as a find item."""
-    from archiving.read.export import Item
-
-    return Item(doc.get("kind"), doc.get("at"), doc.get("call_id"), blob.name, blob.sha256, doc, channel="call")
-
-
 def grouped_calls(store: Any, start: str | None, end: str | None, findings: Findings, progress: Any = None,
                   workers: int = WORKERS) -> dict[str, list[tuple[Any, Mapping[str, Any]]]]:
     """call id -> its (blob, document) records whose ``at`` is in the range, in time order."""
@@ -202,23 +195,6 @@ def grouped_calls(store: Any, start: str | None, end: str | None, findings: Find
     for blobs in calls.values():
         blobs.sort(key=lambda b: (b[1].get("at") or "", b[0].name))
     return calls
-
-
-def call_items(store: Any, start: str | None, end: str | None, findings: Findings, progress: Any = None,
-               workers: int = WORKERS) -> Iterator[Any]:
-    """Export items: one ``call`` per call (its records of the range, summarized) and one ``call-recording``
-    per recording record, in the order of the calls' first record."""
-    from archiving.read.export import Item
-
-    for call_id, blobs in grouped_calls(store, start, end, findings, progress, workers).items():
-        s = summary((b.name, d) for b, d in blobs)
-        s["sources"] = [{"name": b.name, "sha256": b.sha256} for b, _ in blobs]
-        first = blobs[0][0]
-        yield Item("call", s["started_at"] or blobs[0][1].get("at"), call_id, first.name, first.sha256, s,
-                   channel="call")
-        for b, d in blobs:
-            if d.get("kind") == "call-recording":
-                yield Item("call-recording", d.get("at"), call_id, b.name, b.sha256, d, channel="call")
 
 
 def csv_values(kind: str, d: Mapping[str, Any]) -> dict[str, Any]:

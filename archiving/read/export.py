@@ -141,8 +141,6 @@ def _action(m: Mapping[str, Any]) -> str:
 
 def record_item(blob: VerifiedBlob, doc: Mapping[str, Any]) -> Item:
     if doc.get("channel") == "call":
-        from archiving.read.calls import item_of as call_item
-
         return call_item(blob, doc)
     if doc.get("channel") not in (None, "chat"):
         return item_of(blob, doc)
@@ -324,9 +322,8 @@ def export_items(store: Any, start: str, end: str, thread_id: str | None = None,
         yield from items
     if thread_id is None:  # SMS, WhatsApp and email records of the range
         yield from channel_items(store, start, end, findings=findings, progress=progress, workers=workers)
-        from archiving.read.calls import call_items  # calls: one item per call and per recording
-
-        yield from call_items(store, start, end, findings, progress, workers)
+        yield from call_items(  # calls: one item per call and per recording
+            store, start, end, findings, progress, workers)
 
 
 # -- SMS, WhatsApp and email records (read/conversations.py reads them; their export items are made here) --
@@ -395,6 +392,31 @@ def outbound_item(blob: Any, doc: Mapping[str, Any], outbound: OutboundNames | N
         outcome = f"{outcome}, {NOT_ARCHIVED_BEFORE_SEND}"
     return Item(OUTBOUND_MESSAGE, record_at(doc), outbound_conversation(doc) or "", blob.name, blob.sha256, doc,
                 channel=channel, direction=OUTBOUND, outcome=outcome)
+
+
+# -- calls (read/calls.py reads and summarizes them; their export items are made here) ------------------
+
+
+def call_item(blob: Any, doc: Mapping[str, Any]) -> Item:
+    """One call record as a find item."""
+    return Item(doc.get("kind"), doc.get("at"), doc.get("call_id"), blob.name, blob.sha256, doc, channel="call")
+
+
+def call_items(store: Any, start: str | None, end: str | None, findings: Findings, progress: Any = None,
+               workers: int = WORKERS) -> Iterator[Item]:
+    """Export items: one ``call`` per call (its records of the range, summarized) and one ``call-recording``
+    per recording record, in the order of the calls' first record."""
+    from archiving.read.calls import grouped_calls, summary
+
+    for call_id, blobs in grouped_calls(store, start, end, findings, progress, workers).items():
+        s = summary((b.name, d) for b, d in blobs)
+        s["sources"] = [{"name": b.name, "sha256": b.sha256} for b, _ in blobs]
+        first = blobs[0][0]
+        yield Item("call", s["started_at"] or blobs[0][1].get("at"), call_id, first.name, first.sha256, s,
+                   channel="call")
+        for b, d in blobs:
+            if d.get("kind") == "call-recording":
+                yield Item("call-recording", d.get("at"), call_id, b.name, b.sha256, d, channel="call")
 
 
 def _listing(store: Any, start: str, end: str, thread_id: str | None) -> Iterator[Any]:

@@ -311,16 +311,13 @@ def check(name: str, data: bytes, metadata: Mapping[str, str], tags: Mapping[str
         return _check_outbound(name, data, metadata, tags, check_tags)
     if name.startswith("call/"):  # calls: read/call_verify.py
         from archiving.calls.layout import parse_call_key
-        from archiving.read.call_verify import check_record
 
         call = parse_call_key(name)
         if call is None:
             return Damage(name, f"{INVALID}: not an archive blob name (see docs/archive-format.md, section 15)")
         if call.area == "media":  # read whole here; _fetch streams them instead
-            from archiving.read.call_verify import check_media
-
-            return check_media(name, call.name, [data], metadata)
-        return check_record(name, call, _check_generic(name, data, metadata, tags, check_tags))
+            return _check_call_media(name, call.name, [data], metadata)
+        return _check_call_record(name, call, _check_generic(name, data, metadata, tags, check_tags))
     channel = keys.parse_channel_key(name)
     if channel is not None:
         key = hash_key if hash_key and metadata.get("hash_key_id") == key_id(hash_key) else None
@@ -507,6 +504,44 @@ def _check_plain(name: str, data: bytes, metadata: Mapping[str, str], profile: s
     return VerifiedBlob(name, document, digest, len(data), dict(metadata))
 
 
+# -- calls: the rules are read/call_verify.py's; the checks that make Damage and VerifiedBlob are here ----
+
+
+def _check_call_record(name: str, info: Any, result: Any) -> Any:
+    """A record that passed the generic checks, held against its name and tags."""
+    if not isinstance(result, VerifiedBlob) or not isinstance(result.document, Mapping):
+        return result
+    from archiving.read.call_verify import name_problems, tag_problems
+
+    problems = name_problems(info, result.document)
+    if problems:
+        return Damage(name, f"{INVALID}: " + "; ".join(problems))
+    if result.tags is not None or result.warnings:
+        import dataclasses
+
+        return dataclasses.replace(result, warnings=tuple(tag_problems(result.document, result.tags)))
+    return result
+
+
+def _fetch_call_media(store: Any, name: str, digest_hex: str) -> Any:
+    """A recording chunk read in blocks and hashed: the sha256 of its bytes must be its name."""
+    downloader = store.container.download_blob(name)
+    return _check_call_media(name, digest_hex, downloader.chunks(), dict(downloader.properties.metadata or {}))
+
+
+def _check_call_media(name: str, digest_hex: str, blocks: Any, metadata: Mapping[str, str]) -> Any:
+    digest, size = hashlib.sha256(), 0
+    for block in blocks:
+        digest.update(block)
+        size += len(block)
+    sha = digest.hexdigest()
+    if sha != digest_hex:
+        return Damage(name, f"{CORRUPT}: sha256 of the content is {sha}, the name says {digest_hex}")
+    if metadata.get("sha256") and metadata["sha256"] != sha:
+        return Damage(name, f"{CORRUPT}: sha256 metadata {metadata['sha256']} differs from the content's {sha}")
+    return VerifiedBlob(name, None, sha, size, metadata)
+
+
 # -- reading -----------------------------------------------------------------------------------------
 
 
@@ -519,11 +554,10 @@ def _fetch(store: Any, item: Any, profile: str, hash_key: bytes | None, check_ta
     try:
         if name.startswith("call/media/"):  # a recording chunk: hashed in blocks (read/call_verify.py)
             from archiving.calls.layout import parse_call_key
-            from archiving.read.call_verify import fetch_media
 
             media = parse_call_key(name)
             if media is not None:
-                return fetch_media(store, name, media.name)
+                return _fetch_call_media(store, name, media.name)
         data, metadata = store.read_raw(name)
         tags = None
         if check_tags:
