@@ -431,8 +431,9 @@ def register(sub) -> None:
         "marked. --format json prints thread_id, topic, participants and messages [message_id, sender_id, "
         "created_at, content, edited_at, deleted_at, versions]; --format html writes a self-contained page "
         "(text escaped, html messages sanitized, nothing loaded from elsewhere). SMS, WhatsApp and email: a "
-        "conversation by its id or by the two parties (--between), or one message with every delivery and "
-        "engagement report of it (--message); --format text or json.",
+        "conversation by its id or by the two parties (--between), both directions in time order (inbound, and "
+        "what the business sent with its send outcome and delivery status), or one message with every delivery "
+        "and engagement report of it (--message); --format text, json or csv.",
         [f"python -m archiving show '{THREAD_EXAMPLE}' --history",
          f"python -m archiving show '{THREAD_EXAMPLE}' --format html --out thread.html",
          "python -m archiving show --between +15555555555 +14255550123",

@@ -29,8 +29,22 @@ def errors(document: Any) -> list[str]:
     kind = kinds.get(document.get("kind")) if isinstance(document, dict) else None
     if kind is None:
         return ["not an outbound document (no known kind)"]
+    fast = _fast(kind)
+    if fast is not None and fast.is_valid(document):  # the fast path (archiving.store.schemas.fast_validator)
+        return []
     sub = {"$ref": f"#/$defs/{kind}", "$defs": schema()["$defs"]}
     from jsonschema import Draft202012Validator
 
     return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
             for e in Draft202012Validator(sub).iter_errors(document)]
+
+
+@lru_cache(maxsize=None)
+def _fast(kind: str):
+    try:
+        import jsonschema_rs
+    except ImportError:
+        return None
+    return jsonschema_rs.validator_for({"$schema": "https://json-schema.org/draft/2020-12/schema",
+                                        "$ref": f"#/$defs/{kind}", "$defs": schema()["$defs"]},
+                                       validate_formats=False)

@@ -88,9 +88,13 @@ def plan(store: Any, channel: str, start: str, end: str, findings: Findings, onl
         info = keys.parse_channel_key(name)
         if info is not None and info.conversation:
             out.names.setdefault(info.conversation, []).append(name)
-    extra = {(ch, aid): conv for conv_name in found
-             if (parsed := layout.parse_name(conv_name)) and parsed[2] == "index"
-             for ch, aid, conv in [(parsed[0], parsed[1], conv_name.split("/")[3])]}
+    # A message found through an index blob (a recipient after the first) belongs to that conversation too:
+    # outbound/by-conversation/<channel>/<conversation>/<archive_id>.json.lz4
+    extra: dict[tuple[str, str], str] = {}
+    for name in found:
+        parsed = layout.parse_name(name)
+        if parsed is not None and parsed[2] == "index":
+            extra[(parsed[0], parsed[1])] = name.split("/")[3]
     for blob in read_verified(store, outbound.message_names(), findings, workers, check_tags=False):
         doc = blob.document
         outcome, late = outbound.status(doc["channel"], doc["archive_id"])

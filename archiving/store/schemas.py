@@ -35,6 +35,20 @@ def validator(kind: str):
     return Draft202012Validator(schema(kind), registry=registry)
 
 
+@lru_cache(maxsize=None)
+def fast_validator(kind: str):
+    """A compiled validator of the same schema (jsonschema-rs), or None where it is not installed. Every read
+    checks a schema: this is the fast path for valid documents (about a thousand times faster than
+    ``iter_errors``); a document it refuses is checked again by ``jsonschema`` for the messages."""
+    try:
+        import jsonschema_rs
+    except ImportError:
+        return None
+    registry = jsonschema_rs.Registry([(schema(k)["$id"], schema(k)) for k in KINDS
+                                       if (SCHEMA_DIR / f"{k}.schema.json").exists()])
+    return jsonschema_rs.validator_for(schema(kind), registry=registry, validate_formats=False)
+
+
 def errors(document: Any) -> list[str]:
     """What is wrong with an archive document, by its ``kind`` (or as a rejection)."""
     kind = document.get("kind") if isinstance(document, dict) else None
@@ -42,4 +56,7 @@ def errors(document: Any) -> list[str]:
         kind = "rejection" if isinstance(document, dict) and "reason" in document else None
     if kind is None:
         return ["not an archive document (no known kind)"]
+    fast = fast_validator(kind)
+    if fast is not None and fast.is_valid(document):
+        return []
     return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in validator(kind).iter_errors(document)]
