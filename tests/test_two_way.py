@@ -547,3 +547,18 @@ def test_show_message_prints_a_hostile_status_escaped(archive_env, services):
     assert shown.returncode == 0, shown.stderr
     assert "\x1b" not in shown.stdout and "\u202e" not in shown.stdout and "\\x1b[2J" in shown.stdout
     _screen_safe(shown.stdout)
+
+
+def test_the_schema_fast_path_refuses_what_jsonschema_refuses():
+    """The compiled validator only says "valid" quicker: what jsonschema refuses, it refuses too."""
+    from archiving.outbound import schemas as outbound_schemas
+    from archiving.store import schemas
+
+    for kind in schemas.KINDS:
+        fast = schemas.fast_validator(kind)
+        assert fast is not None, kind
+        assert not fast.is_valid({"kind": kind}) and schemas.errors({"kind": kind}), kind
+    good = layout.document(layout.LINK, "sms", layout.new_archive_id(), "2026-12-01T00:00:00.000000Z",
+                           acs_message_id="m", message_key="outbound/sms/x/message.json.lz4")
+    assert outbound_schemas.errors(good) == []
+    assert outbound_schemas.errors({**good, "surprise": 1}) and outbound_schemas.errors({**good, "channel": "fax"})

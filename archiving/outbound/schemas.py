@@ -45,6 +45,9 @@ def _fast(kind: str):
         import jsonschema_rs
     except ImportError:
         return None
-    return jsonschema_rs.validator_for({"$schema": "https://json-schema.org/draft/2020-12/schema",
-                                        "$ref": f"#/$defs/{kind}", "$defs": schema()["$defs"]},
-                                       validate_formats=False)
+    try:
+        return jsonschema_rs.validator_for({"$schema": "https://json-schema.org/draft/2020-12/schema",
+                                            "$ref": f"#/$defs/{kind}", "$defs": schema()["$defs"]},
+                                           validate_formats=False)
+    except Exception:  # noqa: BLE001 - a schema it cannot compile: jsonschema alone checks it
+        return None

@@ -417,8 +417,10 @@ def _check_generic(name: str, data: bytes, metadata: Mapping[str, str], tags: Ma
     kind = document.get("kind") if isinstance(document, dict) else None
     if kind in schemas.KINDS or (schemas.SCHEMA_DIR / f"{kind}.schema.json").exists():
         try:
-            errors = [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
-                      for e in schemas.validator(kind).iter_errors(document)]
+            fast = schemas.fast_validator(kind)
+            errors = [] if fast is not None and fast.is_valid(document) else [
+                f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
+                for e in schemas.validator(kind).iter_errors(document)]
         except Exception:  # noqa: BLE001 - a schema this release cannot load: nothing to check against
             errors = []
         if errors:

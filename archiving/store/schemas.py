@@ -44,9 +44,12 @@ def fast_validator(kind: str):
         import jsonschema_rs
     except ImportError:
         return None
-    registry = jsonschema_rs.Registry([(schema(k)["$id"], schema(k)) for k in KINDS
-                                       if (SCHEMA_DIR / f"{k}.schema.json").exists()])
-    return jsonschema_rs.validator_for(schema(kind), registry=registry, validate_formats=False)
+    try:
+        registry = jsonschema_rs.Registry([(schema(k)["$id"], schema(k)) for k in KINDS
+                                           if (SCHEMA_DIR / f"{k}.schema.json").exists()])
+        return jsonschema_rs.validator_for(schema(kind), registry=registry, validate_formats=False)
+    except Exception:  # noqa: BLE001 - a schema it cannot compile: jsonschema alone checks it
+        return None
 
 
 def errors(document: Any) -> list[str]:
