@@ -24,6 +24,8 @@ ALLOWED = {
     "archive_thread": ("azure.storage", "azure.communication", "azure.identity"),
     "send_message": (),  # the SDKs are imported when a channel's client is built, not with the endpoint
     "seal_archive": ("azure.storage", "cryptography"),
+    "seal_audit": ("azure.storage", "cryptography"),
+    "dispose_archive": ("azure.storage", "cryptography"),  # the disposition record is signed with the seal's key
     "rollup_archive": (),  # DuckDB is imported when the first part is written, not with the writer
 }
 

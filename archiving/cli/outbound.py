@@ -126,4 +126,5 @@ def register(sub) -> None:
                "exit codes:\n  0 done; 1 some records damaged (named on stderr); 2 usage or setting error;\n"
                "  4 storage failed\n")
     i.add_argument("--dry-run", action="store_true", help="count only, change nothing")
+    settings_option(i)
     i.set_defaults(func=cmd_index)
