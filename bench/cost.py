@@ -114,7 +114,7 @@ def monthly(par: Params) -> dict[str, float]:
         "Event Grid operations": events / 1e6 * p("event_grid"),
         "Functions executions": events / 1e6 * p("functions_executions"),
         "Functions memory (GB-s)": events * par.function_seconds * par.instance_gb * p("functions_gb_s"),
-        "storage writes (record + journal intent)": records * 2 / 1e4 * p("hot_write"),
+        "storage writes (one create per record)": records / 1e4 * p("hot_write"),
         "storage reads (seal hashes each blob once)": records / 1e4 * p("hot_read"),
         "listings (daily dispose pass with tags)": total_blobs / 5000 * 30 / 1e4 * p("list"),
         "lifecycle tier changes": tier_moves,
@@ -122,7 +122,7 @@ def monthly(par: Params) -> dict[str, float]:
         "capacity Cool": stored["cool"] * p("cool_gb"),
         "capacity Cold": stored["cold"] * p("cold_gb"),
         "capacity Archive": stored["archive"] * p("archive_gb"),
-        "change feed": records * 2 / 1e4 * p("change_feed"),
+        "change feed": records / 1e4 * p("change_feed"),  # one change event per record created
         "Key Vault signatures": (par.seal_runs + 30) / 1e4 * p("key_vault_sign"),
         "Log Analytics ingestion": events * par.log_lines_per_event * par.log_line_bytes / 1e9 * p("log_analytics"),
         "alerts": par.alert_rules * p("log_alert_rule"),
