@@ -508,3 +508,32 @@ def test_audit_records_pass_verify(svc, capsys):
     for prefix in ("holds/", "dispositions/"):
         code, out, _ = cli(capsys, "verify", "--prefix", prefix)
         assert code == 0 and "1 blobs verified" in out and ": 1 ok" in out, out
+
+
+def call_event(name: str, call: str, at: datetime, party: str | None = None) -> dict:
+    """A call event of the published example's shape, for call ``call`` (a party, when given, joins it)."""
+    e = copy.deepcopy(load_vector(f"eventgrid/event-grid-schema/{name}.json"))
+    e = {"id": str(uuid.uuid4()), "topic": e["source"], "subject": f"call/{call}", "eventType": e["type"],
+         "eventTime": iso(at), "dataVersion": "1.0", "data": e["data"]}
+    e["data"].update(serverCallId=call, correlationId=f"corr-{call}")
+    if party:
+        e["data"]["user"] = {"communicationIdentifier": {"kind": "phoneNumber", "rawId": "4:" + party,
+                                                         "phoneNumber": {"value": party}}}
+    return e
+
+
+def test_a_party_hold_keeps_the_whole_call_and_dispose_removes_an_unheld_one(svc, capsys):
+    """Calls are held and disposed like every record: a party hold covers every record of the calls the party
+    took part in (start and end name no party), and an unheld call past retention is disposed."""
+    archive(svc, [call_event("call_started", "held-call", OLD), call_event("call_participant_added", "held-call",
+                  OLD + timedelta(seconds=2), party=PARTY), call_event("call_ended", "held-call", OLD + timedelta(minutes=1)),
+                  call_event("call_started", "other-call", OLD), call_event("call_ended", "other-call",
+                                                                          OLD + timedelta(minutes=1))])
+    calls = names(svc, "call/")
+    assert len(calls) == 5
+    code, out, _ = cli(capsys, "hold", "place", "--matter", "Call matter", "--reason", "complaint", "--party", PARTY)
+    assert code == 0 and "3 record(s) covered now" in out, out
+    code, out, _ = cli(capsys, "dispose")
+    assert code == 0 and "disposed 2 record(s)" in out, out
+    left = names(svc, "call/")
+    assert len(left) == 3 and {n.split("/")[2] for n in left} == {n.split("/")[2] for n in left if "participants" in n}

@@ -24,7 +24,9 @@ from archiving.store import keys
 
 # The roots of the records retention applies to (every channel, outbound included).  Not here, never disposed:
 # WhatsApp media (shared by hash between messages), acknowledgements, and the audit records of this package.
-RECORD_ROOTS = ("chat/", "sms/", "whatsapp/", "email/", "outbound/")
+RECORD_ROOTS = ("chat/", "sms/", "whatsapp/", "email/", "call/", "outbound/")
+# Stored by content hash and shared by every record that links them: never disposed with one record.
+SHARED_MEDIA = ("whatsapp/media/", "call/media/")
 LIST_PAGE = 5000  # blobs per listing page (the service's maximum: one request per 5,000 blobs)
 _OUTBOUND_RE = re.compile(r"^outbound/(?:sms|email|whatsapp|chat)/[^/]+/")
 OUTBOUND_MESSAGE = "message.json.lz4"
@@ -107,6 +109,12 @@ class Blob:
         return info.thread_id if info else None
 
     @property
+    def call(self) -> str | None:
+        """The call segment of a call record (``call/<yyyymm>/<call>/…``): a call's records span months."""
+        parts = self.name.split("/")
+        return parts[2] if parts[0] == "call" and len(parts) > 3 and parts[1] != "media" else None
+
+    @property
     def outbound(self) -> str | None:
         """``outbound/<channel>/<archive_id>/`` of an outbound message's blobs (their message names the recipients)."""
         m = _OUTBOUND_RE.match(self.name)
@@ -131,7 +139,7 @@ def list_records(svc: Any, roots: Iterable[str] = RECORD_ROOTS, immutability: bo
     for root in roots:
         try:
             for b in container.list_blobs(name_starts_with=root, include=include, results_per_page=LIST_PAGE):
-                if b.name.startswith(keys.MEDIA_ROOT):
+                if b.name.startswith(SHARED_MEDIA):
                     continue
                 policy = getattr(b, "immutability_policy", None)
                 yield Blob(b.name, dict(b.tags or {}), dict(b.metadata or {}), b.blob_tier, b.archive_status,
@@ -153,6 +161,7 @@ class Matcher:
     read: Callable[[str], Any] | None = None
     party_threads: dict[str, set[str]] = field(default_factory=dict)
     party_outbound: dict[str, set[str]] = field(default_factory=dict)
+    party_calls: dict[str, set[str]] = field(default_factory=dict)  # the calls a party took part in
     _thread_tags: dict[str, str] = field(default_factory=dict)  # computed once, not per blob
 
     def __post_init__(self) -> None:
@@ -162,10 +171,12 @@ class Matcher:
             if s.party_hash:
                 self.party_threads.setdefault(s.party_hash, set())
                 self.party_outbound.setdefault(s.party_hash, set())
+                self.party_calls.setdefault(s.party_hash, set())
 
     def deferred(self, blob: Blob) -> bool:
         """Whether a blob not covered yet may be covered once every blob was learned (party scopes only)."""
-        return bool(self.party_threads) and (blob.thread is not None or blob.outbound is not None)
+        return bool(self.party_threads) and (blob.thread is not None or blob.outbound is not None
+                                             or blob.call is not None)
 
     def learn(self, blob: Blob) -> None:
         if not self.party_threads:
@@ -176,6 +187,9 @@ class Matcher:
                 thread = blob.thread
                 if thread:
                     self.party_threads[party].add(thread)
+                call = blob.call
+                if call:  # the whole call: its start, end and recordings name the party in no tag
+                    self.party_calls[party].add(call)
         folder = blob.outbound
         if folder and blob.name == folder + OUTBOUND_MESSAGE and self.read is not None:
             doc = self.read(blob.name)
@@ -212,6 +226,9 @@ class Matcher:
         thread = blob.thread
         if thread is not None:
             return thread in self.party_threads.get(p, ())
+        call = blob.call
+        if call is not None:
+            return call in self.party_calls.get(p, ())
         folder = blob.outbound
         return folder is not None and folder in self.party_outbound.get(p, ())
 
