@@ -39,13 +39,14 @@ def test_settings_after_status_and_outbound(argv, tmp_path, capsys):
 
 
 def test_top_level_help_names_every_channel(capsys):
+    from archiving.calls.layout import CHANNEL as CALL
     from archiving.outbound.layout import CHANNELS as SENT
     from archiving.store.keys import CHANNELS as RECEIVED
 
     with pytest.raises(SystemExit):
         main(["--help"])
     text = capsys.readouterr().out.lower()
-    for channel in {"chat", *RECEIVED, *SENT}:
+    for channel in {"chat", CALL, *RECEIVED, *SENT}:
         assert channel in text, channel
     assert "archive of azure communication services chat:" not in text
 

@@ -36,9 +36,9 @@ EPILOG = textwrap.dedent(
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m archiving",
-        description="Archive of Azure Communication Services chat, SMS, WhatsApp and email (received, and sent "
-                    "through the archive-before-send clients): replay events, read, export, search, verify, seal, "
-                    "roll up, query and reconcile the archive.",
+        description="Archive of Azure Communication Services chat, SMS, WhatsApp, email and calls with their "
+                    "recordings (received, and sent through the archive-before-send clients): replay events, read, "
+                    "export, search, verify, seal, roll up, query, hold, rehydrate, dispose and reconcile the archive.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -145,6 +145,7 @@ var recordRoots = [
   'sms/'
   'whatsapp/'
   'email/'
+  'call/'
   'outbound/'
 ]
 
