@@ -47,7 +47,9 @@ class Problem:
     detail: str
 
     def line(self) -> str:
-        return f"{self.kind}\t{self.subject}\t{self.detail}"
+        from archiving.read.safe import terminal  # blob names and details can quote stored text
+
+        return f"{self.kind}\t{terminal(self.subject)}\t{terminal(self.detail)}"
 
 
 @dataclass

@@ -472,12 +472,14 @@ def run_checks(services: Any, limits: Limits | None = None, now: datetime | None
 
 
 def render_text(report: Report) -> str:
+    from archiving.read.safe import terminal  # summaries can quote stored values (names, reasons)
+
     width = max((len(c.name) for c in report.checks), default=10)
     lines = [f"archive status at {iso(report.checked_at)}"]
     for c in report.checks:
-        lines.append(f"{c.state:<5} {c.name:<{width}}  {c.summary}")
+        lines.append(f"{c.state:<5} {c.name:<{width}}  {terminal(c.summary)}")
         if c.action:
-            lines.append(f"{'':<5} {'':<{width}}  -> {c.action}")
+            lines.append(f"{'':<5} {'':<{width}}  -> {terminal(c.action)}")
     counts = {s: sum(c.state == s for c in report.checks) for s in (WARN, FAIL)}
     tail = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     lines.append(f"status: {report.state}" + (f" ({tail})" if tail else ""))
