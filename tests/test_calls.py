@@ -422,9 +422,11 @@ def test_status_shows_recordings_not_archived_after_12_hours(rec_env, acs, acs_e
     assert check_recordings(Context(svc, start + timedelta(hours=13), Limits())).state == "OK"
 
 
-def test_rollup_has_a_call_channel(archived_call, monkeypatch):
+def test_rollup_has_a_call_channel(archived_call, monkeypatch, tmp_path):
     import uuid
     from datetime import date
+
+    from .test_rollup import query
 
     from archiving.rollup.store import RollupStore
     from archiving.rollup.writer import rollup_day
@@ -439,6 +441,14 @@ def test_rollup_has_a_call_channel(archived_call, monkeypatch):
         names = [b.name for b in svc.rollup_container.list_blobs()]
         assert any("channel=call/" in n for n in names), names
         assert result is not None
+        # Queried as the command does: one row per call record, every kind the call wrote, under its call id.
+        rows = query(RollupStore(svc.rollup_container), tmp_path,
+                     "SELECT kind, thread_id, source_sha256 FROM records WHERE channel = 'call' ORDER BY source")
+        archived = [n for n in svc.store.list_names(layout.ROOT) if not n.startswith(layout.MEDIA_ROOT)]
+        assert len(rows) == len(archived)
+        assert {r["kind"] for r in rows} >= {"call-started", "call-participant", "call-recording", "call-ended"}
+        assert {r["thread_id"] for r in rows} == {layout.call_segment(SERVER_CALL_ID)}
+        assert all(len(r["source_sha256"]) == 64 for r in rows)
     finally:
         svc.close()
 
