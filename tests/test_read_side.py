@@ -394,6 +394,28 @@ def test_show_unknown_thread_exits_3(env, cli):
 # -- export ------------------------------------------------------------------------------------------
 
 
+def test_export_finds_a_version_filed_in_a_month_before_the_range(acs, people, svc, deliver, cli, tmp_path):
+    """A message record is filed by the message's creation: an edit made in the range of a message created the
+    month before sits in that month's folder, which the listing of the range does not reach; the export must
+    still hold it (and not the creation, which is outside the range)."""
+    alice, bob = people["alice"], people["bob"]
+    c = Conversation(acs, "Across the month", alice, {alice: "Alice", bob: "Bob"}, at(0))
+    mid = c.send(bob, "Created the month before", 2)  # 23:52 on the last day of the month before
+    c.edit(mid, "Edited in the range", 20)  # 00:10 on the first of the month
+    deliver(c.events, copies=1)
+    edited = next(n for n in svc.store.list_names("chat/") if f"/messages/{mid}/" in n and n.endswith("-edited.json.lz4"))
+    assert edited.startswith(f"chat/{T0:%Y%m}/")  # filed in the month before the range
+
+    out = tmp_path / "e.jsonl"
+    code, text, err = cli("export", "--from", f"{MONTH_START:%Y-%m-%d}", "--to", f"{MONTH_START:%Y-%m-%d}",
+                          "--out", str(out))
+    assert code == 0, err
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    versions = [(l["document"]["message_id"], l["document"]["action"], l["source"]) for l in lines
+                if l["kind"] == "message"]
+    assert versions == [(mid, "edited", edited)]
+
+
 def test_export_jsonl_and_csv_with_manifest(acs, people, svc, deliver, transcript, cli, tmp_path):
     c, ids = support_thread(acs, people)
     deliver(lost(c, ids["thanks"]))

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import orjson
 
 from archiving import SCHEMA_VERSION
-from archiving.read.scan import WORKERS, find_names, in_range, list_indexed, months_of, tag_filter
+from archiving.read.scan import WORKERS, find_names, in_range, list_indexed, tag_filter
 from archiving.read.verified import Findings, VerifiedBlob, read_verified
 from archiving.store import keys
 from archiving.store.schemas import CHANNEL_KINDS
@@ -264,24 +264,11 @@ class _Tally:
 def export_items(store: Any, start: str, end: str, thread_id: str | None = None, progress: Any = None,
                  workers: int = WORKERS, findings: Findings | None = None, hash_key: bytes | None = None,
                  stats: dict | None = None) -> Iterator[Item]:
-    """Every item of the range, streamed: message records, thread records, transcript messages (found
-    through the tag index), then what only the listing of the range's months finds (untagged blobs)."""
+    """Every item of the range, streamed: the chat records (message and thread records, transcript messages)
+    found by one listing of the range's month folders, then the SMS, WhatsApp, email and call records."""
     findings = findings if findings is not None else Findings()
     stats = stats if stats is not None else {}
     stats.setdefault("untagged", 0)
-    seen: set[str] = set()
-    # The range's month folders, listed once with tags and metadata: the tags of each blob found by the tag
-    # index come from here (no tag request per blob), and blobs without index tags are found here.
-    listing: dict[str, Any] = {}
-
-    def tracked(names: Iterator[str]) -> Iterator[Any]:
-        for name in names:
-            seen.add(name)
-            yield listing.get(name, name)
-
-    def tick() -> None:
-        if progress is not None:
-            progress.update(1)
 
     from archiving.store.keys import is_conversation_id
 
@@ -289,41 +276,65 @@ def export_items(store: Any, start: str, end: str, thread_id: str | None = None,
         yield from channel_items(store, start, end, findings=findings, progress=progress, workers=workers,
                                  conversation=thread_id)
         return
-    listing.update((listed.name, listed) for listed in _listing(store, start, end, thread_id))
-    for kind in ("message", "thread"):
-        names = tracked(find_names(store, tag_filter(kind=kind, thread_id=thread_id, start=start, end=end)))
-        for blob in read_verified(store, names, findings, workers, hash_key=hash_key):
-            tick()
-            item = record_item(blob, blob.document)
-            if in_range(item.at, start, end):  # the tag said so; the document has the last word
-                yield item
-    names = find_names(store, tag_filter(kind="transcript", thread_id=thread_id, start=start))
-    for blob in read_verified(store, tracked(n for n in names if n.endswith(".json.lz4")), findings, workers,
-                              hash_key=hash_key):
-        tick()
-        yield from transcript_items(blob, blob.document, start, end)
-
-    # What the tag index misses: blobs of the range's months without index tags.
-    untagged = [listed for listed in listing.values()
-                if listed.name not in seen and not listed.indexed and not listed.name.endswith(".csv.lz4")]
-    listing.clear()
-    if untagged:
-        log.warning("export untagged=%d (found by listing, not by the tag index)", len(untagged))
-    for blob in read_verified(store, untagged, findings, workers, hash_key=hash_key):
-        tick()
-        doc = blob.document
-        if doc.get("kind") == "transcript":
-            items = list(transcript_items(blob, doc, start, end))
-        else:
-            item = record_item(blob, doc)
-            items = [item] if in_range(item.at, start, end) else []
-        if items:
-            stats["untagged"] += 1
-        yield from items
+    yield from _chat_items(store, start, end, thread_id, progress, workers, findings, hash_key, stats)
     if thread_id is None:  # SMS, WhatsApp and email records of the range
         yield from channel_items(store, start, end, findings=findings, progress=progress, workers=workers)
         yield from call_items(  # calls: one item per call and per recording
             store, start, end, findings, progress, workers)
+
+
+def _chat_items(store: Any, start: str, end: str, thread_id: str | None, progress: Any, workers: int,
+                findings: Findings, hash_key: bytes | None, stats: dict) -> Iterator[Item]:
+    """Chat items of the range.
+
+    Where a chat record is filed tells which month folders can hold the range: thread records and transcripts
+    by their own time (a transcript by its last message: any month from the range's first), message records by
+    the message's creation, so a version made in the range may sit in an earlier month.  One listing of the
+    months from the range's first, with tags and metadata, selects the blobs by their ``kind`` and ``at`` tags
+    (and finds blobs without index tags) and streams them into the checked reads while it pages; a tag query
+    finds message versions filed before the range's first month, asked only when such a month exists."""
+    first = start[:7].replace("-", "")
+    months = store.months()
+    untagged: set[str] = set()
+
+    def selected() -> Iterator[Any]:
+        for month in (m for m in months if m >= first):
+            prefix = keys.thread_prefix(month, thread_id) if thread_id else f"{keys.ROOT}{month}/"
+            for listed in list_indexed(store, prefix):
+                if listed.name.endswith(".csv.lz4"):  # the CSV twin of a JSON transcript
+                    continue
+                if not listed.indexed:
+                    untagged.add(listed.name)
+                    yield listed
+                    continue
+                kind, at = listed.tags.get("kind"), listed.tags.get("at")
+                if (kind in ("message", "thread") and in_range(at, start, end)) or (
+                        kind == "transcript" and at >= start):
+                    yield listed
+
+    def earlier() -> Iterator[str]:  # message versions of the range filed in a month before it
+        if not any(m < first for m in months):
+            return
+        for name in find_names(store, tag_filter(kind="message", thread_id=thread_id, start=start, end=end)):
+            info = keys.parse_key(name)
+            if info is not None and info.month < first:
+                yield name
+
+    for source in (selected(), earlier()):
+        for blob in read_verified(store, source, findings, workers, hash_key=hash_key):
+            if progress is not None:
+                progress.update(1)
+            doc = blob.document
+            if doc.get("kind") == "transcript":
+                items = list(transcript_items(blob, doc, start, end))
+            else:
+                item = record_item(blob, doc)
+                items = [item] if in_range(item.at, start, end) else []  # the document has the last word
+            if items and blob.name in untagged:
+                stats["untagged"] += 1
+            yield from items
+    if stats["untagged"]:
+        log.warning("export untagged=%d (found by listing, not by the tag index)", stats["untagged"])
 
 
 # -- SMS, WhatsApp and email records (read/conversations.py reads them; their export items are made here) --
@@ -417,12 +428,6 @@ def call_items(store: Any, start: str | None, end: str | None, findings: Finding
         for b, d in blobs:
             if d.get("kind") == "call-recording":
                 yield Item("call-recording", d.get("at"), call_id, b.name, b.sha256, d, channel="call")
-
-
-def _listing(store: Any, start: str, end: str, thread_id: str | None) -> Iterator[Any]:
-    for month in months_of(store, start, None):  # transcripts are filed by last activity: any later month
-        prefix = keys.thread_prefix(month, thread_id) if thread_id else f"{keys.ROOT}{month}/"
-        yield from list_indexed(store, prefix)
 
 
 def export(store: Any, request: ExportRequest, progress: Any = None, container: str | None = None,
