@@ -537,3 +537,116 @@ def test_a_party_hold_keeps_the_whole_call_and_dispose_removes_an_unheld_one(svc
     assert code == 0 and "disposed 2 record(s)" in out, out
     left = names(svc, "call/")
     assert len(left) == 3 and {n.split("/")[2] for n in left} == {n.split("/")[2] for n in left if "participants" in n}
+
+
+# -- a thread's hold and the outbound chat messages sent to it -------------------------------------------------
+
+
+def chat_sender(acs, svc, topic: str):
+    """A new chat thread and the archive-before-send chat client (the real SDK) of the ACS user who made it."""
+    from azure.communication.chat import CommunicationTokenCredential
+
+    from archiving.outbound.clients import ArchivingChatThreadClient
+    from archiving.outbound.core import OutboundArchive
+
+    user = acs.create_user()
+    thread_id = acs.create_thread(topic, user, [])
+    archive_ = OutboundArchive(svc.store.container, svc.settings.hash_key, outcomes="sync")
+    return thread_id, ArchivingChatThreadClient(acs.endpoint, CommunicationTokenCredential(acs.issue_token(user)), thread_id,
+                                     archive=archive_, sender_id=user, **acs.client_kwargs())
+
+
+def outbound_chat(svc, thread_id: str) -> set[str]:
+    """Every blob of the outbound chat messages sent to the thread (found by reading each message record)."""
+    folders = {n.rsplit("/", 1)[0] + "/" for n in names(svc, "outbound/chat/")
+               if n.endswith("/message.json.lz4") and svc.store.read_document(n)["recipients"][0]["address"] == thread_id}
+    return {n for n in names(svc, "outbound/chat/") if n.rsplit("/", 1)[0] + "/" in folders}
+
+
+def set_tags(svc, blob_names, change) -> None:
+    """Rewrite each blob's index tags with ``change(tags)``."""
+    for name in blob_names:
+        client = svc.store.container.get_blob_client(name)
+        client.set_blob_tags(change(dict(client.get_blob_tags())))
+
+
+def age(svc, blob_names, when: datetime = OLD) -> None:
+    """Records sent now, made past retention the way dispose tells age: their ``at`` tag."""
+    set_tags(svc, blob_names, lambda tags: {**tags, "at": iso(when)})
+
+
+def test_a_thread_hold_keeps_outbound_chat_sent_to_the_thread_until_released(acs, svc, capsys):
+    from archiving.store import keys
+
+    (held, to_held), (other, to_other) = chat_sender(acs, svc, "held"), chat_sender(acs, svc, "other")
+    sent = to_held.send_message("the offer stands until Friday")
+    rule = acs.faults.add(400, path=r"^/chat/threads/.+/messages$", method="POST", times=1, retry_after=None)
+    from azure.core.exceptions import HttpResponseError
+
+    with pytest.raises(HttpResponseError):
+        to_held.send_message("this one ACS refused")
+    acs.faults.remove(rule)
+    to_other.send_message("unrelated")
+    folder_blobs = outbound_chat(svc, held)
+    # message and sent; message and failed-<ms>; beside them, the link from the ACS message id
+    assert len(folder_blobs) == 4 and any("/failed-" in n for n in folder_blobs)
+    from archiving.outbound import layout
+
+    link = layout.by_acs_id_key("chat", sent.id, svc.settings.hash_key)
+    held_blobs = folder_blobs | {link}
+    # Tagged at send time with the thread, as the thread's inbound records are.
+    for name in held_blobs:
+        assert svc.store.container.get_blob_client(name).get_blob_tags()["thread"] == keys.thread_tag(held), name
+    age(svc, names(svc, "outbound/"))
+
+    code, out, _ = cli(capsys, "hold", "place", "--matter", "Chat matter", "--reason", "r", "--thread", held)
+    assert code == 0 and "5 record(s) covered now" in out
+    code, out, _ = cli(capsys, "hold", "list", "--format", "json")
+    assert code == 0 and [r["records"] for r in json.loads(out)] == [5]
+    code, out, _ = cli(capsys, "rehydrate", "--thread", held)
+    assert code == 0 and out.startswith("5 blob(s) in scope: 5 online"), out
+    code, out, err = cli(capsys, "export", "--matter", "Chat matter", "--out", "matter.jsonl")
+    assert code == 0 and "5 blobs covered by 1 hold(s)" in out, err
+    sources = {json.loads(line)["source"] for line in Path("matter.jsonl").read_text().splitlines()}
+    assert sources and sources <= held_blobs
+
+    code, out, _ = cli(capsys, "dispose")
+    assert code == 0 and "5 kept by a hold" in out, out
+    assert held_blobs <= names(svc, "outbound/") and not outbound_chat(svc, other)
+
+    assert cli(capsys, "hold", "release", "--matter", "Chat matter", "--reason", "closed")[0] == 0
+    assert cli(capsys, "dispose")[0] == 0
+    assert not names(svc, "outbound/chat/") and link not in names(svc, "outbound/")
+
+
+def test_a_thread_hold_covers_outbound_chat_written_before_the_thread_tag(acs, svc, capsys):
+    """Records of the archive-before-send chat client written before it tagged the thread carry kind, channel,
+    at and sender only: the hold reads their message record; one it cannot read is kept."""
+    (held, to_held), (other, to_other) = chat_sender(acs, svc, "held"), chat_sender(acs, svc, "other")
+    to_held.send_message("sent before the thread tag")
+    to_other.send_message("so was this")
+    old_held, old_other = outbound_chat(svc, held), outbound_chat(svc, other)
+    set_tags(svc, names(svc, "outbound/"), lambda tags: {k: v for k, v in tags.items() if k != "thread"})
+    age(svc, names(svc, "outbound/"))
+    damaged = f"outbound/chat/{uuid.uuid4()}/message.json.lz4"  # no thread can be read from it
+    svc.store.container.upload_blob(damaged, b"not an lz4 frame", tags={"kind": "outbound-message",
+                                                                       "channel": "chat", "at": iso(OLD)})
+
+    code, out, _ = cli(capsys, "hold", "place", "--matter", "Old chat", "--reason", "r", "--thread", held)
+    assert code == 0 and "3 record(s) covered now" in out  # message, sent, and the damaged one
+    code, out, _ = cli(capsys, "dispose")
+    assert code == 0 and "3 kept by a hold" in out, out
+    left = names(svc, "outbound/chat/")
+    assert left == old_held | {damaged} and not left & old_other
+
+    # outbound index adds the tag to what is left: the hold then finds them by it
+    code, out, err = cli(capsys, "outbound", "index")  # the damaged one is named
+    assert code == 1 and out.startswith("1 outbound records without conversation or thread tags (indexed; 2 blobs"), out
+    assert damaged in err
+    from archiving.store import keys
+
+    for name in old_held:
+        assert svc.store.container.get_blob_client(name).get_blob_tags()["thread"] == keys.thread_tag(held)
+    assert cli(capsys, "outbound", "index")[1].startswith("0 outbound records")
+    assert cli(capsys, "hold", "release", "--matter", "Old chat", "--reason", "closed")[0] == 0
+    assert cli(capsys, "dispose")[0] == 0 and not names(svc, "outbound/chat/")
