@@ -650,3 +650,102 @@ def test_a_thread_hold_covers_outbound_chat_written_before_the_thread_tag(acs, s
     assert cli(capsys, "outbound", "index")[1].startswith("0 outbound records")
     assert cli(capsys, "hold", "release", "--matter", "Old chat", "--reason", "closed")[0] == 0
     assert cli(capsys, "dispose")[0] == 0 and not names(svc, "outbound/chat/")
+
+
+# -- Azure's legal hold (ARCHIVE_LEGAL_HOLD), through a server that implements it in front of Azurite -----------
+
+
+@pytest.fixture
+def legal(azurite, env, monkeypatch):
+    """(storage, svc): Azure's legal hold in front of this test's Azurite (tests/legalhold.py) and
+    ARCHIVE_LEGAL_HOLD on; the CLI and ``svc`` go through it."""
+    from .legalhold import LegalHoldStorage
+
+    with LegalHoldStorage(azurite) as storage:
+        values = dict(env, ArchiveStorage=storage.connection_string(), ARCHIVE_LEGAL_HOLD="true")
+        for name in ("ArchiveStorage", "ARCHIVE_LEGAL_HOLD"):
+            monkeypatch.setenv(name, values[name])
+        bootstrap.reset()
+        s = bootstrap.Services(settings=Settings.from_env(values), profile=bootstrap.BATCH_PROFILE)
+        yield storage, s
+        s.close()
+        bootstrap.reset()
+
+
+def legally_held(svc) -> set[str]:
+    """The blobs under Azure's legal hold, as the service lists them (include=legalhold)."""
+    return {b.name for b in svc.store.container.list_blobs(include=["legalhold"]) if b.has_legal_hold}
+
+
+def test_azure_legal_hold_follows_the_holds_and_keeps_dispose_away(legal, capsys):
+    storage, svc = legal
+    archive(svc, [chat(HELD, OLD, i) for i in range(3)] + [chat(UNHELD, OLD, 0), chat("19:byhand@thread.v2", OLD, 0)])
+    (by_hand,) = thread_names(svc, "19:byhand@thread.v2")
+    svc.store.container.get_blob_client(by_hand).set_legal_hold(True)  # by someone, outside the product
+
+    code, out, _ = cli(capsys, "hold", "place", "--matter", "Smith", "--reason", "r", "--thread", HELD)
+    assert code == 0 and "3 record(s) covered now" in out and "Azure legal hold set on 3 blob(s)" in out
+    assert legally_held(svc) == thread_names(svc, HELD) | {by_hand}
+    archive(svc, [chat(HELD, OLD, 9)])  # written after the hold: no legal hold yet
+    late = thread_names(svc, HELD) - storage.held_names()
+    assert len(late) == 1 and late.isdisjoint(legally_held(svc))
+
+    code, out, _ = cli(capsys, "dispose", "--dry-run")
+    assert code == 0 and late.isdisjoint(legally_held(svc))  # a dry run changes nothing
+    code, out, _ = cli(capsys, "dispose")
+    assert code == 0 and "disposed 1 record(s)" in out, out
+    assert "4 kept by a hold, 1 kept by Azure immutability" in out and "Azure legal hold set on 1 held blob(s)" in out
+    assert legally_held(svc) == thread_names(svc, HELD) | {by_hand} and len(thread_names(svc, HELD)) == 4
+    assert not thread_names(svc, UNHELD) and storage.calls["delete refused"] == 0  # never asked to delete a held one
+
+    # A second matter covers the first record: releasing Smith leaves that one's legal hold on.
+    code, out, _ = cli(capsys, "hold", "place", "--matter", "Other", "--reason", "r", "--thread", HELD,
+                       "--from", iso(OLD), "--to", iso(OLD + timedelta(milliseconds=1)))
+    assert code == 0 and "1 record(s) covered now" in out and "Azure legal hold set on 0 blob(s)" in out
+    (first,) = {n for n in thread_names(svc, HELD) if svc.store.read_document(n)["composed_at"] == iso(OLD)}
+    code, out, _ = cli(capsys, "hold", "release", "--matter", "Smith", "--reason", "settled")
+    assert code == 0 and "Azure legal hold cleared on 3 blob(s)" in out
+    assert legally_held(svc) == {first, by_hand}
+    assert cli(capsys, "dispose")[0] == 0
+    assert thread_names(svc, HELD) == {first}
+    code, out, _ = cli(capsys, "hold", "release", "--matter", "Other", "--reason", "closed")
+    assert code == 0 and "Azure legal hold cleared on 1 blob(s)" in out and legally_held(svc) == {by_hand}
+    assert cli(capsys, "dispose")[0] == 0 and not thread_names(svc, HELD)
+    assert thread_names(svc, "19:byhand@thread.v2") == {by_hand}  # Azure's hold, not the product's: kept
+
+
+def test_azure_refusing_a_legal_hold_is_named_and_changes_nothing(legal, capsys):
+    storage, svc = legal
+    archive(svc, [chat(HELD, OLD, i) for i in range(2)] + [chat(UNHELD, OLD, 0)])
+    storage.refuse(403, "AuthorizationPermissionMismatch")
+    code, out, err = cli(capsys, "hold", "place", "--matter", "M", "--reason", "r", "--thread", HELD)
+    assert code == 2 and "Traceback" not in err, err
+    assert "ARCHIVE_LEGAL_HOLD" in err and "403 AuthorizationPermissionMismatch" in err and "Storage Blob Data Owner" in err
+    assert not names(svc, "holds/") and not legally_held(svc)  # nothing recorded as placed
+
+    storage.refuse(None)
+    assert cli(capsys, "hold", "place", "--matter", "M", "--reason", "r", "--thread", HELD)[0] == 0
+    archive(svc, [chat(HELD, OLD, 9)])
+    storage.refuse(403, "AuthorizationPermissionMismatch")
+    code, _, err = cli(capsys, "dispose")  # the record written since cannot get Azure's hold: nothing is deleted
+    assert code == 2 and "403 AuthorizationPermissionMismatch" in err and thread_names(svc, UNHELD)
+    assert not names(svc, "dispositions/")
+    code, _, err = cli(capsys, "hold", "release", "--matter", "M", "--reason", "r")
+    assert code == 2 and "cleared" in err and "Traceback" not in err
+    assert legally_held(svc) == storage.held_names() and len(storage.held_names()) == 2
+    assert [r["matter"] for r in json.loads(cli(capsys, "hold", "list", "--format", "json")[1])] == ["M"]  # still on
+
+
+def test_a_recent_record_a_party_hold_covers_through_its_thread_gets_azure_legal_hold_at_dispose(legal, capsys):
+    """Covered only once the party's own record, later in the listing, was seen: still given Azure's hold."""
+    storage, svc = legal
+    party_raw = "8:acs:00000000-0000-0000-0000-0000000000bb"
+    recent = utcnow() - timedelta(days=3)
+    archive(svc, [chat(PARTY_THREAD, recent, 5, sender=party_raw)])
+    code, out, _ = cli(capsys, "hold", "place", "--matter", "P", "--reason", "r", "--party", party_raw)
+    assert code == 0 and "Azure legal hold set on 1 blob(s)" in out
+    archive(svc, [chat(PARTY_THREAD, recent, 1)])  # another sender, listed before the party's record
+    assert len(thread_names(svc, PARTY_THREAD)) == 2 and len(legally_held(svc)) == 1
+    code, out, _ = cli(capsys, "dispose")
+    assert code == 0 and "Azure legal hold set on 1 held blob(s)" in out, out
+    assert legally_held(svc) == thread_names(svc, PARTY_THREAD) == storage.held_names()
