@@ -263,6 +263,16 @@ class FaultProxy:
                 self._conns.add(client)
             threading.Thread(target=self._serve, args=(client,), name="faultproxy-conn", daemon=True).start()
 
+    # -- hooks for a server that answers some requests itself (tests/legalhold.py) ------------------
+
+    def answer(self, method: str, target: str, headers: dict[str, str], body: bytes) -> bytes | None:
+        """A whole HTTP response to send instead of forwarding the request, or None to forward it."""
+        return None
+
+    def rewrite(self, method: str, target: str, r_head: bytes, r_body: bytes) -> tuple[bytes, bytes]:
+        """Storage's answer (head, body as received) as the client gets it; unchanged here."""
+        return r_head, r_body
+
     def _decide(self, method: str, target: str) -> str | None:
         with self._lock:
             self.counts["requests"] += 1
@@ -296,6 +306,10 @@ class FaultProxy:
                 if fault == "reset_before":
                     _reset(client)
                     return
+                local = self.answer(method, target, headers, body)
+                if local is not None:
+                    client.sendall(local)
+                    continue
                 response = None
                 for attempt in (1, 2):
                     if upstream is None or time.monotonic() - last_used > UPSTREAM_IDLE:
@@ -326,6 +340,7 @@ class FaultProxy:
                 with self._lock:
                     self.counts["forwarded"] += 1
                 r_head, r_body, close = response
+                r_head, r_body = self.rewrite(method, target, r_head, r_body)
                 if fault == "reset_after":
                     _reset(client)
                     return

@@ -537,3 +537,215 @@ def test_a_party_hold_keeps_the_whole_call_and_dispose_removes_an_unheld_one(svc
     assert code == 0 and "disposed 2 record(s)" in out, out
     left = names(svc, "call/")
     assert len(left) == 3 and {n.split("/")[2] for n in left} == {n.split("/")[2] for n in left if "participants" in n}
+
+
+# -- a thread's hold and the outbound chat messages sent to it -------------------------------------------------
+
+
+def chat_sender(acs, svc, topic: str):
+    """A new chat thread and the archive-before-send chat client (the real SDK) of the ACS user who made it."""
+    from azure.communication.chat import CommunicationTokenCredential
+
+    from archiving.outbound.clients import ArchivingChatThreadClient
+    from archiving.outbound.core import OutboundArchive
+
+    user = acs.create_user()
+    thread_id = acs.create_thread(topic, user, [])
+    archive_ = OutboundArchive(svc.store.container, svc.settings.hash_key, outcomes="sync")
+    return thread_id, ArchivingChatThreadClient(acs.endpoint, CommunicationTokenCredential(acs.issue_token(user)), thread_id,
+                                     archive=archive_, sender_id=user, **acs.client_kwargs())
+
+
+def outbound_chat(svc, thread_id: str) -> set[str]:
+    """Every blob of the outbound chat messages sent to the thread (found by reading each message record)."""
+    folders = {n.rsplit("/", 1)[0] + "/" for n in names(svc, "outbound/chat/")
+               if n.endswith("/message.json.lz4") and svc.store.read_document(n)["recipients"][0]["address"] == thread_id}
+    return {n for n in names(svc, "outbound/chat/") if n.rsplit("/", 1)[0] + "/" in folders}
+
+
+def set_tags(svc, blob_names, change) -> None:
+    """Rewrite each blob's index tags with ``change(tags)``."""
+    for name in blob_names:
+        client = svc.store.container.get_blob_client(name)
+        client.set_blob_tags(change(dict(client.get_blob_tags())))
+
+
+def age(svc, blob_names, when: datetime = OLD) -> None:
+    """Records sent now, made past retention the way dispose tells age: their ``at`` tag."""
+    set_tags(svc, blob_names, lambda tags: {**tags, "at": iso(when)})
+
+
+def test_a_thread_hold_keeps_outbound_chat_sent_to_the_thread_until_released(acs, svc, capsys):
+    from archiving.store import keys
+
+    (held, to_held), (other, to_other) = chat_sender(acs, svc, "held"), chat_sender(acs, svc, "other")
+    sent = to_held.send_message("the offer stands until Friday")
+    rule = acs.faults.add(400, path=r"^/chat/threads/.+/messages$", method="POST", times=1, retry_after=None)
+    from azure.core.exceptions import HttpResponseError
+
+    with pytest.raises(HttpResponseError):
+        to_held.send_message("this one ACS refused")
+    acs.faults.remove(rule)
+    to_other.send_message("unrelated")
+    folder_blobs = outbound_chat(svc, held)
+    # message and sent; message and failed-<ms>; beside them, the link from the ACS message id
+    assert len(folder_blobs) == 4 and any("/failed-" in n for n in folder_blobs)
+    from archiving.outbound import layout
+
+    link = layout.by_acs_id_key("chat", sent.id, svc.settings.hash_key)
+    held_blobs = folder_blobs | {link}
+    # Tagged at send time with the thread, as the thread's inbound records are.
+    for name in held_blobs:
+        assert svc.store.container.get_blob_client(name).get_blob_tags()["thread"] == keys.thread_tag(held), name
+    age(svc, names(svc, "outbound/"))
+
+    code, out, _ = cli(capsys, "hold", "place", "--matter", "Chat matter", "--reason", "r", "--thread", held)
+    assert code == 0 and "5 record(s) covered now" in out
+    code, out, _ = cli(capsys, "hold", "list", "--format", "json")
+    assert code == 0 and [r["records"] for r in json.loads(out)] == [5]
+    code, out, _ = cli(capsys, "rehydrate", "--thread", held)
+    assert code == 0 and out.startswith("5 blob(s) in scope: 5 online"), out
+    code, out, err = cli(capsys, "export", "--matter", "Chat matter", "--out", "matter.jsonl")
+    assert code == 0 and "5 blobs covered by 1 hold(s)" in out, err
+    sources = {json.loads(line)["source"] for line in Path("matter.jsonl").read_text().splitlines()}
+    assert sources == held_blobs  # message, sent, link; message, failed: one item each
+
+    code, out, _ = cli(capsys, "dispose")
+    assert code == 0 and "5 kept by a hold" in out, out
+    assert held_blobs <= names(svc, "outbound/") and not outbound_chat(svc, other)
+
+    assert cli(capsys, "hold", "release", "--matter", "Chat matter", "--reason", "closed")[0] == 0
+    assert cli(capsys, "dispose")[0] == 0
+    assert not names(svc, "outbound/chat/") and link not in names(svc, "outbound/")
+
+
+def test_a_thread_hold_covers_outbound_chat_written_before_the_thread_tag(acs, svc, capsys):
+    """Records of the archive-before-send chat client written before it tagged the thread carry kind, channel,
+    at and sender only: the hold reads their message record; one it cannot read is kept."""
+    (held, to_held), (other, to_other) = chat_sender(acs, svc, "held"), chat_sender(acs, svc, "other")
+    to_held.send_message("sent before the thread tag")
+    to_other.send_message("so was this")
+    old_held, old_other = outbound_chat(svc, held), outbound_chat(svc, other)
+    set_tags(svc, names(svc, "outbound/"), lambda tags: {k: v for k, v in tags.items() if k != "thread"})
+    age(svc, names(svc, "outbound/"))
+    damaged = f"outbound/chat/{uuid.uuid4()}/message.json.lz4"  # no thread can be read from it
+    svc.store.container.upload_blob(damaged, b"not an lz4 frame", tags={"kind": "outbound-message",
+                                                                       "channel": "chat", "at": iso(OLD)})
+
+    code, out, _ = cli(capsys, "hold", "place", "--matter", "Old chat", "--reason", "r", "--thread", held)
+    assert code == 0 and "3 record(s) covered now" in out  # message, sent, and the damaged one
+    code, out, _ = cli(capsys, "dispose")
+    assert code == 0 and "3 kept by a hold" in out, out
+    left = names(svc, "outbound/chat/")
+    assert left == old_held | {damaged} and not left & old_other
+
+    # outbound index adds the tag to what is left: the hold then finds them by it
+    code, out, err = cli(capsys, "outbound", "index")  # the damaged one is named
+    assert code == 1 and out.startswith("1 outbound records without conversation or thread tags (indexed; 2 blobs"), out
+    assert damaged in err
+    from archiving.store import keys
+
+    for name in old_held:
+        assert svc.store.container.get_blob_client(name).get_blob_tags()["thread"] == keys.thread_tag(held)
+    assert cli(capsys, "outbound", "index")[1].startswith("0 outbound records")
+    assert cli(capsys, "hold", "release", "--matter", "Old chat", "--reason", "closed")[0] == 0
+    assert cli(capsys, "dispose")[0] == 0 and not names(svc, "outbound/chat/")
+
+
+# -- Azure's legal hold (ARCHIVE_LEGAL_HOLD), through a server that implements it in front of Azurite -----------
+
+
+@pytest.fixture
+def legal(azurite, env, monkeypatch):
+    """(storage, svc): Azure's legal hold in front of this test's Azurite (tests/legalhold.py) and
+    ARCHIVE_LEGAL_HOLD on; the CLI and ``svc`` go through it."""
+    from .legalhold import LegalHoldStorage
+
+    with LegalHoldStorage(azurite) as storage:
+        values = dict(env, ArchiveStorage=storage.connection_string(), ARCHIVE_LEGAL_HOLD="true")
+        for name in ("ArchiveStorage", "ARCHIVE_LEGAL_HOLD"):
+            monkeypatch.setenv(name, values[name])
+        bootstrap.reset()
+        s = bootstrap.Services(settings=Settings.from_env(values), profile=bootstrap.BATCH_PROFILE)
+        yield storage, s
+        s.close()
+        bootstrap.reset()
+
+
+def legally_held(svc) -> set[str]:
+    """The blobs under Azure's legal hold, as the service lists them (include=legalhold)."""
+    return {b.name for b in svc.store.container.list_blobs(include=["legalhold"]) if b.has_legal_hold}
+
+
+def test_azure_legal_hold_follows_the_holds_and_keeps_dispose_away(legal, capsys):
+    storage, svc = legal
+    archive(svc, [chat(HELD, OLD, i) for i in range(3)] + [chat(UNHELD, OLD, 0), chat("19:byhand@thread.v2", OLD, 0)])
+    (by_hand,) = thread_names(svc, "19:byhand@thread.v2")
+    svc.store.container.get_blob_client(by_hand).set_legal_hold(True)  # by someone, outside the product
+
+    code, out, _ = cli(capsys, "hold", "place", "--matter", "Smith", "--reason", "r", "--thread", HELD)
+    assert code == 0 and "3 record(s) covered now" in out and "Azure legal hold set on 3 blob(s)" in out
+    assert legally_held(svc) == thread_names(svc, HELD) | {by_hand}
+    archive(svc, [chat(HELD, OLD, 9)])  # written after the hold: no legal hold yet
+    late = thread_names(svc, HELD) - storage.held_names()
+    assert len(late) == 1 and late.isdisjoint(legally_held(svc))
+
+    code, out, _ = cli(capsys, "dispose", "--dry-run")
+    assert code == 0 and late.isdisjoint(legally_held(svc))  # a dry run changes nothing
+    code, out, _ = cli(capsys, "dispose")
+    assert code == 0 and "disposed 1 record(s)" in out, out
+    assert "4 kept by a hold, 1 kept by Azure immutability" in out and "Azure legal hold set on 1 held blob(s)" in out
+    assert legally_held(svc) == thread_names(svc, HELD) | {by_hand} and len(thread_names(svc, HELD)) == 4
+    assert not thread_names(svc, UNHELD) and storage.calls["delete refused"] == 0  # never asked to delete a held one
+
+    # A second matter covers the first record: releasing Smith leaves that one's legal hold on.
+    code, out, _ = cli(capsys, "hold", "place", "--matter", "Other", "--reason", "r", "--thread", HELD,
+                       "--from", iso(OLD), "--to", iso(OLD + timedelta(milliseconds=1)))
+    assert code == 0 and "1 record(s) covered now" in out and "Azure legal hold set on 0 blob(s)" in out
+    (first,) = {n for n in thread_names(svc, HELD) if svc.store.read_document(n)["composed_at"] == iso(OLD)}
+    code, out, _ = cli(capsys, "hold", "release", "--matter", "Smith", "--reason", "settled")
+    assert code == 0 and "Azure legal hold cleared on 3 blob(s)" in out
+    assert legally_held(svc) == {first, by_hand}
+    assert cli(capsys, "dispose")[0] == 0
+    assert thread_names(svc, HELD) == {first}
+    code, out, _ = cli(capsys, "hold", "release", "--matter", "Other", "--reason", "closed")
+    assert code == 0 and "Azure legal hold cleared on 1 blob(s)" in out and legally_held(svc) == {by_hand}
+    assert cli(capsys, "dispose")[0] == 0 and not thread_names(svc, HELD)
+    assert thread_names(svc, "19:byhand@thread.v2") == {by_hand}  # Azure's hold, not the product's: kept
+
+
+def test_azure_refusing_a_legal_hold_is_named_and_changes_nothing(legal, capsys):
+    storage, svc = legal
+    archive(svc, [chat(HELD, OLD, i) for i in range(2)] + [chat(UNHELD, OLD, 0)])
+    storage.refuse(403, "AuthorizationPermissionMismatch")
+    code, out, err = cli(capsys, "hold", "place", "--matter", "M", "--reason", "r", "--thread", HELD)
+    assert code == 2 and "Traceback" not in err, err
+    assert "ARCHIVE_LEGAL_HOLD" in err and "403 AuthorizationPermissionMismatch" in err and "Storage Blob Data Owner" in err
+    assert not names(svc, "holds/") and not legally_held(svc)  # nothing recorded as placed
+
+    storage.refuse(None)
+    assert cli(capsys, "hold", "place", "--matter", "M", "--reason", "r", "--thread", HELD)[0] == 0
+    archive(svc, [chat(HELD, OLD, 9)])
+    storage.refuse(403, "AuthorizationPermissionMismatch")
+    code, _, err = cli(capsys, "dispose")  # the record written since cannot get Azure's hold: nothing is deleted
+    assert code == 2 and "403 AuthorizationPermissionMismatch" in err and thread_names(svc, UNHELD)
+    assert not names(svc, "dispositions/")
+    code, _, err = cli(capsys, "hold", "release", "--matter", "M", "--reason", "r")
+    assert code == 2 and "cleared" in err and "Traceback" not in err
+    assert legally_held(svc) == storage.held_names() and len(storage.held_names()) == 2
+    assert [r["matter"] for r in json.loads(cli(capsys, "hold", "list", "--format", "json")[1])] == ["M"]  # still on
+
+
+def test_a_recent_record_a_party_hold_covers_through_its_thread_gets_azure_legal_hold_at_dispose(legal, capsys):
+    """Covered only once the party's own record, later in the listing, was seen: still given Azure's hold."""
+    storage, svc = legal
+    party_raw = "8:acs:00000000-0000-0000-0000-0000000000bb"
+    recent = utcnow() - timedelta(days=3)
+    archive(svc, [chat(PARTY_THREAD, recent, 5, sender=party_raw)])
+    code, out, _ = cli(capsys, "hold", "place", "--matter", "P", "--reason", "r", "--party", party_raw)
+    assert code == 0 and "Azure legal hold set on 1 blob(s)" in out
+    archive(svc, [chat(PARTY_THREAD, recent, 1)])  # another sender, listed before the party's record
+    assert len(thread_names(svc, PARTY_THREAD)) == 2 and len(legally_held(svc)) == 1
+    code, out, _ = cli(capsys, "dispose")
+    assert code == 0 and "Azure legal hold set on 1 held blob(s)" in out, out
+    assert legally_held(svc) == thread_names(svc, PARTY_THREAD) == storage.held_names()

@@ -61,7 +61,7 @@ def cmd_index(args) -> int:
     for damage in stats.findings.items:
         print(damage.line(), file=sys.stderr)
     verb = "would index" if args.dry_run else "indexed"
-    print(f"{stats.messages} outbound records without conversation tags ({verb}; {stats.tagged} blobs tagged, "
+    print(f"{stats.messages} outbound records without conversation or thread tags ({verb}; {stats.tagged} blobs tagged, "
           f"{stats.index_blobs} index blobs written); {stats.already} indexed already")
     return FINDINGS if stats.findings else OK
 
@@ -117,11 +117,12 @@ def register(sub) -> None:
     r.set_defaults(func=cmd_reconcile)
 
     i = osub.add_parser(
-        "index", help="index outbound records written before conversations were (one-time backfill)",
+        "index", help="index outbound records written before conversations and chat threads were (one-time backfill)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Add the conversation, recipient and direction tags to SMS, WhatsApp and email outbound records "
                     "written before they were set at send time, and write the index blobs of further recipients, "
-                    "so that show and find see them (docs/outbound.md, \"Conversations\"). Idempotent.",
+                    "so that show and find see them (docs/outbound.md, \"Conversations\"); add the thread tag to chat "
+                    "outbound records written before it was set, so that a thread's hold sees them by tag. Idempotent.",
         epilog="examples:\n  python -m archiving outbound index --dry-run\n  python -m archiving outbound index\n\n"
                "exit codes:\n  0 done; 1 some records damaged (named on stderr); 2 usage or setting error;\n"
                "  4 storage failed\n")

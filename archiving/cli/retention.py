@@ -155,7 +155,9 @@ def cmd_dispose(args) -> int:
     print(f"{verb} {c['due'] if args.dry_run else c['disposed']} record(s) older than {result.cutoff} "
           f"(retention {result.retention_days} days); {c['listed']} listed, {c['expired']} past retention, "
           f"{c['held']} kept by a hold, {c['immutable']} kept by Azure immutability, {c['no_time']} without an "
-          f"at tag kept" + (f", {c['failed']} could not be deleted" if c["failed"] else ""))
+          f"at tag kept" + (f", {c['failed']} could not be deleted" if c["failed"] else "")
+          + (f"; Azure legal hold set on {c['legal_holds_set']} held blob(s) written since their hold"
+             if c["legal_holds_set"] else ""))
     for name in result.records:
         print(f"disposition record: {name}")
     for name, why in result.failed:

@@ -1,10 +1,12 @@
-"""``outbound index``: the conversation tags and index blobs of outbound records written before they existed.
+"""``outbound index``: the conversation and thread tags and index blobs of outbound records written before them.
 
 Records written since issue 19 are indexed at send time (docs/outbound.md, "Conversations"). Older
 ones carry only ``kind``, ``channel``, ``at`` and ``sender``: ``show`` and ``find`` (which search by
 ``conversation`` and ``recipient``) miss them. This reads each SMS, WhatsApp and email message record
 without a ``conversation`` tag, adds the tags from the party hashes its document holds (to the record
-and its outcomes), and writes the index blobs of recipients after the first. Idempotent.
+and its outcomes), and writes the index blobs of recipients after the first. Chat message records
+without a ``thread`` tag (written before outbound chat was tagged with its thread) get it, with their
+outcomes, from the thread the document names. Idempotent.
 """
 
 from __future__ import annotations
@@ -32,11 +34,12 @@ class BackfillStats:
 
 
 def _untagged(store: Any, stats: BackfillStats) -> Iterator[str]:
-    for channel in layout.CONVERSATION_CHANNELS:
+    for channel in layout.CHANNELS:
+        wanted = "thread" if channel == "chat" else "conversation"  # the tag written at send time since
         for listed in list_indexed(store, f"{layout.ROOT}{channel}/"):
             if layout.parse_message_key(listed.name) is None:
                 continue
-            if (listed.tags or {}).get("conversation"):
+            if (listed.tags or {}).get(wanted):
                 stats.already += 1
                 continue
             yield listed.name
@@ -51,16 +54,17 @@ def backfill(store: Any, dry_run: bool = False) -> BackfillStats:
         stats.messages += 1
         sender_hash = (doc.get("sender") or {}).get("hash")
         conversations = layout.conversation_tags(doc["channel"], sender_hash, doc.get("recipients") or [])
-        if not conversations or dry_run:
+        thread = layout.chat_thread(doc["channel"], doc)
+        if not (conversations or thread) or dry_run:
             continue
         channel, archive_id = doc["channel"], doc["archive_id"]
         for name in store.list_names(layout.message_prefix(channel, archive_id)):
             client = store.container.get_blob_client(name)
             tags = dict(client.get_blob_tags() or {})
-            if tags.get("conversation"):
+            if tags.get("thread" if thread else "conversation"):
                 continue
             tags.update(layout.tags(tags.get("kind", layout.MESSAGE), channel, tags.get("at") or doc["archived_at"],
-                                    conversation=conversations[0]))
+                                    conversation=conversations[0] if conversations else None, thread=thread))
             client.set_blob_tags(tags)
             stats.tagged += 1
         for key, index_doc, tags in index_items(channel, archive_id, doc["archived_at"], sender_hash, conversations[1:]):

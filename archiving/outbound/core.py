@@ -161,7 +161,9 @@ class OutboundArchive:
         doc = layout.document(layout.MESSAGE, channel, archive_id, now, **fields, via=self.via)
         key = layout.message_key(channel, archive_id)
         conversations = layout.conversation_tags(channel, sender_hash, fields.get("recipients") or [])
-        tags = layout.tags(layout.MESSAGE, channel, now, sender_hash, conversations[0] if conversations else None)
+        thread = layout.chat_thread(channel, fields)  # chat: tagged like the thread's inbound records
+        tags = layout.tags(layout.MESSAGE, channel, now, sender_hash, conversations[0] if conversations else None,
+                           thread)
         deadline = time.monotonic() + self.budget
         try:
             for sha, data, meta in attachments:
@@ -183,7 +185,7 @@ class OutboundArchive:
             self._queue([*index_items(channel, archive_id, now, sender_hash, conversations[1:]), (key, doc, tags),
                          (layout.not_archived_key(channel, archive_id), marker,
                           layout.tags(layout.NOT_ARCHIVED, channel, now,
-                                      conversation=conversations[0] if conversations else None))])
+                                      conversation=conversations[0] if conversations else None, thread=thread))])
             return Begun(channel, archive_id, doc, None, False, sender_hash)
         if existing is None:
             return Begun(channel, archive_id, doc, None, True, sender_hash)
@@ -199,13 +201,14 @@ class OutboundArchive:
         outcome = layout.document(layout.SENT, channel, archive_id, now, status=layout.STATUS_SENT,
                                   message_key=layout.message_key(channel, archive_id), results=per_recipient,
                                   recipients_accepted=ok, recipients_total=len(per_recipient), **extra)
-        items = [(layout.sent_key(channel, archive_id), outcome, layout.tags(layout.SENT, channel, now,
-                                                                             conversation=_first(begun)))]
+        items = [(layout.sent_key(channel, archive_id), outcome,
+                  layout.tags(layout.SENT, channel, now, conversation=_first(begun), thread=_thread(begun)))]
         for acs_id in dict.fromkeys(r.get("acs_message_id") for r in per_recipient):
             if acs_id:
                 link = layout.document(layout.LINK, channel, archive_id, now, acs_message_id=acs_id,
                                        message_key=layout.message_key(channel, archive_id))
-                items.append((layout.by_acs_id_key(channel, acs_id, self.hash_key), link, layout.tags(layout.LINK, channel, now)))
+                items.append((layout.by_acs_id_key(channel, acs_id, self.hash_key), link,
+                              layout.tags(layout.LINK, channel, now, thread=_thread(begun))))
         log.info("outbound %s %s: sent, %d of %d recipients accepted (%.0f ms)", channel, archive_id, ok,
                  len(per_recipient), seconds * 1000)
         self._write_or_queue(begun, items, "sent outcome")
@@ -219,8 +222,8 @@ class OutboundArchive:
         key = layout.failed_key(channel, archive_id, epoch_ms(now))
         log.warning("outbound %s %s: ACS send failed: %s %s", channel, archive_id, error["type"],
                     error.get("status_code") or "")
-        self._write_or_queue(begun, [(key, doc, layout.tags(layout.FAILED, channel, iso(now), conversation=_first(begun)))],
-                             "failed outcome")
+        self._write_or_queue(begun, [(key, doc, layout.tags(layout.FAILED, channel, iso(now), conversation=_first(begun),
+                                                            thread=_thread(begun)))], "failed outcome")
 
     # -- storage ----------------------------------------------------------------------------------------
 
@@ -357,6 +360,11 @@ def _first(begun: Begun) -> tuple[str, str] | None:
     """The conversation of the message's first recipient (its outcomes are tagged with it)."""
     found = layout.conversation_tags(begun.channel, begun.sender_hash, begun.document.get("recipients") or [])
     return found[0] if found else None
+
+
+def _thread(begun: Begun) -> str | None:
+    """The chat thread of the message (its outcomes are tagged with it, so a thread's hold finds them)."""
+    return layout.chat_thread(begun.channel, begun.document)
 
 
 def index_items(channel: str, archive_id: str, at: str, sender_hash: str | None,

@@ -240,16 +240,33 @@ def address_hash(hash_key: bytes, channel: str, address: str) -> str:
 
 
 def tags(kind: str, channel: str, at: str, sender_hash: str | None = None,
-         conversation: tuple[str, str] | None = None) -> dict[str, str]:
+         conversation: tuple[str, str] | None = None, thread: str | None = None) -> dict[str, str]:
     """Index tags; with ``conversation`` (id, recipient hash) also ``conversation``, ``recipient`` and
-    ``direction`` = outbound, as the inbound records are tagged (docs/outbound.md, "Conversations")."""
+    ``direction`` = outbound, as the inbound records are tagged (docs/outbound.md, "Conversations"); with
+    ``thread`` (a chat thread id) the ``thread`` tag inbound chat records carry (keys.thread_tag)."""
     out = {"kind": kind, "channel": channel, "at": at}
     if sender_hash:
         out["sender"] = sender_hash
     if conversation:
         out["conversation"], out["recipient"] = conversation
         out["direction"] = DIRECTION
+    if thread:
+        out["thread"] = keys.thread_tag(thread)
     return out
+
+
+def chat_thread(channel: str, doc: Any) -> str | None:
+    """The chat thread an outbound chat message (its document, or the fields it is made of) was sent to:
+    ``correlation.chat_thread_id``, else its one recipient of role ``thread``; None for other channels."""
+    if channel != "chat" or not isinstance(doc, Mapping):
+        return None
+    correlation = doc.get("correlation")
+    thread = correlation.get("chat_thread_id") if isinstance(correlation, Mapping) else None
+    if not thread:
+        first = (doc.get("recipients") or [None])[0]
+        if isinstance(first, Mapping) and first.get("role") == "thread":
+            thread = first.get("address")
+    return thread if isinstance(thread, str) and thread else None
 
 
 def party(hash_key: bytes, channel: str, address: str, role: str, display_name: str | None = None) -> dict[str, Any]:

@@ -88,37 +88,39 @@ def dispose(svc: Any, *, dry_run: bool = False, now: datetime | None = None, pro
 
     due: list[Blob] = []
     to_hold: list[Blob] = []  # covered, without Azure's legal hold yet (written after the hold)
-    chat_later: list[Blob] = []  # due blobs a party's thread or outbound message may cover: decided after the listing
+
+    def decide(blob: Blob, is_covered: bool) -> None:
+        if legal and is_covered and not blob.legal_hold:
+            to_hold.append(blob)
+        at = blob.at
+        if not at:
+            counts["no_time"] += 1
+            return
+        if at >= cutoff:
+            return
+        counts["expired"] += 1
+        if is_covered:
+            held(blob)
+        elif _immutable(blob, now):
+            counts["immutable"] += 1
+        else:
+            due.append(blob)
+
+    # Blobs a party's thread or call, or a held thread's outbound message may cover: decided after the listing
+    # (recent ones too: a covered one gets Azure's legal hold).
+    later: list[Blob] = []
     for blob in list_records(svc, immutability=True):
         if progress is not None:
             progress.update(1)
         counts["listed"] += 1
         matcher.learn(blob)
         is_covered = matcher.covers(blob)
-        if legal and is_covered and not blob.legal_hold:
-            to_hold.append(blob)
-        at = blob.at
-        if not at:
-            counts["no_time"] += 1
-            continue
-        if at >= cutoff:
-            continue
-        counts["expired"] += 1
-        if is_covered:
-            held(blob)
-        elif _immutable(blob, now):
-            counts["immutable"] += 1
-        elif matcher.deferred(blob):
-            chat_later.append(blob)
+        if not is_covered and matcher.deferred(blob):
+            later.append(blob)
         else:
-            due.append(blob)
-    for blob in chat_later:
-        if matcher.covers(blob):
-            held(blob)
-            if legal and not blob.legal_hold:
-                to_hold.append(blob)
-        else:
-            due.append(blob)
+            decide(blob, is_covered)
+    for blob in later:
+        decide(blob, matcher.covers(blob))
     if legal and not dry_run and to_hold:
         counts["legal_holds_set"] = set_legal_holds(svc, to_hold, True)
 

@@ -166,7 +166,8 @@ def listing(svc: Any, include_released: bool = False, progress: Any = None) -> t
 
 def set_legal_holds(svc: Any, blobs: Iterable[Blob], on: bool) -> int:
     """Azure's legal hold on (or off) each blob; the number changed.  Needs version-level immutability on the
-    container: the service refuses otherwise, and the error (naming the setting) stops the command."""
+    container and an identity allowed to set legal holds: the service refuses otherwise, and the error (naming the
+    setting and the likely cause) stops the command."""
     from azure.core.exceptions import HttpResponseError
 
     from archiving.read.scan import ordered_map
@@ -181,10 +182,16 @@ def set_legal_holds(svc: Any, blobs: Iterable[Blob], on: bool) -> int:
         except HttpResponseError as exc:
             from archiving.settings import SettingError
 
+            # The SDK does not map this operation's errors: the service's code is in the response header.
+            response = getattr(exc, "response", None)
+            code = getattr(exc, "error_code", None) or (
+                response.headers.get("x-ms-error-code") if response is not None else None) or ""
+            why = ("the identity the archiver runs as is not allowed to (it needs Storage Blob Data Owner on the "
+                   "archive account, docs/deployment.md)" if exc.status_code in (401, 403) else
+                   "it needs version-level immutability on the archive container (docs/deployment.md, "
+                   "enableImmutability)")
             raise SettingError("ARCHIVE_LEGAL_HOLD", f"Azure legal hold could not be {'set' if on else 'cleared'} "
-                               f"on {blob.name} ({exc.status_code} {getattr(exc, 'error_code', None) or ''}): it "
-                               "needs version-level immutability on the archive container (docs/deployment.md, "
-                               "enableImmutability)") from None
+                               f"on {blob.name} ({exc.status_code} {code}".rstrip() + f"): {why}") from None
         return 1
 
     return sum(ordered_map(one, blobs, LEGAL_HOLD_WORKERS))

@@ -3,7 +3,9 @@
 Coverage is decided from what the listing of the archive shows of each blob (its name and index tags), never
 from a snapshot taken when the hold was placed: a record written after a hold is covered as soon as it exists.
 
-- ``thread``: every blob of the chat thread (``thread`` tag, or the thread in the blob name).
+- ``thread``: every blob of the chat thread (``thread`` tag, or the thread in the blob name), and every blob of
+  each outbound chat message sent to it (``outbound/chat/<archive_id>/``: tagged ``thread`` since the tag was
+  added; a message record without it is read, and one that cannot be read is covered, to be safe).
 - ``conversation``: every blob of an SMS, WhatsApp or email conversation (``conversation`` tag or name).
 - ``party`` (an ACS raw id, phone number or email address, kept only as its party hash): every record it sent
   or received (``sender``, ``participant`` or ``recipient`` tag), every record of each channel conversation it is
@@ -20,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from archiving.outbound import layout
 from archiving.store import keys
 
 # The roots of the records retention applies to (every channel, outbound included).  Not here, never disposed:
@@ -30,6 +33,7 @@ SHARED_MEDIA = ("whatsapp/media/", "call/media/")
 LIST_PAGE = 5000  # blobs per listing page (the service's maximum: one request per 5,000 blobs)
 _OUTBOUND_RE = re.compile(r"^outbound/(?:sms|email|whatsapp|chat)/[^/]+/")
 OUTBOUND_MESSAGE = "message.json.lz4"
+_OUTBOUND_CHAT = "outbound/chat/"
 
 
 @dataclass(frozen=True)
@@ -162,23 +166,30 @@ class Matcher:
     party_threads: dict[str, set[str]] = field(default_factory=dict)
     party_outbound: dict[str, set[str]] = field(default_factory=dict)
     party_calls: dict[str, set[str]] = field(default_factory=dict)  # the calls a party took part in
+    thread_outbound: dict[str, set[str]] = field(default_factory=dict)  # outbound chat folders of each thread
     _thread_tags: dict[str, str] = field(default_factory=dict)  # computed once, not per blob
 
     def __post_init__(self) -> None:
         for s in self.scopes:
             if s.thread is not None:
                 self._thread_tags[s.thread] = keys.thread_tag(s.thread)
+                self.thread_outbound.setdefault(s.thread, set())
             if s.party_hash:
                 self.party_threads.setdefault(s.party_hash, set())
                 self.party_outbound.setdefault(s.party_hash, set())
                 self.party_calls.setdefault(s.party_hash, set())
 
     def deferred(self, blob: Blob) -> bool:
-        """Whether a blob not covered yet may be covered once every blob was learned (party scopes only)."""
-        return bool(self.party_threads) and (blob.thread is not None or blob.outbound is not None
-                                             or blob.call is not None)
+        """Whether a blob not covered yet may be covered once every blob was learned (party scopes; thread
+        scopes for outbound chat blobs, whose message record may come later in the listing)."""
+        folder = blob.outbound
+        return ((bool(self.party_threads) and (blob.thread is not None or folder is not None or blob.call is not None))
+                or (bool(self.thread_outbound) and folder is not None and folder.startswith(_OUTBOUND_CHAT)))
 
     def learn(self, blob: Blob) -> None:
+        folder = blob.outbound
+        if folder and blob.name == folder + OUTBOUND_MESSAGE:
+            self._learn_outbound(blob, folder)
         if not self.party_threads:
             return
         tags = blob.tags
@@ -190,14 +201,31 @@ class Matcher:
                 call = blob.call
                 if call:  # the whole call: its start, end and recordings name the party in no tag
                     self.party_calls[party].add(call)
-        folder = blob.outbound
-        if folder and blob.name == folder + OUTBOUND_MESSAGE and self.read is not None:
-            doc = self.read(blob.name)
-            hashes = None if not isinstance(doc, Mapping) else {
-                r.get("hash") for r in doc.get("recipients") or [] if isinstance(r, Mapping)}
-            for party in self.party_outbound:
-                if hashes is None or party in hashes:  # unreadable (e.g. Archive tier): kept, to be safe
-                    self.party_outbound[party].add(folder)
+
+    def _learn_outbound(self, blob: Blob, folder: str) -> None:
+        """The parties (by recipients, which no tag carries) and chat threads of an outbound message record,
+        read at most once; an unreadable one (e.g. Archive tier) is kept by every scope that may cover it."""
+        read = self.read
+        threads = self.thread_outbound if folder.startswith(_OUTBOUND_CHAT) else {}
+        tag = blob.tags.get("thread")
+        if tag and threads:
+            for thread in threads:
+                if self._thread_tags[thread] == tag:
+                    threads[thread].add(folder)
+            threads = {}  # the tag decides
+        if read is None or not (self.party_outbound or threads):
+            return
+        doc = read(blob.name)
+        readable = isinstance(doc, Mapping)
+        hashes = {r.get("hash") for r in doc.get("recipients") or [] if isinstance(r, Mapping)} if readable else None
+        for party in self.party_outbound:
+            if hashes is None or party in hashes:
+                self.party_outbound[party].add(folder)
+        # Written before outbound chat records were tagged: the thread is in the document (none found: kept).
+        thread_id = layout.chat_thread("chat", doc) if readable else None
+        for thread in threads:
+            if thread_id is None or thread_id == thread:
+                threads[thread].add(folder)
 
     def covering(self, blob: Blob) -> list[int]:
         """Indexes of the scopes that cover the blob."""
@@ -212,7 +240,10 @@ class Matcher:
             return False
         tags = blob.tags
         if s.thread is not None:
-            return tags.get("thread") == self._thread_tags[s.thread] or blob.thread == s.thread
+            if tags.get("thread") == self._thread_tags[s.thread] or blob.thread == s.thread:
+                return True
+            folder = blob.outbound
+            return folder is not None and folder in self.thread_outbound[s.thread]
         if s.conversation is not None:
             return blob.conversation == s.conversation
         p = s.party_hash
@@ -234,13 +265,14 @@ class Matcher:
 
 
 def document_reader(svc: Any) -> Callable[[str], Any]:
-    """Reads a document for :class:`Matcher` (None when it cannot be read)."""
+    """Reads a document for :class:`Matcher` (None when it cannot be read: Archive tier, a damaged LZ4 frame,
+    not JSON)."""
     from azure.core.exceptions import HttpResponseError
 
     def read(name: str) -> Any:
         try:
             return svc.store.read_document(name)
-        except (HttpResponseError, ValueError):
+        except (HttpResponseError, ValueError, RuntimeError):  # RuntimeError: lz4's, on a damaged frame
             return None
 
     return read
