@@ -270,10 +270,11 @@ def test_a_damaged_record_is_listed_at_the_top_and_left_out(acs, archive_env, se
     tags = services.store.container.get_blob_client(name).get_blob_tags()
     services.store.container.upload_blob(name, data[:-7], overwrite=True, metadata=metadata, tags=tags)
     shown = _run(archive_env, "--between", CUSTOMER, BUSINESS, "--format", "html")
-    assert shown.returncode == 0 and "Traceback" not in shown.stderr  # as show's other formats
+    assert shown.returncode == 1 and "Traceback" not in shown.stderr  # as show's other formats
+    assert f"unreadable\t{name}\t" in shown.stderr  # named on stderr, as show's help says
     assert "DAMAGED, LEFT OUT: 1 damaged blob</strong>" in shown.stdout and f"<code>{name}</code>" in shown.stdout
     assert [d for d, _ in _entries(shown.stdout)] == ["outbound"]  # the reply is left out, the rest shown
-    assert _run(archive_env, "--between", CUSTOMER, BUSINESS).returncode == 0
+    assert _run(archive_env, "--between", CUSTOMER, BUSINESS).returncode == 1
 
 
 def test_nothing_archived_exits_3_as_the_other_formats(archive_env):

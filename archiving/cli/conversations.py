@@ -24,7 +24,7 @@ def wants_channels(args) -> bool:
 
 
 def show_channels(args, services) -> int:
-    from archiving.cli.common import NOT_FOUND, OK, open_output
+    from archiving.cli.common import FINDINGS, NOT_FOUND, OK, open_output, report_findings
     from archiving.read import conversations as conv
 
     if args.message:
@@ -63,10 +63,14 @@ def show_channels(args, services) -> int:
         text = calls.add_to(text, args.format)
     with open_output(args.out) as out:
         out.write(text)
+    # As show's help says (and chat threads and calls do): damaged blobs left out are named on stderr, exit 1.
+    report_findings(view.findings, " in this conversation")
+    for call in calls:
+        report_findings(call.findings, " of a call between the two parties")
     if view.findings:
-        print(f"{len(view.findings)} damaged blobs were skipped (listed in the output)", file=sys.stderr)
         from archiving.cli.retention import archive_tier_hint
 
         ids = [args.thread_id] if not (args.message or args.between) else ids if args.between else []
         archive_tier_hint(view.findings, ["--conversation", ids[0]] if len(ids) == 1 else None)
-    return OK
+    damaged = view.findings.any or any(c.findings.any for c in calls)
+    return FINDINGS if damaged else OK
