@@ -238,6 +238,10 @@ def test_email_page_shows_subject_body_attachment_and_delivery(acs, archive_env,
     sha = hashlib.sha256(b"statement body").hexdigest()
     assert f"statement.txt · sha256 {sha}" in text and "delivery Delivered" in text and "sent" in text
     assert f"{SHOP} → {ANN}" in text
+    # One message's delivery history (--message) is such a page too.
+    one = _run(archive_env, "--message", result["id"], "--format", "html")
+    ((direction, text),) = _entries(one.stdout)
+    assert one.returncode == 0 and direction == "outbound" and "delivery Delivered" in text
 
 
 def test_whatsapp_page_names_media_by_file_and_sha256_and_never_loads_it(acs, archive_env, media_services,
