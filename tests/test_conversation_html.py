@@ -113,6 +113,8 @@ def _call_records(h):
          "recording_start_time": h, "duration_ms": h, "content_type": h, "format_type": h,
          "chunks": [{"index": h, "content": {"status": h, "sha256": h, "size": h, "content_type": h, "blob": h},
                      "metadata": {"sha256": h, "blob": h}}]},
+        {**head, "kind": "call-recording-announced", "at": h, "recording_key_id": h + "2", "recording_id": h,
+         "recording_start_time": h, "duration_ms": h, "content_type": h, "format_type": h, "chunks": []},
     ]
 
 
