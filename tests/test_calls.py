@@ -541,6 +541,22 @@ def test_show_between_two_parties_includes_their_calls(archived_call, capsys):
     assert run(capsys, "show", "--between", PHONE, "+15555550100")[0] == 3  # no call (nor message) of these two
 
 
+def test_show_between_as_html_has_the_call_as_an_entry(archived_call, capsys):
+    from .test_conversation_html import check
+
+    code, out, _ = run(capsys, "show", "--between", PHONE, BUSINESS, "--format", "html")
+    assert code == 0
+    (entry,) = check(out).entries
+    assert "call" in entry["class"] and f"call {layout.call_segment(SERVER_CALL_ID)}" in entry["text"]
+    assert "duration 65 s" in entry["text"] and "2026-03-02 10:00:00Z" in entry["text"]
+    sha = hashlib.sha256(AUDIO).hexdigest()
+    assert f"sha256 {sha}" in entry["text"] and layout.media_key(sha) in entry["text"]  # as text, never loaded
+    # Participants by their id's kind and a short hash, as on a chat page; raw ids with --raw-ids.
+    assert "4:" + PHONE not in out and "Customer" in entry["text"] and "phoneNumber · " in entry["text"]
+    code, out, _ = run(capsys, "show", "--between", PHONE, BUSINESS, "--format", "html", "--raw-ids")
+    assert code == 0 and "4:" + PHONE in out
+
+
 def test_a_download_cut_short_resumes_with_a_range_request(rec_env, acs, acs_env, caplog):
     big = random.Random(7).randbytes(3 * 1024 * 1024)
     locations = add_recording(acs, DOCUMENT, big, "audio/wav")

@@ -296,7 +296,8 @@ def test_html_isolates_rtl_tells_people_apart_and_marks_removals_in_chromium(acs
     assert '<span class="removed">[script removed]</span>' in html_li
     assert "<img" not in dom and "<script" not in dom and "pwned" not in re.search(r"<title>(.*?)</title>", dom).group(1)
     # Each message names its source blob and the sha256 of what was read.
-    source = re.search(r'<details class="source"><summary>source</summary><code>([^<]+)</code><br>sha256 <code>([0-9a-f]{64})</code>',
+    source = re.search(r'<details class="source"><summary>source</summary><bdi><code>([^<]+)</code></bdi><br>sha256 '
+                       r'<bdi><code>([0-9a-f]{64})</code></bdi>',
                        rtl_li)
     _, metadata = svc.store.read_raw(source.group(1))
     assert source.group(2) == metadata["sha256"]

@@ -24,12 +24,9 @@ def wants_channels(args) -> bool:
 
 
 def show_channels(args, services) -> int:
-    from archiving.cli.common import NOT_FOUND, OK, open_output
+    from archiving.cli.common import FINDINGS, NOT_FOUND, OK, open_output, report_findings
     from archiving.read import conversations as conv
 
-    if args.format not in ("text", "json", "csv"):
-        raise ValueError("--format for an SMS, WhatsApp or email conversation or message: text, json or csv "
-                         "(html is for chat threads)")
     if args.message:
         view = conv.load_message(services.store, args.message, args.channel, hash_key=services.settings.hash_key)
         what = f"message {args.message}"
@@ -51,19 +48,29 @@ def show_channels(args, services) -> int:
         text = conv.render_json(view)
     elif args.format == "csv":
         text = conv.render_csv(view, bom=args.bom if args.bom is not None else bool(args.out and args.out != "-"))
+    elif args.format == "html":  # the calls are entries of the page, in time order
+        from archiving.read.conversation_html import render_conversation_html
+        from archiving.timefmt import iso, utcnow
+
+        text = render_conversation_html(view, calls, args.between or (), generated_at=iso(utcnow()),
+                                        hash_key=services.settings.hash_key, raw_ids=args.raw_ids)
     else:
         text = conv.render_text(view)
     if calls and args.format == "csv":  # the CSV has a message's columns: calls are shown by text and json
-        print(f"{len(calls)} call(s) between the two parties are not in the CSV: --format text or json lists them",
+        print(f"{len(calls)} call(s) between the two parties are not in the CSV: --format text, json or html lists them",
               file=sys.stderr)
-    elif calls:
+    elif calls and args.format != "html":
         text = calls.add_to(text, args.format)
     with open_output(args.out) as out:
         out.write(text)
+    # As show's help says (and chat threads and calls do): damaged blobs left out are named on stderr, exit 1.
+    report_findings(view.findings, " in this conversation")
+    for call in calls:
+        report_findings(call.findings, " of a call between the two parties")
     if view.findings:
-        print(f"{len(view.findings)} damaged blobs were skipped (listed in the output)", file=sys.stderr)
         from archiving.cli.retention import archive_tier_hint
 
         ids = [args.thread_id] if not (args.message or args.between) else ids if args.between else []
         archive_tier_hint(view.findings, ["--conversation", ids[0]] if len(ids) == 1 else None)
-    return OK
+    damaged = view.findings.any or any(c.findings.any for c in calls)
+    return FINDINGS if damaged else OK

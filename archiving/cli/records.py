@@ -433,13 +433,17 @@ def register(sub) -> None:
         "(text escaped, html messages sanitized, nothing loaded from elsewhere). SMS, WhatsApp and email: a "
         "conversation by its id or by the two parties (--between), both directions in time order (inbound, and "
         "what the business sent with its send outcome and delivery status), or one message with every delivery "
-        "and engagement report of it (--message); --format text, json or csv.",
+        "and engagement report of it (--message); --format text, json, csv or html (one self-contained page as "
+        "for a thread: each entry's direction, outcome, delivery status, source blob and sha256; media and "
+        "attachments by name and sha256, never loaded; with --between the calls of the two parties are "
+        "entries too).",
         [f"python -m archiving show '{THREAD_EXAMPLE}' --history",
          f"python -m archiving show '{THREAD_EXAMPLE}' --format html --out thread.html",
          "python -m archiving show --between +15555555555 +14255550123",
+         "python -m archiving show --between +15555555555 +14255550123 --format html --out conversation.html",
          "python -m archiving show --message 950850f5-bcdf-4315-b77a-6447cf56fac9"],
         "  0 done; 1 done, with damaged blobs left out (or mistagged ones) named on stderr and on the page;\n"
-        "  2 usage or setting error; 3 nothing archived for the thread; 4 storage failed\n",
+        "  2 usage or setting error; 3 nothing archived for the thread or conversation; 4 storage failed\n",
     )
     p.add_argument("thread_id", nargs="?", metavar="THREAD_ID",
                    help="a chat thread id, or an SMS / WhatsApp / email conversation id (as show prints it)")
@@ -453,7 +457,8 @@ def register(sub) -> None:
     p.add_argument("--history", action="store_true", help="list every version of each message")
     p.add_argument("--out", metavar="PATH", help="write to this file instead of stdout")
     p.add_argument("--raw-ids", action="store_true",
-                   help="html: show each person's raw id (default: the id's kind and a short hash)")
+                   help="html: show each person's raw id (default: the id's kind and a short hash; phone numbers and "
+                        "addresses of SMS, WhatsApp and email are shown as the text view shows them)")
     bom_options(p)
     p.set_defaults(func=cmd_show)
 

@@ -123,15 +123,19 @@ class ConversationView:
     conversation_ids: list[str]
     messages: list[MessageView]
     findings: Findings
+    shas: dict[str, str] = field(default_factory=dict)  # blob name -> the sha256 computed when it was read
 
     @property
     def empty(self) -> bool:
         return not self.messages
 
 
-def _assemble(blobs: Iterable[Any], outbound: OutboundNames | None = None) -> list[MessageView]:
+def _assemble(blobs: Iterable[Any], outbound: OutboundNames | None = None,
+              shas: dict[str, str] | None = None) -> list[MessageView]:
     views: dict[tuple[str, str], MessageView] = {}
     for blob in blobs:
+        if shas is not None:
+            shas[blob.name] = blob.sha256
         doc = blob.document
         if isinstance(doc, Mapping) and doc.get("kind") == OUTBOUND_MESSAGE:
             ch, aid = doc.get("channel"), doc.get("archive_id")
@@ -162,12 +166,13 @@ def load_conversation(store: Any, conversation_ids: Iterable[str], channel: str 
     names = _names(store, (_tag_query(conversation=c, channel=channel) for c in ids))
     inbound, outbound = split_outbound(store, names)
     # Found by a tag query: their tags exist (the only tag check of these layouts), no request per blob for them.
+    shas: dict[str, str] = {}
     messages = _assemble(read_verified(store, [*inbound, *outbound.message_names()], findings, workers,
-                                       check_tags=False), outbound)
+                                       check_tags=False), outbound, shas)
     messages = join_reports(store, messages, findings, hash_key)
     found = sorted({d["conversation_id"] for m in messages for _, d in (*m.records, *m.reports)
                     if d.get("conversation_id")})
-    return ConversationView(found or ids, messages, findings)  # the ids that hold records, to print
+    return ConversationView(found or ids, messages, findings, shas)  # the ids that hold records, to print
 
 
 @dataclass
@@ -261,9 +266,10 @@ def load_message(store: Any, message_id: str, channel: str | None = None, worker
                  hash_key: bytes | None = None) -> ConversationView:
     findings = Findings()
     names = _names(store, [_tag_query(message=keys.message_tag(message_id, hash_key), channel=channel)])
-    messages = _assemble(read_verified(store, names, findings, workers, check_tags=False))  # found by tags
+    shas: dict[str, str] = {}
+    messages = _assemble(read_verified(store, names, findings, workers, check_tags=False), shas=shas)  # by tags
     conversations = sorted({d["conversation_id"] for m in messages for _, d in (*m.records, *m.reports)})
-    return ConversationView(conversations, messages, findings)
+    return ConversationView(conversations, messages, findings, shas)
 
 
 # -- rendering -------------------------------------------------------------------------------------------

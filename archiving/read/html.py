@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Mapping
-from html import escape
+from collections.abc import Iterable, Mapping
 from html.parser import HTMLParser
 from typing import Any
 
 from archiving.read.reader import MessageView, ThreadView, summary, timeline, when
+from archiving.read.safe import html_text as escape  # every stored value goes out through it
+from archiving.read.safe import visible_controls
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 
@@ -142,40 +143,47 @@ def sanitize(html_text: str) -> str:
     return cleaned
 
 
-def _content(message_type: str, content: str | None) -> str:
+def content_block(message_type: str, content: str | None) -> str:
     if content is None:
         return ""
     if message_type == "html":
-        return f'<div class="content html" dir="auto">{sanitize(content)}</div>'
+        return f'<div class="content html" dir="auto">{sanitize(visible_controls(content))}</div>'
     return f'<div class="content" dir="auto">{escape(content)}</div>'
 
 
-def _time(stamp: str | None) -> str:
+def time_tag(stamp: str | None) -> str:
     return f'<bdi><time datetime="{escape(stamp or "")}">{escape(when(stamp))}</time></bdi>'
 
 
+
+def person(name: str, who: Mapping[str, Any] | None, hash_key: bytes | None, raw_ids: bool) -> str:
+    """A person: the name isolated, and what tells two of one name apart (their id's kind and a short hash
+    of it, or with ``raw_ids`` the raw id itself)."""
+    shown = f'<bdi class="name">{escape(name)}</bdi>'
+    raw = (who or {}).get("raw_id")
+    if not raw:
+        return shown
+    if raw_ids:
+        detail = raw
+    else:
+        if hash_key:
+            from archiving.store.records import user_hash
+
+            short = user_hash(hash_key, raw)[:8]
+        else:  # without the key: a plain hash, still tells two people apart on one page
+            short = hashlib.sha256(str(raw).encode("utf-8")).hexdigest()[:8]
+        detail = f"{who.get('kind') or 'unknown'} · {short}"
+    return f'{shown}<bdi class="who" title="identity">{escape(detail)}</bdi>'
+
+
 class _People:
-    """How a person is shown: display name isolated, and what tells them apart (kind and short hash, or raw id)."""
+    """How a person of a thread is shown (``person``, with the thread's name for them)."""
 
     def __init__(self, view: ThreadView, hash_key: bytes | None, raw_ids: bool):
         self.view, self.hash_key, self.raw_ids = view, hash_key, raw_ids
 
     def tag(self, who: Mapping[str, Any] | None) -> str:
-        name = f'<bdi class="name">{escape(self.view.name(who))}</bdi>'
-        raw = (who or {}).get("raw_id")
-        if not raw:
-            return name
-        if self.raw_ids:
-            detail = raw
-        else:
-            if self.hash_key:
-                from archiving.store.records import user_hash
-
-                short = user_hash(self.hash_key, raw)[:8]
-            else:  # without the key: a plain hash, still tells two people apart on one page
-                short = hashlib.sha256(raw.encode("utf-8")).hexdigest()[:8]
-            detail = f"{who.get('kind') or 'unknown'} · {short}"
-        return f'{name}<bdi class="who" title="identity">{escape(detail)}</bdi>'
+        return person(self.view.name(who), who, self.hash_key, self.raw_ids)
 
     def line(self, doc: Mapping[str, Any]) -> str:
         """A thread event in words, names isolated."""
@@ -193,9 +201,39 @@ class _People:
         }.get(action, f"{actor}: {escape(str(action))}")
 
 
-def _source(source: str, sha256: str | None) -> str:
-    return (f'<details class="source"><summary>source</summary><code>{escape(source)}</code><br>sha256 '
-            f'<code>{escape(sha256 or "?")}</code></details>')
+def source_tag(source: str, sha256: str | None) -> str:
+    """The blob an entry was read from and the sha256 computed when it was read."""
+    return (f'<details class="source"><summary>source</summary><bdi><code>{escape(source)}</code></bdi><br>sha256 '
+            f'<bdi><code>{escape(sha256 or "?")}</code></bdi></details>')
+
+
+
+def damaged_section(items: Iterable[Any]) -> str:
+    """The damaged blobs a read left out (``Damage``: name, reason), at the top of the page."""
+    items = list(items)
+    if not items:
+        return ""
+    entries = "".join(f"<li><bdi><code>{escape(d.name)}</code></bdi>: <bdi>{escape(d.reason)}</bdi></li>" for d in items)
+    return (f'<section class="damaged"><strong>DAMAGED, LEFT OUT: {plural(len(items), "damaged blob")}</strong> '
+            f"(failed the checks of every read; see python -m archiving verify):<ul>{entries}</ul></section>")
+
+
+def page(title: str, heading: str, rows: Iterable[tuple[str, str]], damaged: str, items: Iterable[str],
+         footer: str, style: str = "") -> str:
+    """The page shell: CSP, no script, inline style.  ``title``, ``heading`` and ``footer`` are plain text
+    (escaped here); ``rows`` are (plain label, html value) pairs, ``items`` html ``<li>`` entries."""
+    return "".join([
+        "<!DOCTYPE html>\n<html lang=\"en\" dir=\"ltr\"><head><meta charset=\"utf-8\">",
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<meta name="referrer" content="no-referrer">',
+        f"<title>{escape(title)}</title><style>{STYLE}{style}</style></head><body><main>",
+        f'<header class="thread"><h1 dir="auto">{escape(heading)}</h1><dl>',
+        "".join(f"<dt>{escape(k)}</dt><dd>{v}</dd>" for k, v in rows),
+        '</dl></header>', damaged, '<ol class="timeline">',
+        "\n".join(items),
+        f"</ol><footer>{escape(footer)}.</footer></main></body></html>\n",
+    ])
 
 
 def _message(view: ThreadView, m: MessageView, history: bool, people: _People) -> str:
@@ -211,33 +249,33 @@ def _message(view: ThreadView, m: MessageView, history: bool, people: _People) -
     if m.deleted_at:
         body = f'<div class="gone">This message was deleted at {escape(when(m.deleted_at))}.</div>'
     else:
-        body = _content(m.message_type, m.content)
+        body = content_block(m.message_type, m.content)
     parts = [
         f'<li class="{classes}" id="m-{escape(m.message_id)}" data-message-id="{escape(m.message_id)}">',
-        f'<div class="meta"><span class="sender">{people.tag(m.sender)}</span> {_time(m.composed_at)}'
+        f'<div class="meta"><span class="sender">{people.tag(m.sender)}</span> {time_tag(m.composed_at)}'
         f'{"".join(badges)}</div>',
         body,
-        _source(m.latest.source, m.latest.source_sha256),
+        source_tag(m.latest.source, m.latest.source_sha256),
     ]
     if history:
         items = []
         for v in m.history():
             label = f"v{v.version} {v.action}" + (" (conflicting copy)" if v.conflict else "")
-            shown = _content(v.message_type, v.content) if v.content is not None else '<div class="gone">(no content)</div>'
+            shown = content_block(v.message_type, v.content) if v.content is not None else '<div class="gone">(no content)</div>'
             items.append(f'<li class="version" data-version="{v.version}"><span class="label">{escape(label)}</span>{shown}'
-                         f'{_source(v.source, v.source_sha256)}</li>')
+                         f'{source_tag(v.source, v.source_sha256)}</li>')
         label = "1 version" if len(items) == 1 else f"{len(items)} versions"
         parts.append(f'<details open><summary>{label}</summary><ol>{"".join(items)}</ol></details>')
     parts.append("</li>")
     return "".join(parts)
 
 
-def _n(count: int, noun: str) -> str:
+def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def _event(people: _People, doc: Mapping[str, Any]) -> str:
-    return f'<li class="event">{_time(doc.get("occurred_at"))} · {people.line(doc)}</li>'
+    return f'<li class="event">{time_tag(doc.get("occurred_at"))} · {people.line(doc)}</li>'
 
 
 def render_html(view: ThreadView, history: bool = False, generated_at: str | None = None,
@@ -250,30 +288,14 @@ def render_html(view: ThreadView, history: bool = False, generated_at: str | Non
         ("Thread", f"<bdi>{escape(view.thread_id)}</bdi>"),
         ("Participants", participants),
         ("Messages", escape(f"{len(view.messages)} ({edited} edited, {deleted} deleted)")),
-        ("Sources", escape(f"{_n(view.blobs, 'archived blob')}, {_n(view.transcripts, 'transcript')}")),
+        ("Sources", escape(f"{plural(view.blobs, 'archived blob')}, {plural(view.transcripts, 'transcript')}")),
     ]
     if view.conflicts:
         rows.append(("Conflicting copies", escape(str(view.conflicts))))
-    damaged = ""
-    if view.findings.items:
-        entries = "".join(f"<li><code>{escape(d.name)}</code>: {escape(d.reason)}</li>" for d in view.findings.items)
-        damaged = (f'<section class="damaged"><strong>{_n(len(view.findings.items), "damaged blob")} left out</strong> '
-                   f"(failed the checks of every read; see python -m archiving verify):<ul>{entries}</ul></section>")
     items = []
     for kind, item in timeline(view):
         items.append(_event(people, item) if kind == "event" else _message(view, item, history, people))
     footer = "Reassembled from the archive by python -m archiving show"
     if generated_at:
         footer += f" at {generated_at}"
-    return "".join([
-        "<!DOCTYPE html>\n<html lang=\"en\" dir=\"ltr\"><head><meta charset=\"utf-8\">",
-        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        '<meta name="referrer" content="no-referrer">',
-        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body><main>",
-        f'<header class="thread"><h1 dir="auto">{escape(view.topic or "(no topic)")}</h1><dl>',
-        "".join(f"<dt>{escape(k)}</dt><dd>{v}</dd>" for k, v in rows),
-        '</dl></header>', damaged, '<ol class="timeline">',
-        "\n".join(items),
-        f"</ol><footer>{escape(footer)}.</footer></main></body></html>\n",
-    ])
+    return page(title, view.topic or "(no topic)", rows, damaged_section(view.findings.items), items, footer)

@@ -1,4 +1,4 @@
-"""Making archived content safe for where it is shown: a terminal, a spreadsheet.
+"""Making archived content safe for where it is shown: a terminal, a spreadsheet, a web page.
 
 Archived messages are other people's text: they may hold escape sequences (clear the screen, set the
 window title, hide what follows), bidirectional overrides, or cells a spreadsheet would run as a
@@ -32,6 +32,27 @@ def terminal_lines(text: str | None, indent: str) -> str:
     if not text:
         return ""
     return ("\n" + indent).join(_CONTROL.sub(_escape, line) for line in _LINE_BREAK.split(text))
+
+
+# In a web page line breaks stay (the page wraps them) and bidi controls stay too: the page isolates every
+# stored value with <bdi> or dir="auto", so an override cannot reach past it.  Other controls are shown.
+_HTML_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_LINE_BREAK_CR = re.compile("\r\n|\r")
+
+
+def visible_controls(text: str) -> str:
+    """Control characters shown as ``\\x1b`` etc. (a browser would drop a NUL silently); line breaks kept."""
+    return _HTML_CONTROL.sub(_escape, _LINE_BREAK_CR.sub("\n", text))
+
+
+def html_text(text: object) -> str:
+    """Stored text for a web page, as element content or a quoted attribute value: HTML-escaped (quotes
+    too), control characters shown."""
+    if text is None:
+        return ""
+    from html import escape
+
+    return escape(visible_controls(str(text)), quote=True)
 
 
 # OWASP "CSV injection": a cell starting with one of these is a formula to Excel, LibreOffice and
