@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from archiving import bootstrap
+from archiving.store import keys
 from archiving.cli.main import main
 from archiving.ingest.replay import replay
 from archiving.integrity.signing import generate
@@ -617,6 +618,33 @@ def test_a_thread_hold_keeps_outbound_chat_sent_to_the_thread_until_released(acs
     assert cli(capsys, "hold", "release", "--matter", "Chat matter", "--reason", "closed")[0] == 0
     assert cli(capsys, "dispose")[0] == 0
     assert not names(svc, "outbound/chat/") and link not in names(svc, "outbound/")
+
+
+def test_a_party_hold_keeps_outbound_chat_sent_to_the_threads_it_wrote_in(acs, svc, capsys):
+    """A party's hold covers every blob of each chat thread it wrote in, and what the business sent to those
+    threads through the archive-before-send client: tagged (the message, its outcome and its link), and
+    written before the thread tag (found by reading the message record)."""
+    customer = "8:acs:00000000-0000-0000-0000-0000000000cc"
+    (held, to_held), (other, to_other) = chat_sender(acs, svc, "held"), chat_sender(acs, svc, "other")
+    archive(svc, [chat(held, OLD, 1, sender=customer), chat(other, OLD, 2)])
+    to_held.send_message("answer to the customer")
+    to_other.send_message("to someone else")
+    first = outbound_chat(svc, held)
+    to_held.send_message("sent before the thread tag")
+    older = outbound_chat(svc, held) - first  # its message and outcome, as the client wrote them before
+    set_tags(svc, older, lambda tags: {k: v for k, v in tags.items() if k != "thread"})
+    age(svc, names(svc, "outbound/"))
+    links = {n for n in names(svc, "outbound/by-acs-id/chat/")
+             if svc.store.container.get_blob_client(n).get_blob_tags().get("thread") == keys.thread_tag(held)}
+    held_blobs = thread_names(svc, held) | first | older | links
+    assert len(first) == len(older) == 2 and len(links) == 2
+
+    code, out, _ = cli(capsys, "hold", "place", "--matter", "Customer", "--reason", "r", "--party", customer)
+    assert code == 0 and f"{len(held_blobs)} record(s) covered now" in out, (out, sorted(held_blobs))
+    code, out, _ = cli(capsys, "dispose")
+    assert code == 0 and f"{len(held_blobs)} kept by a hold" in out, out
+    left = names(svc, "chat/") | names(svc, "outbound/chat/") | names(svc, "outbound/by-acs-id/chat/")
+    assert left == held_blobs  # the other thread's are disposed
 
 
 def test_a_thread_hold_covers_outbound_chat_written_before_the_thread_tag(acs, svc, capsys):

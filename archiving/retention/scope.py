@@ -10,7 +10,8 @@ from a snapshot taken when the hold was placed: a record written after a hold is
 - ``party`` (an ACS raw id, phone number or email address, kept only as its party hash): every record it sent
   or received (``sender``, ``participant`` or ``recipient`` tag), every record of each channel conversation it is
   a side of (the conversation id holds both parties' hash prefixes), every blob of each chat thread in which it
-  has a record of its own, and outbound records it sent (``sender``).
+  has a record of its own, outbound records it sent (``sender``) or that were sent to it (their recipients), and
+  every blob of each outbound chat message sent to one of its threads (``thread`` tag, else the message's thread).
 - ``start``/``end``: the record's own time (the ``at`` tag) in [start, end); a blob without an ``at`` tag is
   covered (a hold errs on the side of keeping).
 """
@@ -31,6 +32,7 @@ RECORD_ROOTS = ("chat/", "sms/", "whatsapp/", "email/", "call/", "outbound/")
 # Stored by content hash and shared by every record that links them: never disposed with one record.
 SHARED_MEDIA = ("whatsapp/media/", "call/media/")
 LIST_PAGE = 5000  # blobs per listing page (the service's maximum: one request per 5,000 blobs)
+_OUTBOUND_ROOT = "outbound/"
 _OUTBOUND_RE = re.compile(r"^outbound/(?:sms|email|whatsapp|chat)/[^/]+/")
 OUTBOUND_MESSAGE = "message.json.lz4"
 _OUTBOUND_CHAT = "outbound/chat/"
@@ -167,6 +169,10 @@ class Matcher:
     party_outbound: dict[str, set[str]] = field(default_factory=dict)
     party_calls: dict[str, set[str]] = field(default_factory=dict)  # the calls a party took part in
     thread_outbound: dict[str, set[str]] = field(default_factory=dict)  # outbound chat folders of each thread
+    # With party scopes: the thread tag of each outbound chat folder (None: its thread is unknown), and the
+    # thread tags of each party's threads, so a party's hold covers what the business sent to those threads.
+    outbound_chat_thread: dict[str, str | None] = field(default_factory=dict)
+    party_thread_tags: dict[str, set[str]] = field(default_factory=dict)
     _thread_tags: dict[str, str] = field(default_factory=dict)  # computed once, not per blob
 
     def __post_init__(self) -> None:
@@ -178,12 +184,14 @@ class Matcher:
                 self.party_threads.setdefault(s.party_hash, set())
                 self.party_outbound.setdefault(s.party_hash, set())
                 self.party_calls.setdefault(s.party_hash, set())
+                self.party_thread_tags.setdefault(s.party_hash, set())
 
     def deferred(self, blob: Blob) -> bool:
         """Whether a blob not covered yet may be covered once every blob was learned (party scopes; thread
         scopes for outbound chat blobs, whose message record may come later in the listing)."""
         folder = blob.outbound
-        return ((bool(self.party_threads) and (blob.thread is not None or folder is not None or blob.call is not None))
+        return ((bool(self.party_threads) and (blob.thread is not None or blob.name.startswith(_OUTBOUND_ROOT)
+                                               or blob.call is not None))
                 or (bool(self.thread_outbound) and folder is not None and folder.startswith(_OUTBOUND_CHAT)))
 
     def learn(self, blob: Blob) -> None:
@@ -196,8 +204,9 @@ class Matcher:
         for party in self.party_threads:
             if party in (tags.get("sender"), tags.get("participant"), tags.get("recipient")):
                 thread = blob.thread
-                if thread:
+                if thread and thread not in self.party_threads[party]:
                     self.party_threads[party].add(thread)
+                    self.party_thread_tags[party].add(keys.thread_tag(thread))
                 call = blob.call
                 if call:  # the whole call: its start, end and recordings name the party in no tag
                     self.party_calls[party].add(call)
@@ -208,6 +217,9 @@ class Matcher:
         read = self.read
         threads = self.thread_outbound if folder.startswith(_OUTBOUND_CHAT) else {}
         tag = blob.tags.get("thread")
+        chat = folder.startswith(_OUTBOUND_CHAT)
+        if chat and self.party_outbound:
+            self.outbound_chat_thread[folder] = tag
         if tag and threads:
             for thread in threads:
                 if self._thread_tags[thread] == tag:
@@ -223,6 +235,8 @@ class Matcher:
                 self.party_outbound[party].add(folder)
         # Written before outbound chat records were tagged: the thread is in the document (none found: kept).
         thread_id = layout.chat_thread("chat", doc) if readable else None
+        if chat and self.party_outbound and not tag and thread_id:
+            self.outbound_chat_thread[folder] = keys.thread_tag(thread_id)
         for thread in threads:
             if thread_id is None or thread_id == thread:
                 threads[thread].add(folder)
@@ -261,7 +275,17 @@ class Matcher:
         if call is not None:
             return call in self.party_calls.get(p, ())
         folder = blob.outbound
-        return folder is not None and folder in self.party_outbound.get(p, ())
+        if folder is not None and folder in self.party_outbound.get(p, ()):
+            return True
+        # Sent to a chat thread the party wrote in: by the blob's thread tag (message, outcomes, link), else by
+        # its message's thread (unknown: kept).
+        tag = tags.get("thread")
+        if tag and blob.name.startswith(_OUTBOUND_ROOT):
+            return tag in self.party_thread_tags.get(p, ())
+        if folder is not None and folder in self.outbound_chat_thread:
+            tag = self.outbound_chat_thread[folder]
+            return tag is None or tag in self.party_thread_tags.get(p, ())
+        return False
 
 
 def document_reader(svc: Any) -> Callable[[str], Any]:
