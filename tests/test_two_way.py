@@ -231,6 +231,34 @@ def test_email_and_its_reports_are_one_conversation(acs, services, outbound):
     assert "statement.txt sha256=" in conv.render_text(view)
 
 
+def test_show_message_by_its_acs_id_finds_what_the_business_sent(acs, archive_env, services, outbound):
+    """``show --message`` with the id a report carries: an SMS's ACS id (through its by-acs-id link) or an email's
+    operation id shows the outbound record with its outcome and delivery; a message known only by its reports
+    (sent without the archive) is the business's, outbound, marked as not in the archive."""
+    from .test_cli import cli
+
+    acs_id = sms_conversation(acs, services, outbound)
+    result = email_client(acs, outbound).begin_send(email_message()).result()
+    archive_event(email_report(result["id"], "Delivered", at(3)), services.store, KEY)
+    stray = "Outgoing_20261110093000aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"  # sent by another system
+    archive_event(sms_report(stray, "Failed", at(4)), services.store, KEY)
+
+    for message_id, channel in ((acs_id, "sms"), (result["id"], "email")):
+        shown = cli("show", "--message", message_id, "--format", "json", env=archive_env)
+        assert shown.returncode == 0, shown.stderr
+        (m,) = json.loads(shown.stdout)["messages"]
+        assert (m["channel"], m["direction"], m["outcome"], m["delivery_status"]) == (
+            channel, "outbound", "sent", "Delivered"), m
+        text = cli("show", "--message", message_id, env=archive_env).stdout
+        assert f"{channel} outbound message" in text and "message not in the archive" not in text
+
+    shown = cli("show", "--message", stray, "--format", "json", env=archive_env)
+    (m,) = json.loads(shown.stdout)["messages"]
+    assert (m["direction"], m["outcome"], m["delivery_status"]) == ("outbound", None, "Failed"), m
+    text = cli("show", "--message", stray, env=archive_env).stdout
+    assert "sms outbound message" in text and "message not in the archive" in text
+
+
 def test_a_second_recipient_finds_the_message_through_its_index_blob(acs, services, outbound):
     from archiving.read import conversations as conv
 

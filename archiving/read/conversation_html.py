@@ -113,15 +113,10 @@ def _outcome(m: MessageView) -> str:
     return shown
 
 
-def _direction(m: MessageView) -> str:
-    """A message known only by its reports was sent by the business: reports are of what was sent."""
-    return m.direction if m.archived else OUTBOUND
-
-
 def _message(number: int, m: MessageView, shas: Mapping[str, str]) -> str:
     first = (m.records or m.reports)[0][1]
     sender, to = parties(first)
-    direction = _direction(m)
+    direction = m.direction
     state = _outcome(m)
     if m.delivery_status:
         state += f'<span class="badge delivery">delivery <bdi>{escape(m.delivery_status)}</bdi></span>'
@@ -184,7 +179,7 @@ def render_conversation_html(view: ConversationView, calls: Iterable[Any] = (), 
     entries = [(m.at, 0, _message(n, m, view.shas)) for n, m in enumerate(view.messages, 1)]
     entries.extend((at, 1, html) for at, html in (_call(n, c, hash_key, raw_ids) for n, c in enumerate(calls, 1)))
     entries.sort(key=lambda e: (e[0] or "", e[1]))
-    outbound = sum(1 for m in view.messages if _direction(m) == OUTBOUND)
+    outbound = sum(1 for m in view.messages if m.direction == OUTBOUND)
     rows = [("Conversation", ", ".join(f"<bdi>{escape(c)}</bdi>" for c in view.conversation_ids) or "-")]
     between = list(between)
     if between:

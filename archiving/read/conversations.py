@@ -112,7 +112,7 @@ class MessageView:
 
     @property
     def outcome_text(self) -> str | None:
-        if self.direction != OUTBOUND:
+        if self.direction != OUTBOUND or not self.records:  # sent without the archive: its reports tell
             return None
         text = self.outcome or "outcome unknown"
         return f"{text}, {NOT_ARCHIVED_BEFORE_SEND}" if self.not_archived_before_send else text
@@ -154,6 +154,8 @@ def _assemble(blobs: Iterable[Any], outbound: OutboundNames | None = None,
         target.append((blob.name, doc))
     for view in views.values():
         view.reports.sort(key=lambda r: (record_at(r[1]) or "", r[0]))
+        if not view.records and view.reports:  # only what the business sent has delivery reports
+            view.direction = OUTBOUND
     return sorted(views.values(), key=lambda v: (v.at, v.message_id))
 
 
@@ -230,12 +232,12 @@ def join_reports(store: Any, messages: list[MessageView], findings: Findings,
     is the report's messageId), the SMS tag (ours: the archive id), else the ``by-acs-id`` link."""
     from archiving.outbound import layout
 
-    outbound = {(m.channel, m.message_id): m for m in messages if m.direction == OUTBOUND}
+    outbound = {(m.channel, m.message_id): m for m in messages if m.direction == OUTBOUND and m.records}
     if not outbound:
         return messages
     kept = []
     for m in messages:
-        if m.direction == OUTBOUND or m.records or not m.reports:
+        if m.records or not m.reports:
             kept.append(m)
             continue
         target = outbound.get((m.channel, m.message_id))
@@ -262,13 +264,51 @@ def conversation_ids_between(hash_key: bytes, a: str, b: str) -> list[str]:
     return [keys.conversation_id(ha, hb), keys.conversation_id(hb, ha)]
 
 
+def _is_uuid(value: str) -> bool:
+    import uuid
+
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except (ValueError, TypeError, AttributeError):
+        return False
+
+
+def _outbound_of(store: Any, m: MessageView, hash_key: bytes | None) -> list[str]:
+    """The names of the outbound message a report-only view is of (empty when it was not sent through the archive)."""
+    from archiving.outbound import layout
+
+    if m.channel not in layout.CONVERSATION_CHANNELS:
+        return []
+    candidates = [m.message_id] if _is_uuid(m.message_id) else []
+    if hash_key is not None or keys.is_documented_id(m.message_id):
+        link = layout.by_acs_id_key(m.channel, m.message_id, hash_key)
+        if store.exists(link):
+            aid = store.read_document(link).get("archive_id")
+            if isinstance(aid, str) and _is_uuid(aid):
+                candidates.append(aid)
+    for aid in candidates:
+        names = list(store.list_names(layout.message_prefix(m.channel, aid)))
+        if names:
+            return names
+    return []
+
+
 def load_message(store: Any, message_id: str, channel: str | None = None, workers: int = WORKERS,
                  hash_key: bytes | None = None) -> ConversationView:
     findings = Findings()
     names = _names(store, [_tag_query(message=keys.message_tag(message_id, hash_key), channel=channel)])
     shas: dict[str, str] = {}
-    messages = _assemble(read_verified(store, names, findings, workers, check_tags=False), shas=shas)  # by tags
-    conversations = sorted({d["conversation_id"] for m in messages for _, d in (*m.records, *m.reports)})
+    blobs = list(read_verified(store, names, findings, workers, check_tags=False))  # found by tags
+    messages = _assemble(blobs, shas=shas)
+    # Known by its reports only: perhaps a message the business sent through the archive (an email's reports
+    # carry its archive id; an SMS or WhatsApp id leads to it through its by-acs-id link).
+    found = [n for m in messages if not m.records and m.reports for n in _outbound_of(store, m, hash_key)]
+    if found:
+        _, outbound = split_outbound(store, found)
+        blobs += read_verified(store, outbound.message_names(), findings, workers)
+        messages = join_reports(store, _assemble(blobs, outbound, shas), findings, hash_key)
+    conversations = sorted({c for m in messages for _, d in (*m.records, *m.reports)
+                            if (c := d.get("conversation_id") or outbound_conversation(d))})
     return ConversationView(conversations, messages, findings, shas)
 
 
