@@ -25,16 +25,26 @@ def find_azurite() -> str:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct free loopback ports (bound together: one after another, the kernel may hand out one twice)."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 class Azurite:
-    def __init__(self) -> None:
-        self.blob_port = free_port()
-        self.queue_port = free_port()
-        self.table_port = free_port()
+    def __init__(self, preload: str | Path | None = None) -> None:
+        # preload: a script node loads before Azurite (the benchmarks' bench/azurite_scale.js), None for tests
+        self.preload = preload
+        self.blob_port, self.queue_port, self.table_port = free_ports(3)
         self.workdir = tempfile.mkdtemp(prefix="azurite-")
         self.proc: subprocess.Popen | None = None
 
@@ -55,7 +65,13 @@ class Azurite:
             "--tableHost", "127.0.0.1", "--tablePort", str(self.table_port),
         ]
         log = open(Path(self.workdir) / "azurite.log", "wb")
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        env = None
+        if self.preload is not None:
+            launcher = Path(args[0]).resolve()  # .../node_modules/azurite/dist/src/azurite.js
+            modules = next(p for p in launcher.parents if p.name == "node_modules")
+            env = {**os.environ, "AZURITE_MODULES": str(modules),
+                   "NODE_OPTIONS": f"{os.environ.get('NODE_OPTIONS', '')} --require {Path(self.preload).resolve()}".strip()}
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
         deadline = time.monotonic() + 60
         for port in (self.blob_port, self.queue_port):
             while True:
