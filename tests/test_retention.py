@@ -680,6 +680,27 @@ def test_a_thread_hold_covers_outbound_chat_written_before_the_thread_tag(acs, s
     assert cli(capsys, "dispose")[0] == 0 and not names(svc, "outbound/chat/")
 
 
+def test_outbound_index_tags_the_links_of_older_outbound_chat_so_a_thread_hold_keeps_them(acs, svc, capsys):
+    """A message's by-acs-id link (its ACS id -> its archive id) written before the thread tag gets it from
+    ``outbound index`` with the message, so a hold on the thread keeps it past retention."""
+    (held, to_held), (other, to_other) = chat_sender(acs, svc, "held"), chat_sender(acs, svc, "other")
+    to_held.send_message("sent before the thread tag")
+    to_other.send_message("so was this")
+    links = names(svc, "outbound/by-acs-id/chat/")
+    assert len(links) == 2
+    set_tags(svc, names(svc, "outbound/"), lambda tags: {k: v for k, v in tags.items() if k != "thread"})
+    age(svc, names(svc, "outbound/"))
+
+    code, out, _ = cli(capsys, "outbound", "index")
+    assert code == 0 and out.startswith("2 outbound records without conversation or thread tags (indexed; 6 blobs"), out
+    threads = {svc.store.container.get_blob_client(n).get_blob_tags().get("thread") for n in links}
+    assert threads == {keys.thread_tag(held), keys.thread_tag(other)}
+    code, out, _ = cli(capsys, "hold", "place", "--matter", "Links", "--reason", "r", "--thread", held)
+    assert code == 0 and "3 record(s) covered now" in out, out  # message, sent, link
+    assert cli(capsys, "dispose")[0] == 0
+    assert len(names(svc, "outbound/by-acs-id/chat/")) == 1 and outbound_chat(svc, held) and not outbound_chat(svc, other)
+
+
 # -- Azure's legal hold (ARCHIVE_LEGAL_HOLD), through a server that implements it in front of Azurite -----------
 
 

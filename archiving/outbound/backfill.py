@@ -6,7 +6,7 @@ ones carry only ``kind``, ``channel``, ``at`` and ``sender``: ``show`` and ``fin
 without a ``conversation`` tag, adds the tags from the party hashes its document holds (to the record
 and its outcomes), and writes the index blobs of recipients after the first. Chat message records
 without a ``thread`` tag (written before outbound chat was tagged with its thread) get it, with their
-outcomes, from the thread the document names. Idempotent.
+outcomes and their ``by-acs-id`` links, from the thread the document names. Idempotent.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 from archiving.outbound import layout
 from archiving.read.scan import list_indexed
 from archiving.read.verified import Findings, read_verified
-from archiving.store import codec
+from archiving.store import codec, keys
 
 log = logging.getLogger("archiving.outbound.backfill")
 
@@ -49,6 +49,7 @@ def backfill(store: Any, dry_run: bool = False) -> BackfillStats:
     from archiving.outbound.core import index_items
 
     stats = BackfillStats()
+    threads: dict[str, str] = {}  # archive id -> thread, of the chat messages tagged now: their links next
     for blob in read_verified(store, list(_untagged(store, stats)), stats.findings, check_tags=False):
         doc = blob.document
         stats.messages += 1
@@ -58,6 +59,8 @@ def backfill(store: Any, dry_run: bool = False) -> BackfillStats:
         if not (conversations or thread) or dry_run:
             continue
         channel, archive_id = doc["channel"], doc["archive_id"]
+        if thread:
+            threads[archive_id] = thread
         for name in store.list_names(layout.message_prefix(channel, archive_id)):
             client = store.container.get_blob_client(name)
             tags = dict(client.get_blob_tags() or {})
@@ -71,6 +74,24 @@ def backfill(store: Any, dry_run: bool = False) -> BackfillStats:
             encoded = codec.encode(index_doc)
             if store.create_blob(key, encoded.data, {"sha256": encoded.sha256}, tags):
                 stats.index_blobs += 1
+    if threads:
+        _tag_links(store, threads, stats)
     log.info("outbound index messages=%d tagged=%d index_blobs=%d already=%d damaged=%d", stats.messages,
              stats.tagged, stats.index_blobs, stats.already, len(stats.findings))
     return stats
+
+
+def _tag_links(store: Any, threads: dict[str, str], stats: BackfillStats) -> None:
+    """The ``thread`` tag on the ``by-acs-id`` links of the chat messages just tagged (a thread's hold keeps the
+    link with its message). A link names its message's archive id; one that cannot be read is named and left."""
+    untagged = [listed for listed in list_indexed(store, f"{layout.ROOT}by-acs-id/chat/")
+                if not (listed.tags or {}).get("thread")]
+    for blob in read_verified(store, [listed.name for listed in untagged], stats.findings, check_tags=False):
+        thread = threads.get(blob.document.get("archive_id"))
+        if thread is None:
+            continue
+        client = store.container.get_blob_client(blob.name)
+        tags = dict(client.get_blob_tags() or {})
+        tags["thread"] = keys.thread_tag(thread)
+        client.set_blob_tags(tags)
+        stats.tagged += 1
