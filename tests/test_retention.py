@@ -511,6 +511,61 @@ def test_audit_records_pass_verify(svc, capsys):
         assert code == 0 and "1 blobs verified" in out and ": 1 ok" in out, out
 
 
+def test_audit_records_come_out_of_every_door_that_is_theirs(svc, capsys, tmp_path):
+    """The hold, disposition and rehydration records (docs/archive-format.md, section 14): read and passed by a
+    whole-archive verify (damage named), sealed (a rewrite named by the seal's verify), never disposed
+    however old, named by `hold list` and the matter export; not communications, so find, range exports and
+    roll-ups leave them out."""
+    from archiving.integrity.seal import seal
+    from archiving.integrity.verify import verify_log
+    from archiving.rollup.store import RollupStore
+    from archiving.rollup.writer import rollup_days
+
+    from .test_rollup import query
+
+    archive(svc, [chat(UNHELD, OLD, 0), chat(HELD, OLD, 1), sms(PARTY, BUSINESS, OLD, 2)])
+    assert cli(capsys, "hold", "place", "--matter", "M", "--reason", "r", "--party", PARTY)[0] == 0
+    _to_archive(svc, thread_names(svc, HELD))
+    assert cli(capsys, "rehydrate", "--thread", HELD)[0] == 0
+    assert cli(capsys, "dispose")[0] == 0
+    audit_blobs = {root: names(svc, root) for root in audit.ROOTS}
+    assert [len(audit_blobs[r]) for r in audit.ROOTS] == [1, 1, 1]
+    every = set().union(*audit_blobs.values())
+
+    code, out, err = cli(capsys, "verify")  # the whole archive: its audit records too
+    assert code == 0, out + err
+    assert all(f"{root} 1" in err for root in audit.ROOTS), err
+
+    # Never disposed, however old: they are the proof of what was held and disposed.
+    set_tags(svc, every, lambda tags: {**tags, "at": iso(OLD)})
+    assert cli(capsys, "dispose")[0] == 0
+    assert every <= set().union(*(names(svc, root) for root in audit.ROOTS))
+
+    # Sealed like every blob; a rewritten one is named by both verifies.
+    assert seal(svc).status == "sealed" and verify_log(svc).problems == []
+    disposition = next(iter(audit_blobs[audit.DISPOSITION_ROOT]))
+    data, metadata = svc.store.read_raw(disposition)
+    svc.store.container.upload_blob(disposition, data[:-5], overwrite=True, metadata=metadata,
+                                    tags=svc.store.container.get_blob_client(disposition).get_blob_tags())
+    assert any(p.subject.endswith(disposition) for p in verify_log(svc).problems)
+    code, out, _ = cli(capsys, "verify")
+    assert code == 1 and f"unreadable\t{disposition}" in out, out
+
+    # Not communications: no find, range export or roll-up row holds them; hold list names the hold.
+    code, out, _ = cli(capsys, "find", "--sender", PARTY, "--format", "jsonl")
+    sources = {json.loads(line)["source"] for line in out.splitlines()}
+    assert sources and not sources & every
+    code, out, _ = cli(capsys, "export", "--from", "2020-01-01", "--to", f"{utcnow():%Y-%m-%d}", "--out", "all.jsonl")
+    assert not {json.loads(line)["source"] for line in Path("all.jsonl").read_text().splitlines()} & every
+    code, out, _ = cli(capsys, "hold", "list", "--format", "json")
+    assert [r["audit"] for r in json.loads(out)] == sorted(audit_blobs[audit.HOLD_ROOT])
+    rollup = RollupStore(svc.store.container._get_blob_service_client().get_container_client(
+        f"rollup-{svc.settings.container}"))
+    rollup_days(svc.store, rollup, [utcnow().date()])
+    rows = query(rollup, tmp_path, "SELECT source FROM records")
+    assert not {r["source"] for r in rows} & every
+
+
 def call_event(name: str, call: str, at: datetime, party: str | None = None) -> dict:
     """A call event of the published example's shape, for call ``call`` (a party, when given, joins it)."""
     e = copy.deepcopy(load_vector(f"eventgrid/event-grid-schema/{name}.json"))

@@ -264,9 +264,13 @@ def cmd_verify(args) -> int:
     container = svc.settings.rejected_container if args.rejected else svc.settings.container
     from itertools import chain
 
-    # Every root the archive writes: chat, the channels and calls (media included), and what the business sent
-    # (records, outcomes, links, index blobs, attachments).
-    roots = ("chat/", "sms/", "whatsapp/", "email/", "call/", "outbound/")
+    # Every root the archive writes: chat, the channels and calls (media included), what the business sent
+    # (records, outcomes, links, index blobs, attachments), and the audit records of holds, disposals and
+    # rehydrations.
+    from archiving.retention import audit
+    from archiving.retention.scope import RECORD_ROOTS
+
+    roots = (*RECORD_ROOTS, *audit.ROOTS)
     prefixes = [args.prefix] if args.prefix is not None else ([""] if args.rejected else list(roots))
     prefix = ", ".join(prefixes)
     counts: Counter = Counter()

@@ -20,6 +20,7 @@ from typing import Any
 from archiving.timefmt import iso
 
 HOLD_ROOT, DISPOSITION_ROOT, REHYDRATION_ROOT = "holds/", "dispositions/", "rehydrations/"
+ROOTS = (HOLD_ROOT, DISPOSITION_ROOT, REHYDRATION_ROOT)  # kept for good: never held, tiered or disposed
 SCHEMA_VERSION = 1
 
 
