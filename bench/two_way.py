@@ -19,8 +19,6 @@ Its Azurite has bench/azurite_scale.js preloaded: as it is, Find Blobs by Tags l
 from __future__ import annotations
 
 import argparse
-import copy
-import json
 import os
 import platform
 import statistics
@@ -40,6 +38,7 @@ from archiving.outbound import OutboundArchive, layout  # noqa: E402
 from archiving.read import conversations as conv  # noqa: E402
 from archiving.read.scan import ordered_map, parse_bound  # noqa: E402
 from archiving.store.archive import ArchiveStore  # noqa: E402
+from bench.read_verify import events as chat_events  # noqa: E402 (chat message events)
 from tests.azurite import Azurite  # noqa: E402
 
 KEY = b"bench"
@@ -54,21 +53,6 @@ def container(azurite: Azurite, name: str, policies: list | None = None):
                                                     per_call_policies=policies or [])
     client.create_container()
     return client
-
-
-def chat_events(n: int) -> list[dict]:
-    sample = json.loads((ROOT / "samples/conversation.json").read_text(encoding="utf-8"))
-    template = next(e for e in sample if e["eventType"].endswith("ChatMessageReceivedInThread"))
-    out = []
-    for i in range(n):
-        e = copy.deepcopy(template)
-        e["id"] = str(uuid.uuid4())
-        e["data"]["threadId"] = f"19:bench{i % 50:04d}@thread.v2"
-        e["data"]["messageId"] = str(1761955100000 + i)
-        e["data"]["version"] = 1761955100000 + i
-        e["data"]["messageBody"] = f"message {i} " + "x" * 300
-        out.append(e)
-    return out
 
 
 def sms_event(i: int, at: datetime) -> dict:

@@ -17,12 +17,12 @@ from archiving import bootstrap
 from archiving.store import keys
 from archiving.cli.main import main
 from archiving.ingest.replay import replay
-from archiving.integrity.signing import generate
 from archiving.retention import audit
 from archiving.settings import Settings
 from archiving.timefmt import UTC, iso, utcnow
 
 from .conftest import load_vector
+from .test_integrity import seal_env  # noqa: F401 - the seal's fixture (key and seal container)
 
 RETENTION_DAYS = 365
 OLD = datetime(2021, 3, 1, 9, 0, tzinfo=UTC)  # years past a 365-day retention
@@ -31,16 +31,12 @@ BUSINESS = "+18005550199"
 
 
 @pytest.fixture
-def env(archive_env, monkeypatch, tmp_path):
-    suffix = uuid.uuid4().hex[:10]
-    key = tmp_path / "seal-key.pem"
-    generate(key)
-    values = dict(archive_env, ARCHIVE_SEAL_CONTAINER=f"seal-{suffix}",
-                  ARCHIVE_SEAL_KEY_FILE=str(key), ARCHIVE_RETENTION_DAYS=str(RETENTION_DAYS),
-                  DISPOSE_SCHEDULE="0 0 3 * * *", ARCHIVE_OPERATOR="records.officer")
+def env(seal_env, monkeypatch):
+    """The seal's settings (a key, a seal container) and the retention's."""
+    values = dict(seal_env, ARCHIVE_RETENTION_DAYS=str(RETENTION_DAYS), DISPOSE_SCHEDULE="0 0 3 * * *",
+                  ARCHIVE_OPERATOR="records.officer")
     for name, value in values.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.chdir(tmp_path)  # no local.settings.json: the CLI reads the environment
     bootstrap.reset()
     yield values
     bootstrap.reset()

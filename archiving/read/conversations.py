@@ -273,8 +273,9 @@ def _is_uuid(value: str) -> bool:
         return False
 
 
-def _outbound_of(store: Any, m: MessageView, hash_key: bytes | None) -> list[str]:
-    """The names of the outbound message a report-only view is of (empty when it was not sent through the archive)."""
+def _outbound_of(store: Any, m: MessageView, hash_key: bytes | None, findings: Findings) -> list[str]:
+    """The names of the outbound message a report-only view is of (empty when it was not sent through the archive;
+    a damaged link goes to ``findings``)."""
     from archiving.outbound import layout
 
     if m.channel not in layout.CONVERSATION_CHANNELS:
@@ -283,9 +284,10 @@ def _outbound_of(store: Any, m: MessageView, hash_key: bytes | None) -> list[str
     if hash_key is not None or keys.is_documented_id(m.message_id):
         link = layout.by_acs_id_key(m.channel, m.message_id, hash_key)
         if store.exists(link):
-            aid = store.read_document(link).get("archive_id")
-            if isinstance(aid, str) and _is_uuid(aid):
-                candidates.append(aid)
+            for blob in read_verified(store, [link], findings):
+                aid = blob.document.get("archive_id")
+                if isinstance(aid, str) and _is_uuid(aid):
+                    candidates.append(aid)
     for aid in candidates:
         names = list(store.list_names(layout.message_prefix(m.channel, aid)))
         if names:
@@ -302,7 +304,7 @@ def load_message(store: Any, message_id: str, channel: str | None = None, worker
     messages = _assemble(blobs, shas=shas)
     # Known by its reports only: perhaps a message the business sent through the archive (an email's reports
     # carry its archive id; an SMS or WhatsApp id leads to it through its by-acs-id link).
-    found = [n for m in messages if not m.records and m.reports for n in _outbound_of(store, m, hash_key)]
+    found = [n for m in messages if not m.records and m.reports for n in _outbound_of(store, m, hash_key, findings)]
     if found:
         _, outbound = split_outbound(store, found)
         blobs += read_verified(store, outbound.message_names(), findings, workers)
