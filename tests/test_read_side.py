@@ -530,7 +530,8 @@ def test_verify_reports_each_damaged_blob(acs, people, svc, deliver, transcript,
     names = sorted(svc.store.list_names("chat/"))
     code, out, _ = cli("verify")
     assert code == 0 and out.splitlines() == [f"{len(names)} blobs verified in {svc.settings.container}/chat/, sms/, "
-                                              "whatsapp/, email/, call/, outbound/: "
+                                              "whatsapp/, email/, call/, outbound/, holds/, dispositions/, "
+                                              "rehydrations/: "
                                               f"{len(names)} ok, 0 corrupt, 0 unreadable, 0 invalid"]
 
     container = svc.store.container
