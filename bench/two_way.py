@@ -3,7 +3,8 @@
 (a) verified reads at the per-blob limit again: --chat message records (the real archive_event path), read
     back, alternating in each round: a raw listing + 8-thread download; ``verify`` as the command reads
     (listing with include=tags,metadata, every check, no tag request per blob); ``export`` of the day.
-    Target: verify and export >= 0.9 of the raw rate.
+    Target: verify and export >= 0.9 of the raw rate.  Also: the listing alone (the SDK's, and the commands'
+    own, archiving/store/listing.py), and the CPU this process and the emulator used while reading.
 (b) ``show`` of one SMS conversation of --messages messages, half of them outbound (message record +
     ``sent`` outcome, as ``OutboundArchive`` writes them), against the same conversation all inbound.
     Target: <= 1.2x.
@@ -88,20 +89,36 @@ def bench_reads(azurite: Azurite, records: int, rounds: int) -> dict[str, list[f
     def export() -> int:
         return sum(1 for _ in export_items(store, parse_bound("2020-01-01"), parse_bound("2030-12-31", end=True),
                                            hash_key=KEY))
-    def listing(include: list[str] | None) -> int:  # what the emulator's List Blobs costs, by what it includes
+    def listing(include: list[str] | None) -> int:  # what the SDK's List Blobs costs, by what it includes
         return sum(1 for _ in store.container.list_blobs(name_starts_with="chat/", include=include))
 
     ways = {"raw list + 8-thread download": raw, "verify (listing with tags)": verified, "export (all of them)": export,
-            "(listing alone, plain)": lambda: listing(None),
-            "(listing alone, with tags and metadata)": lambda: listing(["tags", "metadata"])}
+            "(listing alone, SDK, plain)": lambda: listing(None),
+            "(listing alone, SDK, with tags and metadata)": lambda: listing(["tags", "metadata"]),
+            "(listing alone, as the commands list: tags and metadata)": lambda: sum(1 for _ in list_indexed(store, "chat/"))}
     rates: dict[str, list[float]] = {k: [] for k in ways}
     for _ in range(rounds):
         for label, fn in ways.items():
-            started = time.perf_counter()
+            started, cpu, emulator = time.perf_counter(), time.process_time(), emulator_cpu(azurite)
             count = fn()
             assert count == records, (label, count)
-            rates[label].append(count / (time.perf_counter() - started))
+            wall = time.perf_counter() - started
+            rates[label].append(count / wall)
+            CPU_SHARES.setdefault(label, []).append(((time.process_time() - cpu) / wall,
+                                                     (emulator_cpu(azurite) - emulator) / wall))
     return rates
+
+
+CPU_SHARES: dict[str, list[tuple[float, float]]] = {}  # per way and round: (this process, the emulator) CPU / wall
+
+
+def emulator_cpu(azurite: Azurite) -> float:
+    """CPU seconds the emulator's process has used (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{azurite.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return 0.0
 
 
 def bench_show(azurite: Azurite, messages: int, rounds: int) -> dict[str, list[float]]:
@@ -190,6 +207,11 @@ def main() -> None:
                 median = statistics.median(values)
                 print(f"    {label:30s} {median:7.0f} blobs/s (rounds: {', '.join(f'{v:.0f}' for v in values)}); "
                       f"{median / base:.2f} of raw", flush=True)
+            print("    CPU while reading, as a share of one core (median of the rounds): this process (Python, "
+                  "one GIL) / the emulator")
+            for label, shares in CPU_SHARES.items():
+                print(f"    {label:30s} {statistics.median(p for p, _ in shares):5.0%} / "
+                      f"{statistics.median(e for _, e in shares):5.0%}", flush=True)
         if args.only in (None, "show"):
             times = bench_show(azurite, args.messages, args.rounds)
             a, b = statistics.median(times["all inbound"]), statistics.median(times["half outbound"])

@@ -4,6 +4,7 @@ disposal, rehydration of Archive-tier blobs; through the CLI and the dispose tim
 from __future__ import annotations
 
 import copy
+import csv
 import json
 import re
 import shlex
@@ -659,8 +660,16 @@ def test_a_thread_hold_keeps_outbound_chat_sent_to_the_thread_until_released(acs
     assert code == 0 and out.startswith("5 blob(s) in scope: 5 online"), out
     code, out, err = cli(capsys, "export", "--matter", "Chat matter", "--out", "matter.jsonl")
     assert code == 0 and "5 blobs covered by 1 hold(s)" in out, err
-    sources = {json.loads(line)["source"] for line in Path("matter.jsonl").read_text().splitlines()}
-    assert sources == held_blobs  # message, sent, link; message, failed: one item each
+    lines = [json.loads(line) for line in Path("matter.jsonl").read_text().splitlines()]
+    assert {line["source"] for line in lines} == held_blobs  # message, sent, link; message, failed: one item each
+    # Each under the chat thread it was sent to, as what the business sent, the messages with their outcome.
+    assert {(line["thread_id"], line["direction"]) for line in lines} == {(held, "outbound")}
+    messages = sorted((line["content"], line["outcome"]) for line in lines if line["kind"] == "outbound-message")
+    assert messages == [("the offer stands until Friday", "sent"), ("this one ACS refused", "failed")]
+    code, out, err = cli(capsys, "export", "--matter", "Chat matter", "--format", "csv", "--out", "matter.csv")
+    rows = list(csv.DictReader(Path("matter.csv").read_text(encoding="utf-8-sig").splitlines()))
+    assert code == 0 and {(r["thread_id"], r["direction"]) for r in rows} == {(held, "outbound")}, err
+    assert sorted(r["content"] for r in rows if r["kind"] == "outbound-message") == [m[0] for m in messages]
 
     code, out, _ = cli(capsys, "dispose")
     assert code == 0 and "5 kept by a hold" in out, out

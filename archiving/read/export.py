@@ -77,7 +77,7 @@ class Item:
                "source_sha256": self.source_sha256, "document": self.document, "channel": self.channel}
         if self.kind == "transcript-message":
             out["topic"] = self.topic
-        if self.channel != "chat":
+        if self.channel != "chat" or self.direction is not None:  # chat: an outbound record (export --matter)
             from archiving.read.conversations import attachments_of, content_of, parties
 
             sender, to = parties(self.document)
@@ -93,7 +93,7 @@ class Item:
 
     def raw_csv_row(self) -> tuple[str, ...]:
         d = self.document
-        if self.channel != "chat":
+        if self.channel != "chat" or self.direction is not None:
             from archiving.read.calls import csv_values
             from archiving.read.conversations import channel_values
 
@@ -385,23 +385,32 @@ def item_of(blob: Any, doc: Mapping[str, Any]) -> Item:
 
 
 def outbound_item(blob: Any, doc: Mapping[str, Any], outbound: OutboundNames | None = None,
-                  store: Any = None) -> Item | None:
-    """The export item of an outbound SMS, WhatsApp or email message (None for chat: its chat record is the
-    item), with its send outcome from ``outbound``'s names, else one listing of its folder in ``store``."""
+                  store: Any = None, chat: bool = False) -> Item | None:
+    """The export item of an outbound SMS, WhatsApp or email message, with its send outcome from ``outbound``'s
+    names, else one listing of its folder in ``store``.  Chat: None (its chat record is the item), unless
+    ``chat`` (an export of blobs, as ``export --matter``): then the item of the outbound record itself, under
+    the chat thread it was sent to."""
     from archiving.outbound import layout
     from archiving.read.conversations import (
-        NOT_ARCHIVED_BEFORE_SEND, OUTBOUND, OUTBOUND_MESSAGE, outbound_conversation, record_at, split_outbound,
+        NOT_ARCHIVED_BEFORE_SEND, OUTBOUND, OUTBOUND_MESSAGE, OutboundNames, outbound_conversation, record_at,
+        split_outbound,
     )
 
     channel, archive_id = doc.get("channel"), doc.get("archive_id")
-    if channel not in layout.CONVERSATION_CHANNELS:
+    if channel == "chat" and chat:
+        folder = layout.message_prefix(channel, archive_id)
+        outbound = OutboundNames({(channel, archive_id): {n.rsplit("/", 1)[1] for n in store.list_names(folder)}})
+        conversation = layout.chat_thread(channel, doc) or ""
+    elif channel in layout.CONVERSATION_CHANNELS:
+        if outbound is None or (channel, archive_id) not in outbound.files:
+            _, outbound = split_outbound(store, store.list_names(layout.message_prefix(channel, archive_id)))
+        conversation = outbound_conversation(doc) or ""
+    else:
         return None
-    if outbound is None or (channel, archive_id) not in outbound.files:
-        _, outbound = split_outbound(store, store.list_names(layout.message_prefix(channel, archive_id)))
     outcome, late = outbound.status(channel, archive_id)
     if late:
         outcome = f"{outcome}, {NOT_ARCHIVED_BEFORE_SEND}"
-    return Item(OUTBOUND_MESSAGE, record_at(doc), outbound_conversation(doc) or "", blob.name, blob.sha256, doc,
+    return Item(OUTBOUND_MESSAGE, record_at(doc), conversation, blob.name, blob.sha256, doc,
                 channel=channel, direction=OUTBOUND, outcome=outcome)
 
 

@@ -144,9 +144,11 @@ def list_indexed(store: Any, prefix: str) -> Iterator[Listed]:
     """Every blob under the prefix with its tags and metadata (a missing container lists as empty)."""
     from azure.core.exceptions import ResourceNotFoundError
 
+    from archiving.store.listing import list_blobs
+
     try:
-        for blob in store.container.list_blobs(name_starts_with=prefix, include=["tags", "metadata"]):
-            yield Listed(blob.name, dict(blob.tags) if blob.tags else None, dict(blob.metadata or {}))
+        for blob in list_blobs(store.container, prefix):
+            yield Listed(blob.name, blob.tags, blob.metadata)
     except ResourceNotFoundError as exc:
         if getattr(exc, "error_code", None) != "ContainerNotFound":
             raise

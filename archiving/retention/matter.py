@@ -42,6 +42,25 @@ def matter_set(svc: Any, matter: str, progress: Any = None) -> MatterSet:
     return MatterSet(m.matter, mid, m.scopes, m.audit, blobs)
 
 
+_OUTBOUND_MESSAGE = "/message.json.lz4"
+
+
+def _outbound_item(store: Any, blob: Any, doc: Any, listed: Blob, conversations: dict[tuple[str, str], str]) -> Any:
+    """An outbound record's item: the message with its outcome under its conversation or chat thread; its outcome,
+    marker and link records under the same (the archive id when the message is not in the matter)."""
+    from archiving.read.conversations import OUTBOUND, OUTBOUND_MESSAGE
+    from archiving.read.export import Item, outbound_item
+
+    channel, archive_id = str(doc.get("channel") or "chat"), str(doc.get("archive_id") or "")
+    if doc.get("kind") == OUTBOUND_MESSAGE:
+        item = outbound_item(blob, doc, store=store, chat=True)
+        if item is not None:
+            conversations[(channel, archive_id)] = item.thread_id
+            return item
+    return Item(str(doc.get("kind")), listed.at, conversations.get((channel, archive_id)) or archive_id, blob.name,
+                blob.sha256, doc, channel=channel, direction=OUTBOUND)
+
+
 def _range_of(scopes: list[Scope], blob: Blob) -> tuple[str | None, str | None]:
     from archiving.retention.scope import Matcher
 
@@ -70,13 +89,17 @@ def export_matter(svc: Any, ms: MatterSet, out: Path, fmt: str = "jsonl", bom: b
             sink = HashingFile(raw)
             writer = ItemWriter(sink, fmt, bom=bom)
             names = [b.name for b in ms.blobs if not b.name.endswith(".csv.lz4")]  # a transcript's JSON twin
+            # Outbound records last, each message before the outcomes and links exported under its conversation
+            # (or chat thread); the rest keep their order (time, name).
+            names.sort(key=lambda n: (n.startswith("outbound/"), n.startswith("outbound/")
+                                      and not n.endswith(_OUTBOUND_MESSAGE)))
+            conversations: dict[tuple[str, str], str] = {}
             for blob in read_verified(store, names, findings, hash_key=svc.settings.hash_key):
                 if progress is not None:
                     progress.update(1)
                 doc = blob.document
                 if blob.name.startswith("outbound/"):
-                    items = [Item(str(doc.get("kind")), by_name[blob.name].at, doc.get("archive_id") or "",
-                                  blob.name, blob.sha256, doc, channel=str(doc.get("channel") or "chat"))]
+                    items = [_outbound_item(store, blob, doc, by_name[blob.name], conversations)]
                 elif isinstance(doc, dict) and doc.get("kind") == "transcript":
                     start, end = _range_of(ms.scopes, by_name[blob.name])
                     items = list(transcript_items(blob, doc, start, end))

@@ -140,17 +140,16 @@ def list_records(svc: Any, roots: Iterable[str] = RECORD_ROOTS, immutability: bo
     (``immutability`` also asks for legal hold and time-based retention, for accounts that have them)."""
     from azure.core.exceptions import ResourceNotFoundError
 
-    include = ["tags", "metadata"] + (["immutabilitypolicy", "legalhold"] if immutability else [])
+    from archiving.store.listing import list_blobs
+
+    include = ("tags", "metadata") + (("immutabilitypolicy", "legalhold") if immutability else ())
     container = svc.store.container
     for root in roots:
         try:
-            for b in container.list_blobs(name_starts_with=root, include=include, results_per_page=LIST_PAGE):
+            for b in list_blobs(container, root, include, page=LIST_PAGE):
                 if b.name.startswith(SHARED_MEDIA):
                     continue
-                policy = getattr(b, "immutability_policy", None)
-                yield Blob(b.name, dict(b.tags or {}), dict(b.metadata or {}), b.blob_tier, b.archive_status,
-                           bool(getattr(b, "has_legal_hold", False)),
-                           getattr(policy, "expiry_time", None) if policy else None)
+                yield Blob(b.name, b.tags or {}, b.metadata, b.tier, b.archive_status, b.legal_hold, b.immutable_until)
         except ResourceNotFoundError as exc:
             if getattr(exc, "error_code", None) != "ContainerNotFound":
                 raise
