@@ -259,6 +259,33 @@ def test_show_message_by_its_acs_id_finds_what_the_business_sent(acs, archive_en
     assert "sms outbound message" in text and "message not in the archive" in text
 
 
+def test_show_message_reads_the_by_acs_id_link_once(acs, services, outbound):
+    """The link that finds the outbound message also joins its reports: read once, not once per use."""
+    from archiving.outbound import layout
+    from archiving.read import conversations as conv
+    from archiving.store.archive import ArchiveStore
+
+    class Counting(ArchiveStore):  # the same store, counting what it is asked for by name
+        def __init__(self, container):
+            super().__init__(container)
+            self.asked: list[str] = []
+
+        def exists(self, key):
+            self.asked.append(key)
+            return super().exists(key)
+
+        def read_raw(self, key):
+            self.asked.append(key)
+            return super().read_raw(key)
+
+    acs_id = sms_conversation(acs, services, outbound)
+    store = Counting(services.store.container)
+    view = conv.load_message(store, acs_id, hash_key=KEY)
+    assert [(m.direction, m.outcome, m.delivery_status) for m in view.messages] == [("outbound", "sent", "Delivered")]
+    link = layout.by_acs_id_key("sms", acs_id, KEY)
+    assert store.asked.count(link) == 2  # does it exist, then its one read
+
+
 def test_a_second_recipient_finds_the_message_through_its_index_blob(acs, services, outbound):
     from archiving.read import conversations as conv
 

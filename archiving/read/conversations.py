@@ -226,12 +226,27 @@ def split_outbound(store: Any, names: Iterable[str]) -> tuple[list[str], Outboun
     return inbound, out
 
 
-def join_reports(store: Any, messages: list[MessageView], findings: Findings,
-                 hash_key: bytes | None) -> list[MessageView]:
-    """Reports whose message is an outbound one move under it: by the email's archive id (the operation id
-    is the report's messageId), the SMS tag (ours: the archive id), else the ``by-acs-id`` link."""
+def _linked_archive_id(store: Any, channel: str, message_id: str, hash_key: bytes | None, findings: Findings,
+                       links: dict[tuple[str, str], Any]) -> Any:
+    """The archive id the ``by-acs-id`` link of an ACS message id names (None without one), read once per call
+    of the command (``links``); a damaged link goes to ``findings``."""
     from archiving.outbound import layout
 
+    if (channel, message_id) not in links:
+        found = None
+        link = layout.by_acs_id_key(channel, message_id, hash_key)
+        if store.exists(link):
+            for blob in read_verified(store, [link], findings):
+                found = blob.document.get("archive_id")
+        links[(channel, message_id)] = found
+    return links[(channel, message_id)]
+
+
+def join_reports(store: Any, messages: list[MessageView], findings: Findings,
+                 hash_key: bytes | None, links: dict[tuple[str, str], Any] | None = None) -> list[MessageView]:
+    """Reports whose message is an outbound one move under it: by the email's archive id (the operation id
+    is the report's messageId), the SMS tag (ours: the archive id), else the ``by-acs-id`` link."""
+    links = {} if links is None else links
     outbound = {(m.channel, m.message_id): m for m in messages if m.direction == OUTBOUND and m.records}
     if not outbound:
         return messages
@@ -245,10 +260,8 @@ def join_reports(store: Any, messages: list[MessageView], findings: Findings,
             tag = m.reports[0][1].get("tag")
             target = outbound.get((m.channel, tag)) if isinstance(tag, str) else None
         if target is None and (hash_key is not None or keys.is_documented_id(m.message_id)):
-            link = layout.by_acs_id_key(m.channel, m.message_id, hash_key)
-            if store.exists(link):
-                for blob in read_verified(store, [link], findings):
-                    target = outbound.get((m.channel, blob.document.get("archive_id")))
+            target = outbound.get((m.channel, _linked_archive_id(store, m.channel, m.message_id, hash_key, findings,
+                                                                 links)))
         if target is None:
             kept.append(m)
             continue
@@ -273,7 +286,8 @@ def _is_uuid(value: str) -> bool:
         return False
 
 
-def _outbound_of(store: Any, m: MessageView, hash_key: bytes | None, findings: Findings) -> list[str]:
+def _outbound_of(store: Any, m: MessageView, hash_key: bytes | None, findings: Findings,
+                 links: dict[tuple[str, str], Any]) -> list[str]:
     """The names of the outbound message a report-only view is of (empty when it was not sent through the archive;
     a damaged link goes to ``findings``)."""
     from archiving.outbound import layout
@@ -282,12 +296,9 @@ def _outbound_of(store: Any, m: MessageView, hash_key: bytes | None, findings: F
         return []
     candidates = [m.message_id] if _is_uuid(m.message_id) else []
     if hash_key is not None or keys.is_documented_id(m.message_id):
-        link = layout.by_acs_id_key(m.channel, m.message_id, hash_key)
-        if store.exists(link):
-            for blob in read_verified(store, [link], findings):
-                aid = blob.document.get("archive_id")
-                if isinstance(aid, str) and _is_uuid(aid):
-                    candidates.append(aid)
+        aid = _linked_archive_id(store, m.channel, m.message_id, hash_key, findings, links)
+        if isinstance(aid, str) and _is_uuid(aid):
+            candidates.append(aid)
     for aid in candidates:
         names = list(store.list_names(layout.message_prefix(m.channel, aid)))
         if names:
@@ -304,11 +315,13 @@ def load_message(store: Any, message_id: str, channel: str | None = None, worker
     messages = _assemble(blobs, shas=shas)
     # Known by its reports only: perhaps a message the business sent through the archive (an email's reports
     # carry its archive id; an SMS or WhatsApp id leads to it through its by-acs-id link).
-    found = [n for m in messages if not m.records and m.reports for n in _outbound_of(store, m, hash_key, findings)]
+    links: dict[tuple[str, str], Any] = {}  # each link read once: to find the message, then to join its reports
+    found = [n for m in messages if not m.records and m.reports
+             for n in _outbound_of(store, m, hash_key, findings, links)]
     if found:
         _, outbound = split_outbound(store, found)
         blobs += read_verified(store, outbound.message_names(), findings, workers)
-        messages = join_reports(store, _assemble(blobs, outbound, shas), findings, hash_key)
+        messages = join_reports(store, _assemble(blobs, outbound, shas), findings, hash_key, links)
     conversations = sorted({c for m in messages for _, d in (*m.records, *m.reports)
                             if (c := d.get("conversation_id") or outbound_conversation(d))})
     return ConversationView(conversations, messages, findings, shas)

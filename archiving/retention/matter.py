@@ -75,7 +75,7 @@ def export_matter(svc: Any, ms: MatterSet, out: Path, fmt: str = "jsonl", bom: b
     (manifest path, counts by kind, findings, sha256, size)."""
     import orjson
 
-    from archiving.read.export import HashingFile, Item, ItemWriter, record_item, transcript_items
+    from archiving.read.export import HashingFile, ItemWriter, record_item, transcript_items
     from archiving.read.verified import read_verified
     from archiving.timefmt import iso, utcnow
 
