@@ -528,6 +528,7 @@ def test_audit_records_come_out_of_every_door_that_is_theirs(svc, capsys, tmp_pa
     audit_blobs = {root: names(svc, root) for root in audit.ROOTS}
     assert [len(audit_blobs[r]) for r in audit.ROOTS] == [1, 1, 1]
     every = set().union(*audit_blobs.values())
+    shown_by_audit(svc, capsys, audit_blobs)
 
     code, out, err = cli(capsys, "verify")  # the whole archive: its audit records too
     assert code == 0, out + err
@@ -561,6 +562,112 @@ def test_audit_records_come_out_of_every_door_that_is_theirs(svc, capsys, tmp_pa
     rollup_days(svc.store, rollup, [utcnow().date()])
     rows = query(rollup, tmp_path, "SELECT source FROM records")
     assert not {r["source"] for r in rows} & every
+
+
+def shown_by_audit(svc, capsys, audit_blobs) -> None:
+    """The shown door: `audit` lists one hold, one rehydration and one disposition in time order, each with its
+    summary and blob name; --kind, --from/--to and --blobs; json has each whole document and its sha256."""
+    (hold,), (disposition,), (rehydration,) = (audit_blobs[r] for r in audit.ROOTS)
+    docs = {n: svc.store.read_document(n) for n in (hold, disposition, rehydration)}
+    code, out, err = cli(capsys, "audit")
+    assert code == 0, err
+    lines = [line.split("\t") for line in out.splitlines()]
+    assert [(f[1], f[-1]) for f in lines] == [("hold", hold), ("rehydration", rehydration),
+                                              ("disposition", disposition)]
+    assert [f[0] for f in lines] == [docs[n]["at"] for n in (hold, rehydration, disposition)]
+    h, r, d = lines
+    assert h[2:8] == ["place", "matter M", f"party #{docs[hold]['scope']['party_hash'][:12]}", "1 records",
+                      "by records.officer", "reason r"]
+    assert r[2:7] == ["by records.officer", f"thread {HELD}", "Standard priority", "to Cool", "1 blobs"]
+    disposed = docs[disposition]["disposed"]
+    assert d[2:8] == [f"run {docs[disposition]['run_id']} part 1", f"retention {RETENTION_DAYS} days",
+                      f"cutoff {docs[disposition]['cutoff']}", f"{len(disposed)} disposed",
+                      f"kept by holds: {audit.matter_id('M')} 1", "signature valid"]
+
+    code, out, _ = cli(capsys, "audit", "--format", "json")
+    rows = json.loads(out)
+    assert code == 0 and [(x["kind"], x["record"]) for x in rows] == [
+        ("hold", hold), ("rehydration", rehydration), ("disposition", disposition)]
+    assert all(x["document"] == docs[x["record"]] for x in rows)
+    assert all(x["sha256"] == svc.store.read_raw(x["record"])[1]["sha256"] for x in rows)
+    assert [x.get("signature") for x in rows] == [None, None, "valid"]
+
+    code, out, _ = cli(capsys, "audit", "--kind", "rehydration")
+    assert code == 0 and out.splitlines() == ["\t".join(r)]
+    code, out, _ = cli(capsys, "audit", "--from", docs[rehydration]["at"], "--to", f"{utcnow():%Y-%m-%d}")
+    assert code == 0 and [line.split("\t")[1] for line in out.splitlines()] == ["rehydration", "disposition"]
+    code, out, _ = cli(capsys, "audit", "--to", docs[rehydration]["at"])  # exclusive
+    assert code == 0 and [line.split("\t")[1] for line in out.splitlines()] == ["hold"]
+    code, _, err = cli(capsys, "audit", "--to", "2020-01-01")
+    assert code == 3 and "no audit record in the range" in err
+    code, _, err = cli(capsys, "audit", "--from", "2026-13-01")
+    assert code == 2 and "not a date" in err
+
+    code, out, _ = cli(capsys, "audit", "--blobs")
+    assert code == 0 and disposed
+    for item in disposed:
+        assert (f"  disposed\t{item['name']}\tsha256 {item['sha256']}\tretention ended {item['retention_ended']}"
+                in out.splitlines())
+    (rehydrated,) = docs[rehydration]["blobs"]
+    assert f"  rehydrated\t{rehydrated}" in out.splitlines()
+
+
+def test_audit_names_a_damaged_record_and_lists_the_others(svc, capsys):
+    code, out, err = cli(capsys, "audit")
+    assert code == 3 and out == "" and "no audit record" in err  # an empty archive
+    archive(svc, [chat(UNHELD, OLD, 0)])
+    assert cli(capsys, "hold", "place", "--matter", "M", "--reason", "r", "--thread", HELD)[0] == 0
+    assert cli(capsys, "dispose")[0] == 0
+    (disposition,), (hold,) = names(svc, audit.DISPOSITION_ROOT), names(svc, audit.HOLD_ROOT)
+    data, metadata = svc.store.read_raw(disposition)
+    svc.store.container.upload_blob(disposition, data[:-5], overwrite=True, metadata=metadata)  # truncated
+    code, out, err = cli(capsys, "audit")
+    assert code == 1 and f"unreadable\t{disposition}\t" in err, err
+    assert [line.split("\t")[-1] for line in out.splitlines()] == [hold]
+    code, out, err = cli(capsys, "audit", "--format", "json")
+    assert code == 1 and [x["record"] for x in json.loads(out)] == [hold] and disposition in err
+
+
+def test_audit_text_neutralizes_hostile_stored_text(svc, capsys):
+    hostile = "evil\x1b]0;owned\x07\x1b[2J\u202eexe.txt\x00\nforged line"
+    assert cli(capsys, "hold", "place", "--matter", hostile, "--reason", hostile, "--thread", HELD)[0] == 0
+    code, out, _ = cli(capsys, "audit")
+    assert code == 0 and len(out.splitlines()) == 1
+    assert not set(out) & {"\x1b", "\x07", "\u202e", "\x00"}
+    assert "matter evil\\x1b]0;owned\\x07\\x1b[2J\\u202eexe.txt\\x00 forged line" in out
+
+
+def test_audit_shows_each_disposition_signature(svc, capsys, monkeypatch):
+    """Signed by the configured seal key: valid; its document rewritten (sha256 recomputed, so only the signature
+    can tell): named, exit 1; unsigned: said, not a finding; no key configured: not checked."""
+    from archiving.store import codec
+
+    archive(svc, [chat(UNHELD, OLD, 0)])
+    assert cli(capsys, "dispose")[0] == 0
+    (signed,) = names(svc, audit.DISPOSITION_ROOT)
+    code, out, _ = cli(capsys, "audit", "--kind", "disposition")
+    assert code == 0 and "\tsignature valid\t" in out
+    unsigned = {k: v for k, v in svc.store.read_document(signed).items() if k != "signature"}
+    audit.write(svc.store, f"{audit.DISPOSITION_ROOT}20300101T000000000000Z-0001", unsigned,
+                {"kind": "disposition", "at": unsigned["at"]})
+    code, out, _ = cli(capsys, "audit", "--kind", "disposition")
+    assert code == 0 and "\tsignature valid\t" in out and "\tsignature unsigned\t" in out
+
+    forged = dict(svc.store.read_document(signed), retention_days=1)
+    encoded = codec.encode(forged)
+    client = svc.store.container.get_blob_client(signed)
+    client.upload_blob(encoded.data, overwrite=True, metadata={"sha256": encoded.sha256})
+    code, out, err = cli(capsys, "audit", "--kind", "disposition")
+    assert code == 1 and "\tsignature INVALID: the signature does not verify\t" in out
+    assert f"signature\t{signed}\tthe signature does not verify" in err
+    code, out, _ = cli(capsys, "audit", "--format", "json")
+    assert code == 1 and {x["record"]: x["signature"] for x in json.loads(out)}[signed] == "the signature does not verify"
+
+    monkeypatch.delenv("ARCHIVE_SEAL_KEY_FILE")
+    bootstrap.reset()
+    code, out, _ = cli(capsys, "audit", "--kind", "disposition")
+    assert code == 0 and "\tsignature not checked (no seal key configured)\t" in out
+    assert "\tsignature unsigned\t" in out
 
 
 def call_event(name: str, call: str, at: datetime, party: str | None = None) -> dict:

@@ -1,4 +1,4 @@
-"""``hold``, ``dispose``, ``rehydrate``: records management over the whole retention period
+"""``hold``, ``dispose``, ``rehydrate``, ``audit``: records management over the whole retention period
 (archiving/retention, docs/operations.md "Records management")."""
 
 from __future__ import annotations
@@ -219,6 +219,43 @@ def cmd_rehydrate(args) -> int:
     return OK if result.in_scope else NOT_FOUND
 
 
+# -- audit -------------------------------------------------------------------------------------------
+
+
+def cmd_audit(args) -> int:
+    from archiving.cli.common import report_findings
+    from archiving.integrity.verify import trusted_keys
+    from archiving.read.safe import terminal
+    from archiving.read.verified import Findings
+    from archiving.retention import audit
+
+    start, end = time_range(args, required=False)
+    svc = cli_services(args)
+    findings = Findings()
+    rows = audit.entries(svc.store, findings, [args.kind] if args.kind else audit.KINDS, start, end,
+                         trusted_keys(svc))
+    if args.format == "json":
+        out = [{"record": e.name, "sha256": e.sha256, "kind": e.kind, "document": e.document}
+               | ({"signature": e.signature} if e.kind == "disposition" else {}) for e in rows]
+        sys.stdout.write(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+    else:
+        for e in rows:
+            print(terminal("\t".join([e.at, e.kind, *audit.summary(e), e.name])))
+            if args.blobs:
+                for line in audit.blob_lines(e):
+                    print("  " + terminal(line))
+    bad = [e for e in rows if e.bad_signature]
+    for e in bad:
+        print(terminal(f"signature\t{e.name}\t{e.signature}"), file=sys.stderr)
+    report_findings(findings, " (damaged audit records)")
+    if findings.any or bad:
+        return FINDINGS
+    if not rows:
+        print("no audit record" + (" in the range" if start or end else ""), file=sys.stderr)
+        return NOT_FOUND
+    return OK
+
+
 # -- export --matter ---------------------------------------------------------------------------------
 
 
@@ -333,3 +370,25 @@ def register(sub) -> None:
     p.add_argument("--interval", type=float, default=300.0, metavar="SECONDS", help="--wait: seconds between polls")
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="--wait: give up after this long")
     p.set_defaults(func=cmd_rehydrate)
+
+    p = add_command(
+        sub, "audit", "list the audit records (holds, dispositions, rehydrations) with what each says",
+        "List the audit records of records management kept in the archive (holds/…, dispositions/…, "
+        "rehydrations/…; docs/archive-format.md, section 14) in time order, each read through the checked path "
+        "(sha256, schema): its time, kind, a summary and its blob name. A hold: action, matter, scope, records, by "
+        "whom, reason. A disposition: run and part, retention, cutoff, records disposed, the holds that kept "
+        "records, and its signature (valid, unsigned, not checked when no seal key is configured, or why it does "
+        "not verify). A rehydration: by whom, scope, priority, tier, blobs, matter. --blobs adds the blobs each "
+        "disposition or rehydration names. A damaged record is named on stderr and the others are listed.",
+        ["python -m archiving audit",
+         "python -m archiving audit --kind disposition --from 2026-11-01 --to 2026-11-30 --blobs",
+         "python -m archiving audit --kind hold --format json"],
+        "  0 listed; 1 a damaged record (named on stderr) or a disposition whose signature does not verify;\n"
+        "  2 usage or setting error; 3 no audit record (in the range); 4 storage failed\n",
+    )
+    p.add_argument("--kind", choices=("hold", "disposition", "rehydration"), help="only records of this kind")
+    p.add_argument("--from", dest="start", metavar="DATE", help="records from this date or time (UTC)")
+    p.add_argument("--to", dest="end", metavar="DATE", help="records up to this date (inclusive) or time (exclusive)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--blobs", action="store_true", help="text: the blobs each disposition or rehydration names")
+    p.set_defaults(func=cmd_audit)

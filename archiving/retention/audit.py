@@ -13,7 +13,8 @@ configured (``signature``: ES256 over the canonical JSON of the document without
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,8 @@ from archiving.timefmt import iso
 
 HOLD_ROOT, DISPOSITION_ROOT, REHYDRATION_ROOT = "holds/", "dispositions/", "rehydrations/"
 ROOTS = (HOLD_ROOT, DISPOSITION_ROOT, REHYDRATION_ROOT)  # kept for good: never held, tiered or disposed
+KINDS = {"hold": HOLD_ROOT, "disposition": DISPOSITION_ROOT, "rehydration": REHYDRATION_ROOT}
+VALID, UNSIGNED, NOT_CHECKED = "valid", "unsigned", "not checked (no seal key configured)"
 SCHEMA_VERSION = 1
 
 
@@ -101,6 +104,91 @@ def check_signature(document: Mapping[str, Any], keys: Mapping[str, bytes]) -> s
     except (ValueError, TypeError):
         ok = False
     return None if ok else "the signature does not verify"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One audit record as ``audit`` shows it: its blob, the sha256 of its content, its document and, for a
+    disposition, its signature status (``VALID``, ``UNSIGNED``, ``NOT_CHECKED`` or why it does not verify)."""
+
+    name: str
+    kind: str
+    sha256: str
+    document: dict[str, Any]
+    signature: str | None = None
+
+    @property
+    def at(self) -> str:
+        return self.document["at"]
+
+    @property
+    def bad_signature(self) -> bool:
+        """Signed, and the signature does not verify against a configured key: a finding."""
+        return self.signature not in (None, VALID, UNSIGNED, NOT_CHECKED)
+
+
+def signature_status(document: Mapping[str, Any], keys: Mapping[str, bytes]) -> str:
+    """What ``audit`` says of a disposition's signature.  Unsigned is not a finding: dispositions written
+    before a seal key was configured carry none (and `verify` does not accept them as excusing a deletion)."""
+    if not isinstance(document.get("signature"), Mapping):
+        return UNSIGNED
+    if not keys:
+        return NOT_CHECKED
+    return check_signature(document, keys) or VALID
+
+
+def entries(store: Any, findings: Any, kinds: Iterable[str] = KINDS, start: str | None = None,
+            end: str | None = None, keys: Mapping[str, bytes] | None = None) -> list[Entry]:
+    """The audit records of ``kinds`` whose ``at`` is in [start, end) (the archive's time text; None: open),
+    in time order, each read through the checked path (sha256, schema).  A damaged one goes to ``findings``
+    and is left out: showing the others is what an auditor needs (disposal, which must stop, uses read_all)."""
+    from archiving.read.verified import read_verified
+    from archiving.timefmt import parse_time
+
+    def instant(text: str) -> datetime:
+        return parse_time(text, "at")
+
+    lo, hi = (instant(start) if start else None), (instant(end) if end else None)
+    out = []
+    for kind in kinds:
+        for blob in read_verified(store, sorted(store.list_names(KINDS[kind])), findings, check_tags=False):
+            at = instant(blob.document["at"])
+            if (lo is None or at >= lo) and (hi is None or at < hi):
+                sig = signature_status(blob.document, keys or {}) if kind == "disposition" else None
+                out.append(Entry(blob.name, kind, blob.sha256, blob.document, sig))
+    return sorted(out, key=lambda e: (instant(e.at), e.name))
+
+
+def summary(entry: Entry) -> list[str]:
+    """The fields of one record's line after its time and kind (stored text as is: the printer makes it safe)."""
+    doc = entry.document
+    if entry.kind == "hold":
+        from archiving.retention.scope import Scope
+
+        scope = Scope.from_dict(doc["scope"]).describe() if doc.get("scope") else "every scope of the matter"
+        return [doc["action"], f"matter {doc['matter']}", scope, f"{doc['records']} records", f"by {doc['by']}",
+                f"reason {doc['reason']}"]
+    if entry.kind == "disposition":
+        holds = ", ".join(f"{h['matter_id']} {h['records']}" for h in doc["holds"]) or "none"
+        return [f"run {doc['run_id']} part {doc['part']}", f"retention {doc['retention_days']} days",
+                f"cutoff {doc['cutoff']}", f"{len(doc['disposed'])} disposed", f"kept by holds: {holds}",
+                "signature " + (f"INVALID: {entry.signature}" if entry.bad_signature else entry.signature)]
+    from archiving.retention.scope import Scope
+
+    scopes = "; ".join(Scope.from_dict(s).describe() for s in doc["scope"]) or "no scope"
+    fields = [f"by {doc['by']}", scopes, f"{doc['priority']} priority", f"to {doc['tier']}",
+              f"{len(doc['blobs'])} blobs"]
+    return fields + ([f"matter {doc['matter_id']}"] if doc.get("matter_id") else [])
+
+
+def blob_lines(entry: Entry) -> list[str]:
+    """The blobs a disposition or rehydration record names, one line each (``--blobs``)."""
+    if entry.kind == "disposition":
+        return [f"disposed\t{d['name']}\tsha256 {d['sha256'] or '(none)'}\tretention ended {d['retention_ended']}"
+                for d in entry.document["disposed"]]
+    if entry.kind == "rehydration":
+        return [f"rehydrated\t{name}" for name in entry.document["blobs"]]
+    return []
 
 
 def now_text(now: datetime) -> str:
