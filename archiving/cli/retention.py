@@ -19,6 +19,10 @@ def _scope_options(p, matter: bool = False) -> None:
     g.add_argument("--party", metavar="ID", help="an ACS raw id, a phone number or an email address")
     if matter:
         g.add_argument("--matter", metavar="NAME", help="everything an active hold of this matter covers")
+    _range_options(g)
+
+
+def _range_options(g) -> None:
     g.add_argument("--from", dest="start", metavar="DATE", help="records from this date or time (UTC)")
     g.add_argument("--to", dest="end", metavar="DATE", help="records up to this date (inclusive) or time (exclusive)")
 
@@ -387,8 +391,7 @@ def register(sub) -> None:
         "  2 usage or setting error; 3 no audit record (in the range); 4 storage failed\n",
     )
     p.add_argument("--kind", choices=("hold", "disposition", "rehydration"), help="only records of this kind")
-    p.add_argument("--from", dest="start", metavar="DATE", help="records from this date or time (UTC)")
-    p.add_argument("--to", dest="end", metavar="DATE", help="records up to this date (inclusive) or time (exclusive)")
+    _range_options(p)  # on the record's own time (its document's at)
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--blobs", action="store_true", help="text: the blobs each disposition or rehydration names")
     p.set_defaults(func=cmd_audit)

@@ -8,6 +8,9 @@ sealed like every blob the archive writes; docs/archive-format.md, section 14):
 ``matter_id`` is the first 16 hex digits of the sha256 of the matter's name: a matter's name may name a person,
 and no personal data goes into a blob name or tag.  Dispositions are signed with the seal's signer when one is
 configured (``signature``: ES256 over the canonical JSON of the document without ``signature``).
+
+``python -m archiving audit`` shows them (:func:`entries`, :func:`summary`): a damaged one is named and left out
+there, where disposal (:func:`read_all`) stops on it.
 """
 
 from __future__ import annotations
