@@ -164,10 +164,10 @@ def entries(store: Any, findings: Any, kinds: Iterable[str] = KINDS, start: str 
 
 def summary(entry: Entry) -> list[str]:
     """The fields of one record's line after its time and kind (stored text as is: the printer makes it safe)."""
+    from archiving.retention.scope import Scope
+
     doc = entry.document
     if entry.kind == "hold":
-        from archiving.retention.scope import Scope
-
         scope = Scope.from_dict(doc["scope"]).describe() if doc.get("scope") else "every scope of the matter"
         return [doc["action"], f"matter {doc['matter']}", scope, f"{doc['records']} records", f"by {doc['by']}",
                 f"reason {doc['reason']}"]
@@ -176,8 +176,6 @@ def summary(entry: Entry) -> list[str]:
         return [f"run {doc['run_id']} part {doc['part']}", f"retention {doc['retention_days']} days",
                 f"cutoff {doc['cutoff']}", f"{len(doc['disposed'])} disposed", f"kept by holds: {holds}",
                 "signature " + (f"INVALID: {entry.signature}" if entry.bad_signature else entry.signature)]
-    from archiving.retention.scope import Scope
-
     scopes = "; ".join(Scope.from_dict(s).describe() for s in doc["scope"]) or "no scope"
     fields = [f"by {doc['by']}", scopes, f"{doc['priority']} priority", f"to {doc['tier']}",
               f"{len(doc['blobs'])} blobs"]
