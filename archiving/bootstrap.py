@@ -43,12 +43,32 @@ def _connection_string(target: StorageTarget) -> str | None:
 POOL_SIZE = 32
 
 
+def _requests_environment() -> tuple[bool, str | bool]:
+    """(whether the transport must read the environment on each request, the TLS trust to verify with).
+
+    requests, when its session trusts the environment, scans every environment variable on every request
+    for proxies, a CA bundle and a .netrc: 10 to 20 % of a blob download's client CPU here
+    (bench/transport_env.py, docs/performance.md), more on a Functions host, whose app settings are
+    environment variables.  Read here once instead, when the clients are made, like every other setting: a
+    CA bundle (REQUESTS_CA_BUNDLE, else CURL_CA_BUNDLE, as requests reads them) is given to the transport;
+    only a proxy (or a no-proxy list) or a .netrc keeps requests reading the environment itself."""
+    import urllib.request
+
+    netrc = os.environ.get("NETRC")
+    places = (netrc,) if netrc is not None else ("~/.netrc", "~/_netrc")
+    per_request = bool(urllib.request.getproxies()) or any(os.path.exists(os.path.expanduser(p)) for p in places)
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    return per_request, bundle or True
+
+
 def _transport(profile: Mapping[str, Any]) -> Any:
     """azure-core's requests transport, with a connection pool of POOL_SIZE."""
     from azure.core.pipeline.transport import RequestsTransport
 
+    per_request, verify = _requests_environment()
     transport = RequestsTransport(connection_timeout=profile["connection_timeout"],
-                                  read_timeout=profile["read_timeout"])
+                                  read_timeout=profile["read_timeout"],
+                                  use_env_settings=per_request, connection_verify=verify)
     transport.open()  # azure-core sets up its session (retries off: the pipeline retries); keep its adapters
     session = transport.session
     for prefix, adapter in list(session.adapters.items()):

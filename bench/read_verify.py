@@ -50,6 +50,18 @@ def events(n: int) -> list[dict]:
     return out
 
 
+def archived(azurite: Azurite, records: int) -> tuple[Services, list[str]]:
+    """The app's services on a new container of ``azurite`` holding ``records`` message records, and their names."""
+    env = {"ArchiveStorage": azurite.connection_string, "ARCHIVE_HASH_KEY": "bench",
+           "ARCHIVE_CONTAINER": f"bench-{uuid.uuid4().hex[:8]}", "ARCHIVE_REJECTED_CONTAINER": "bench-rejected"}
+    svc = Services(settings=Settings.from_env(env), profile=BATCH_PROFILE)
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda e: archive_event(e, svc.store, b"bench"), events(records)))
+    names = sorted(svc.store.list_names("chat/"))
+    assert len(names) == records, len(names)
+    return svc, names
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=2000)
@@ -57,14 +69,8 @@ def main() -> None:
     args = parser.parse_args()
     azurite = Azurite().start()
     try:
-        env = {"ArchiveStorage": azurite.connection_string, "ARCHIVE_HASH_KEY": "bench",
-               "ARCHIVE_CONTAINER": f"bench-{uuid.uuid4().hex[:8]}", "ARCHIVE_REJECTED_CONTAINER": "bench-rejected"}
-        svc = Services(settings=Settings.from_env(env), profile=BATCH_PROFILE)
+        svc, names = archived(azurite, args.records)
         store = svc.store
-        with ThreadPoolExecutor(16) as pool:
-            list(pool.map(lambda e: archive_event(e, store, b"bench"), events(args.records)))
-        names = sorted(store.list_names("chat/"))
-        assert len(names) == args.records, len(names)
 
         def raw() -> None:
             for _ in ordered_map(store.read_raw, names):

@@ -1,5 +1,5 @@
 """Rough edges a new user meets first: settings files, output streams and pipes, malformed connection
-strings, --help, identity create twice, the storage client's connection pool."""
+strings, --help, identity create twice, the storage client's connection pool and environment."""
 
 from __future__ import annotations
 
@@ -50,6 +50,77 @@ def test_parallel_existence_checks_fit_the_connection_pool(archive_env, profile,
     finally:
         svc.close()
     assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
+
+
+# -- what the storage client takes from the environment ------------------------------------------------------
+
+REQUESTS_ENVIRONMENT = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+@pytest.fixture
+def bare_environment(monkeypatch, tmp_path):
+    """No proxy, CA bundle or .netrc in the environment (a Functions host's usual case)."""
+    for name in REQUESTS_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    return monkeypatch
+
+
+def test_storage_calls_go_through_the_proxy_the_environment_names(archive_env, azurite, bare_environment):
+    from .faultproxy import FaultProxy
+
+    proxy = FaultProxy(("127.0.0.1", azurite.blob_port)).start()  # forwards to Azurite: a proxy that works
+    try:
+        bare_environment.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        svc = bootstrap.Services(settings=Settings.from_env(archive_env), profile=bootstrap.EVENT_PROFILE)
+        assert svc.store.exists("chat/none") is False
+        assert proxy.counts["forwarded"] >= 1
+        svc.close()
+    finally:
+        proxy.stop()
+
+
+def test_without_a_proxy_the_environment_is_read_once_not_on_every_request(archive_env, azurite, bare_environment):
+    """requests scans the whole environment on every request when its session trusts it (bench/transport_env.py):
+    the clients read it once, when made, as every setting."""
+    from .faultproxy import FaultProxy
+
+    proxy = FaultProxy(("127.0.0.1", azurite.blob_port)).start()
+    try:
+        svc = bootstrap.Services(settings=Settings.from_env(archive_env), profile=bootstrap.EVENT_PROFILE)
+        assert svc.store.exists("chat/none") is False
+        bare_environment.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")  # named after the clients were made
+        assert svc.store.exists("chat/none") is False
+        assert proxy.counts["requests"] == 0
+        svc.close()
+    finally:
+        proxy.stop()
+
+
+def test_the_ca_bundle_the_environment_names_is_trusted(archive_env, acs, bare_environment):
+    """REQUESTS_CA_BUNDLE (a TLS-inspecting network's CA) is read once and given to the transport: an HTTPS
+    endpoint signed by that CA answers (here the ACS test server, which answers the storage call with HTTP, not a
+    TLS failure), without requests reading the environment per request."""
+    from azure.core.exceptions import HttpResponseError, ServiceRequestError
+
+    from .faultproxy import ACCOUNT, KEY
+
+    bare_environment.setenv("REQUESTS_CA_BUNDLE", acs.ca_file)
+    env = dict(archive_env, ArchiveStorage=f"DefaultEndpointsProtocol=https;AccountName={ACCOUNT};AccountKey={KEY};"
+                                           f"BlobEndpoint=https://127.0.0.1:{acs.port}/{ACCOUNT};")
+    svc = bootstrap.Services(settings=Settings.from_env(env), profile=bootstrap.EVENT_PROFILE)
+    try:
+        assert svc.store  # the clients are made (lazily, on first use): the environment is read now
+        bare_environment.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # named later: never read
+        try:
+            svc.store.exists("chat/none")  # an HTTP answer of any kind: the TLS handshake trusted the bundle
+        except HttpResponseError:
+            pass
+    except ServiceRequestError as exc:  # TLS refused (the bundle was not used), or the proxy named later was
+        pytest.fail(f"the CA bundle of the environment was not trusted, or the environment read again: {exc}")
+    finally:
+        svc.close()
 
 
 # -- settings: the environment, then --settings FILE, else ./local.settings.json -----------------------
