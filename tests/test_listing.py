@@ -48,12 +48,12 @@ def container(azurite):
 
 def sdk(container, prefix: str, include=("tags", "metadata")) -> list[tuple]:
     return [(b.name, dict(b.tags) if b.tags else None, dict(b.metadata or {}), b.blob_tier, b.archive_status,
-             bool(b.has_legal_hold), b.immutability_policy.expiry_time)
+             bool(b.has_legal_hold), b.immutability_policy.expiry_time, b.creation_time)
             for b in container.list_blobs(name_starts_with=prefix, include=list(include))]
 
 
 def ours(container, prefix: str, include=("tags", "metadata"), page: int = 5000) -> list[tuple]:
-    return [(b.name, b.tags, b.metadata, b.tier, b.archive_status, b.legal_hold, b.immutable_until)
+    return [(b.name, b.tags, b.metadata, b.tier, b.archive_status, b.legal_hold, b.immutable_until, b.creation_time)
             for b in list_blobs(container, prefix, tuple(include), page=page)]
 
 
@@ -93,6 +93,7 @@ def test_the_read_sides_listing_uses_it(container):
     listed = list(list_indexed(ArchiveStore(container), "chat/"))
     assert [(x.name, x.tags, dict(x.metadata)) for x in listed] == [b[:3] for b in sdk(container, "chat/")]
     assert [x.indexed for x in listed].count(False) == 1  # the untagged blob
+    assert list(ArchiveStore(container).list_names("chat/")) == [b[0] for b in sdk(container, "chat/")]
 
 
 def test_a_missing_container_fails_as_the_sdk_fails_and_lists_as_empty_for_the_read_side(azurite):
@@ -104,6 +105,7 @@ def test_a_missing_container_fails_as_the_sdk_fails_and_lists_as_empty_for_the_r
         list(missing.list_blobs(include=["tags", "metadata"]))
     assert mine.value.error_code == theirs.value.error_code == "ContainerNotFound"
     assert list(list_indexed(ArchiveStore(missing), "chat/")) == []
+    assert list(ArchiveStore(missing).list_names("chat/")) == []
 
 
 def test_a_credential_without_list_permission_fails_with_the_services_error_code(azurite, container):
@@ -130,7 +132,8 @@ PAGE = b"""<?xml version="1.0" encoding="utf-8"?>
   <Prefix>chat/</Prefix><MaxResults>3</MaxResults>
   <Blobs>
     <Blob><Name Encoded="true">chat/a%01b%EF%BF%BE.json.lz4</Name>
-      <Properties><Last-Modified>Wed, 09 Sep 2026 09:20:02 GMT</Last-Modified><Etag>0x8D</Etag>
+      <Properties><Creation-Time>Wed, 09 Sep 2026 09:20:01 GMT</Creation-Time>
+        <Last-Modified>Wed, 09 Sep 2026 09:20:02 GMT</Last-Modified><Etag>0x8D</Etag>
         <Content-Length>1</Content-Length><BlobType>BlockBlob</BlobType><AccessTier>Archive</AccessTier>
         <ArchiveStatus>rehydrate-pending-to-hot</ArchiveStatus>
         <ImmutabilityPolicyUntilDate>Fri, 31 Dec 2032 23:59:59 GMT</ImmutabilityPolicyUntilDate>
@@ -157,12 +160,13 @@ def test_a_page_reads_as_the_sdk_reads_it_encoded_names_included():
     theirs = Deserializer({k: v for k, v in vars(models).items() if isinstance(v, type)})(
         "ListBlobsFlatSegmentResponse", ElementTree.fromstring(PAGE))
     expected = [(b.name, dict(b.tags) if b.tags else None, dict(b.metadata or {}), b.blob_tier, b.archive_status,
-                 bool(b.has_legal_hold), b.immutability_policy.expiry_time)
+                 bool(b.has_legal_hold), b.immutability_policy.expiry_time, b.creation_time)
                 for b in map(get_blob_properties_from_generated_code, theirs.segment.blob_items)]
     blobs, marker = read_page(PAGE)
-    assert [(b.name, b.tags, b.metadata, b.tier, b.archive_status, b.legal_hold, b.immutable_until)
+    assert [(b.name, b.tags, b.metadata, b.tier, b.archive_status, b.legal_hold, b.immutable_until, b.creation_time)
             for b in blobs] == expected
     assert blobs[0].name == "chat/a\x01b\ufffe.json.lz4" and blobs[2].name == "chat/%41"
     assert blobs[0].legal_hold and blobs[0].immutable_until.year == 2032 and blobs[0].tier == "Archive"
+    assert blobs[0].creation_time.second == 1 and blobs[0].creation_time.utcoffset().total_seconds() == 0
     assert marker == theirs.next_marker
     assert read_page(PAGE.replace(theirs.next_marker.encode(), b""))[1] == ""

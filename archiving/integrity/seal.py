@@ -83,8 +83,10 @@ def _wait_past(log: log_mod.SealLog, instant: datetime, clock=time) -> None:
 def _listed(container: Any, source: Source, prefix: str, start: datetime | None, end: datetime) -> Iterator[Candidate]:
     from azure.core.exceptions import ResourceNotFoundError
 
+    from archiving.store.listing import list_blobs
+
     try:
-        for blob in container.list_blobs(name_starts_with=prefix or None):
+        for blob in list_blobs(container, prefix or "", include=()):
             created = _created(blob)
             if (start is None or created >= start) and created < end:
                 yield Candidate(created, source.container, blob.name)

@@ -395,12 +395,14 @@ def _unsealed(svc: Any, report: LogReport, present_before: int, problem, gaps: l
     """List every source; blobs in no manifest are unsealed (a finding if created before the last cut-off)."""
     from azure.core.exceptions import ResourceNotFoundError
 
+    from archiving.store.listing import list_blobs
+
     cutoff = report.sealed_to
     listed_before = 0
     for source in sources(svc.settings):
         client = svc.blob_service.get_container_client(source.container)
         try:
-            for blob in client.list_blobs(results_per_page=LIST_PAGE):
+            for blob in list_blobs(client, "", include=(), page=LIST_PAGE):
                 created = iso(_created(blob))
                 if cutoff is not None and created < cutoff:
                     listed_before += 1
@@ -426,7 +428,7 @@ def _unsealed(svc: Any, report: LogReport, present_before: int, problem, gaps: l
     for source in sources(svc.settings):
         client = svc.blob_service.get_container_client(source.container)
         try:
-            for blob in client.list_blobs(results_per_page=LIST_PAGE):
+            for blob in list_blobs(client, "", include=(), page=LIST_PAGE):
                 created = iso(_created(blob))
                 if created < cutoff and (source.container, blob.name) not in sealed:
                     gap = _gap_of(gaps, created)

@@ -190,6 +190,8 @@ def check_records(ctx: Context) -> list[Check]:
 def check_rejections(ctx: Context) -> list[Check]:
     from azure.core.exceptions import ResourceNotFoundError
 
+    from archiving.store.listing import list_blobs
+
     container = ctx.services.rejected_store.container
     since_day, since_hour = ctx.now - timedelta(days=1), ctx.now - timedelta(hours=1)
     day = hour = 0
@@ -199,7 +201,7 @@ def check_rejections(ctx: Context) -> list[Check]:
     prefixes = sorted({(ctx.now - timedelta(days=n)).strftime("%Y-%m-%dT") for n in (0, 1)}) + ["replay-"]
     try:
         for prefix in prefixes:
-            for blob in container.list_blobs(name_starts_with=prefix):
+            for blob in list_blobs(container, prefix, include=()):
                 created = blob.creation_time
                 if created is None or created < since_day:
                     continue

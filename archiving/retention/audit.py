@@ -91,7 +91,6 @@ def sign(document: dict[str, Any], signer: Any) -> dict[str, Any]:
 
 def check_signature(document: Mapping[str, Any], keys: Mapping[str, bytes]) -> str | None:
     """None if the document carries a valid signature of one of ``keys`` (key id -> public PEM), else why not."""
-    import base64
 
     from archiving.integrity.signing import verify_signature
 

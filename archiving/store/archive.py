@@ -103,7 +103,9 @@ class ArchiveStore:
         return codec.loads(codec.decompress(data))
 
     def list_names(self, prefix: str) -> Iterator[str]:
-        for blob in _missing_is_empty(self.container.list_blobs(name_starts_with=prefix)):
+        from archiving.store.listing import list_blobs
+
+        for blob in _missing_is_empty(list_blobs(self.container, prefix, include=())):
             yield blob.name
 
     def list_prefixes(self, prefix: str) -> Iterator[str]:

@@ -1,8 +1,9 @@
-"""List Blobs, its XML read with ElementTree: names, index tags, metadata, and for retention tier and immutability.
+"""List Blobs, its XML read with ElementTree: names, creation time, index tags, metadata, and for retention tier
+and immutability.
 
-Every whole-archive read (verify, export, find, the outbound backfill) and every retention run (hold,
-dispose, rehydrate) starts with this listing, and takes each blob's tags from it instead of one Get Blob
-Tags request per blob.  The SDK's ``list_blobs(include=[...])`` turns each blob into generated models
+Every whole-archive read (verify, export, find, the outbound backfill), every retention run (hold, dispose,
+rehydrate), the seal's listings and ``ArchiveStore.list_names`` list through it; the reads take each blob's
+tags from it instead of one Get Blob Tags request per blob.  The SDK's ``list_blobs(include=[...])`` turns each blob into generated models
 attribute by attribute, several times the CPU of reading the same page here (the "listing alone" lines of
 ``bench/two_way.py --only reads``, docs/performance.md issue 19).  Under the GIL that CPU is taken from the
 parallel downloads that follow: it was most of what a checked read cost over a raw one.
@@ -38,6 +39,7 @@ class ListedBlob:
     archive_status: str | None = None  # rehydrate-pending-to-hot, ...
     legal_hold: bool = False  # with include "legalhold"
     immutable_until: datetime | None = None  # a time-based retention's end, with include "immutabilitypolicy"
+    creation_time: datetime | None = None  # when the blob was created (UTC)
 
 
 def list_blobs(container: Any, prefix: str, include: tuple[str, ...] = INCLUDE, page: int = PAGE) -> Iterator[ListedBlob]:
@@ -75,10 +77,10 @@ def read_page(content: bytes) -> tuple[list[ListedBlob], str]:
 def _blob(blob: Any) -> ListedBlob:
     properties = blob.find("Properties")
     get = properties.findtext if properties is not None else (lambda _: None)
-    until = get("ImmutabilityPolicyUntilDate")
+    until, created = get("ImmutabilityPolicyUntilDate"), get("Creation-Time")
     return ListedBlob(_name(blob), _tags(blob), _metadata(blob), get("AccessTier") or None,
                       get("ArchiveStatus") or None, (get("LegalHold") or "").lower() == "true",
-                      _rfc1123(until) if until else None)
+                      _rfc1123(until) if until else None, _rfc1123(created) if created else None)
 
 
 def _rfc1123(value: str) -> datetime | None:
