@@ -170,3 +170,22 @@ def test_a_page_reads_as_the_sdk_reads_it_encoded_names_included():
     assert blobs[0].creation_time.second == 1 and blobs[0].creation_time.utcoffset().total_seconds() == 0
     assert marker == theirs.next_marker
     assert read_page(PAGE.replace(theirs.next_marker.encode(), b""))[1] == ""
+
+
+def test_listing_ahead_gives_the_same_blobs_raises_where_it_would_and_stops_with_its_reader(azurite, container):
+    """``ahead`` (the checked reads' listing) fetches the next page in a thread while the last one is read."""
+    import threading
+    import time
+
+    assert [b.name for b in list_blobs(container, "chat/", ahead=True, page=2)] == [b[0] for b in ours(container, "chat/")]
+    service = BlobServiceClient.from_connection_string(azurite.connection_string)
+    missing = service.get_container_client(f"missing-{uuid.uuid4().hex[:12]}")
+    with pytest.raises(ResourceNotFoundError):
+        list(list_blobs(missing, "chat/", ahead=True))
+    reader = list_blobs(container, "", ahead=True, page=1)
+    assert next(reader).name == "chat/202611/19:odd thread@thread.v2/messages/1/3-edited.json.lz4"
+    reader.close()  # the reader stops after one blob: the thread fetching ahead ends too
+    deadline = time.monotonic() + 5
+    while any(t.name == "list-ahead" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(t.name == "list-ahead" for t in threading.enumerate())

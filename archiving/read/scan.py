@@ -147,7 +147,7 @@ def list_indexed(store: Any, prefix: str) -> Iterator[Listed]:
     from archiving.store.listing import list_blobs
 
     try:
-        for blob in list_blobs(store.container, prefix):
+        for blob in list_blobs(store.container, prefix, ahead=True):  # read as they come: list ahead
             yield Listed(blob.name, blob.tags, blob.metadata)
     except ResourceNotFoundError as exc:
         if getattr(exc, "error_code", None) != "ContainerNotFound":

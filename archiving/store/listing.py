@@ -42,13 +42,29 @@ class ListedBlob:
     creation_time: datetime | None = None  # when the blob was created (UTC)
 
 
-def list_blobs(container: Any, prefix: str, include: tuple[str, ...] = INCLUDE, page: int = PAGE) -> Iterator[ListedBlob]:
-    """Every blob under ``prefix`` in name order, with what ``include`` asks for (List Blobs' own words)."""
+def list_blobs(container: Any, prefix: str, include: tuple[str, ...] = INCLUDE, page: int = PAGE,
+               ahead: bool = False) -> Iterator[ListedBlob]:
+    """Every blob under ``prefix`` in name order, with what ``include`` asks for (List Blobs' own words).
+
+    ``ahead``: for a caller that reads the blobs as they come (the checked reads): the first page is small
+    (FIRST_PAGE) so the reads start at once, and the next pages are fetched in a thread while the blobs of
+    the last one are read (two pages at most held)."""
+    pages = _pages(container, prefix, include, page, min(FIRST_PAGE, page) if ahead else page)
+    if ahead:
+        pages = _read_ahead(pages)
+    for blobs in pages:
+        yield from blobs
+
+
+FIRST_PAGE = 500
+
+
+def _pages(container: Any, prefix: str, include: tuple[str, ...], page: int, first: int) -> Iterator[list[ListedBlob]]:
     from azure.core.rest import HttpRequest
 
-    marker = ""
+    marker, size = "", first
     while True:
-        params = {"restype": "container", "comp": "list", "maxresults": str(page)}
+        params = {"restype": "container", "comp": "list", "maxresults": str(size)}
         if include:
             params["include"] = ",".join(include)
         if prefix:
@@ -61,9 +77,52 @@ def list_blobs(container: Any, prefix: str, include: tuple[str, ...] = INCLUDE, 
         if response.status_code != 200:
             _raise(response)
         blobs, marker = read_page(response.content)
-        yield from blobs
+        yield blobs
         if not marker:
             return
+        size = page
+
+
+def _read_ahead(pages: Iterator[list[ListedBlob]]) -> Iterator[list[ListedBlob]]:
+    """The pages, each fetched in a thread while the caller works on the one before; an error is raised to the
+    caller where the page would have been; a caller that stops early stops the thread."""
+    import queue
+    import threading
+
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    done = object()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def fetch() -> None:
+        try:
+            for blobs in pages:
+                if not put(blobs):
+                    return
+            put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised there
+            put(exc)
+
+    thread = threading.Thread(target=fetch, name="list-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 def read_page(content: bytes) -> tuple[list[ListedBlob], str]:
