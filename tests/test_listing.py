@@ -89,7 +89,7 @@ def test_legal_holds_list_as_the_sdk_lists_them(azurite, container):
         assert [b[0] for b in listed if b[5]] == [NAMES[0]]
 
 
-def test_the_read_sides_listing_uses_it(container):
+def test_the_read_sides_listings_give_what_the_sdk_lists(container):
     listed = list(list_indexed(ArchiveStore(container), "chat/"))
     assert [(x.name, x.tags, dict(x.metadata)) for x in listed] == [b[:3] for b in sdk(container, "chat/")]
     assert [x.indexed for x in listed].count(False) == 1  # the untagged blob
@@ -189,3 +189,50 @@ def test_listing_ahead_gives_the_same_blobs_raises_where_it_would_and_stops_with
     while any(t.name == "list-ahead" for t in threading.enumerate()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(t.name == "list-ahead" for t in threading.enumerate())
+
+
+ODD = ["p/a&b/1", "p/a+b/1", "p/a=b/1", "p/a#b/1", "p/a%41/1", "p/aA/1", "p/ä ö/1", "p/a b/1", "p/a?b/1", "p/a;b/1"]
+
+
+@pytest.fixture
+def odd_container(azurite):
+    service = BlobServiceClient.from_connection_string(azurite.connection_string)
+    client = service.create_container(f"listing-odd-{uuid.uuid4().hex[:8]}")
+    for name in ODD:
+        client.upload_blob(name, b"x", tags={"kind": "message"})
+    yield client
+    client.delete_container()
+
+
+@pytest.mark.parametrize("page", [5000, 1])
+def test_prefixes_and_page_ends_with_characters_a_url_gives_meaning_to(odd_container, page):
+    """A prefix, or a page that ends on a name (the next marker), with & + = # % ? ; or a space is sent quoted:
+    the same blobs as the SDK lists, never another folder's, never a refused signature or an endless loop."""
+    assert ours(odd_container, "p/", page=page) == sdk(odd_container, "p/")
+    for name in ODD:
+        folder = name.rsplit("/", 1)[0] + "/"
+        assert [b[0] for b in ours(odd_container, folder, page=page)] == [name], folder
+    assert [b.name for b in list_blobs(odd_container, "p/", ahead=True, page=page)] == sorted(ODD)
+
+
+def test_an_answer_that_is_not_the_services_xml_is_a_decode_error_not_a_traceback(azurite, container):
+    """A captive portal or an inspecting proxy answering 200 with its own page: the SDK's DecodeError (exit 4)."""
+    from azure.core.exceptions import DecodeError
+    from azure.storage.blob import ContainerClient
+
+    from .faultproxy import FaultProxy
+
+    class Portal(FaultProxy):
+        def answer(self, method, target, headers, body):
+            if "comp=list" not in target:
+                return None
+            page = b"<html><body>Sign in to continue<br></body></html>"
+            return (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n" % len(page)) + page
+
+    portal = Portal(("127.0.0.1", azurite.blob_port)).start()
+    try:
+        through = ContainerClient.from_connection_string(portal.connection_string(), container.container_name)
+        with pytest.raises(DecodeError):
+            ours(through, "chat/")
+    finally:
+        portal.stop()

@@ -63,6 +63,8 @@ def bare_environment(monkeypatch, tmp_path):
     for name in REQUESTS_ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)
+    for name in [n for n in os.environ if n.lower().endswith("_proxy")]:  # ftp_proxy, socks_proxy, ...
+        monkeypatch.delenv(name)
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
     return monkeypatch
 

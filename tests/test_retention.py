@@ -626,15 +626,21 @@ def test_audit_names_a_damaged_record_and_lists_the_others(svc, capsys):
     assert [line.split("\t")[-1] for line in out.splitlines()] == [hold]
     code, out, err = cli(capsys, "audit", "--format", "json")
     assert code == 1 and [x["record"] for x in json.loads(out)] == [hold] and disposition in err
+    # Of the right shape for its schema, but no real instant: named, the others listed.
+    impossible = dict(svc.store.read_document(hold), at="2026-02-30T00:00:00.000000Z")
+    odd = audit.write(svc.store, f"{audit.HOLD_ROOT}x/20260230T000000000000Z-place", impossible, {"kind": "hold"})
+    code, out, err = cli(capsys, "audit", "--kind", "hold")
+    assert code == 1 and f"invalid\t{odd}\t" in err and [line.split("\t")[-1] for line in out.splitlines()] == [hold]
 
 
 def test_audit_text_neutralizes_hostile_stored_text(svc, capsys):
-    hostile = "evil\x1b]0;owned\x07\x1b[2J\u202eexe.txt\x00\nforged line"
+    hostile = "evil\x1b]0;owned\x07\x1b[2J\u202eexe.txt\x00\nforged line\tforged column"
     assert cli(capsys, "hold", "place", "--matter", hostile, "--reason", hostile, "--thread", HELD)[0] == 0
     code, out, _ = cli(capsys, "audit")
     assert code == 0 and len(out.splitlines()) == 1
     assert not set(out) & {"\x1b", "\x07", "\u202e", "\x00"}
     assert "matter evil\\x1b]0;owned\\x07\\x1b[2J\\u202eexe.txt\\x00 forged line" in out
+    assert out.count("\t") == 8  # at, kind, action, matter, scope, records, by, reason, name: no forged column
 
 
 def test_audit_shows_each_disposition_signature(svc, capsys, monkeypatch):

@@ -236,15 +236,18 @@ def cmd_audit(args) -> int:
     start, end = time_range(args, required=False)
     svc = cli_services(args)
     findings = Findings()
-    rows = audit.entries(svc.store, findings, [args.kind] if args.kind else audit.KINDS, start, end,
-                         trusted_keys(svc))
+    kinds = [args.kind] if args.kind else list(audit.KINDS)
+    # The seal key (perhaps in Key Vault) only for dispositions: a listing of holds needs none.
+    keys = trusted_keys(svc) if "disposition" in kinds else {}
+    rows = audit.entries(svc.store, findings, kinds, start, end, keys)
     if args.format == "json":
         out = [{"record": e.name, "sha256": e.sha256, "kind": e.kind, "document": e.document}
                | ({"signature": e.signature} if e.kind == "disposition" else {}) for e in rows]
         sys.stdout.write(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
     else:
         for e in rows:
-            print(terminal("\t".join([e.at, e.kind, *audit.summary(e), e.name])))
+            # Each field made safe alone: a tab in a stored matter or reason must not make a column.
+            print("\t".join(terminal(f).replace("\t", " ") for f in [e.at, e.kind, *audit.summary(e), e.name]))
             if args.blobs:
                 for line in audit.blob_lines(e):
                     print("  " + terminal(line))

@@ -150,15 +150,21 @@ def entries(store: Any, findings: Any, kinds: Iterable[str] = KINDS, start: str 
     def instant(text: str) -> datetime:
         return parse_time(text, "at")
 
+    from archiving.errors import InvalidEvent
+
     lo, hi = (instant(start) if start else None), (instant(end) if end else None)
     out = []
     for kind in kinds:
         for blob in read_verified(store, sorted(store.list_names(KINDS[kind])), findings, check_tags=False):
-            at = instant(blob.document["at"])
+            try:  # the schema checks the shape of at, not that it is a real instant (2026-02-30)
+                at = instant(blob.document["at"])
+            except InvalidEvent as exc:
+                findings.add(blob.name, f"invalid: {exc}")
+                continue
             if (lo is None or at >= lo) and (hi is None or at < hi):
                 sig = signature_status(blob.document, keys or {}) if kind == "disposition" else None
-                out.append(Entry(blob.name, kind, blob.sha256, blob.document, sig))
-    return sorted(out, key=lambda e: (instant(e.at), e.name))
+                out.append((at, Entry(blob.name, kind, blob.sha256, blob.document, sig)))
+    return [entry for _, entry in sorted(out, key=lambda pair: (pair[0], pair[1].name))]
 
 
 def summary(entry: Entry) -> list[str]:

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 PAGE = 5000  # the service's maximum per List Blobs call
 INCLUDE = ("tags", "metadata")
@@ -48,7 +48,7 @@ def list_blobs(container: Any, prefix: str, include: tuple[str, ...] = INCLUDE, 
 
     ``ahead``: for a caller that reads the blobs as they come (the checked reads): the first page is small
     (FIRST_PAGE) so the reads start at once, and the next pages are fetched in a thread while the blobs of
-    the last one are read (two pages at most held)."""
+    the last one are read (three pages at most held: the one read, one ready, one fetched)."""
     pages = _pages(container, prefix, include, page, min(FIRST_PAGE, page) if ahead else page)
     if ahead:
         pages = _read_ahead(pages)
@@ -71,12 +71,19 @@ def _pages(container: Any, prefix: str, include: tuple[str, ...], page: int, fir
             params["prefix"] = prefix
         if marker:
             params["marker"] = marker
+        # azure-core takes query values as already quoted: a prefix or marker with & + = # or % must be.
+        params = {k: quote(v, safe=",") for k, v in params.items()}
         request = HttpRequest("GET", container.url, params=params,
                               headers={"x-ms-version": container.api_version, "Accept": "application/xml"})
         response = container._client._send_request(request)  # noqa: SLF001 - the client's pipeline, see above
         if response.status_code != 200:
             _raise(response)
-        blobs, marker = read_page(response.content)
+        try:
+            blobs, marker = read_page(response.content)
+        except (SyntaxError, AttributeError) as exc:  # not List Blobs XML (a proxy's page): as the SDK says it
+            from azure.core.exceptions import DecodeError
+
+            raise DecodeError(f"the List Blobs answer is not the service's XML ({exc})", response=response) from None
         yield blobs
         if not marker:
             return
