@@ -48,10 +48,11 @@ def _requests_environment() -> tuple[bool, str | bool]:
 
     requests, when its session trusts the environment, scans every environment variable on every request
     for proxies, a CA bundle and a .netrc: 10 to 20 % of a blob download's client CPU here
-    (bench/transport_env.py, docs/performance.md), more on a Functions host, whose app settings are
-    environment variables.  Read here once instead, when the clients are made, like every other setting: a
-    CA bundle (REQUESTS_CA_BUNDLE, else CURL_CA_BUNDLE, as requests reads them) is given to the transport;
-    only a proxy (or a no-proxy list) or a .netrc keeps requests reading the environment itself."""
+    (bench/transport_env.py, docs/performance.md), growing with the number of variables (a Functions
+    host's app settings are environment variables).  Read here once instead, when the clients are made,
+    like every other setting: a CA bundle (REQUESTS_CA_BUNDLE, else CURL_CA_BUNDLE, as requests reads
+    them) is given to the transport; only a proxy (or a no-proxy list) or a .netrc keeps requests reading
+    the environment itself."""
     import urllib.request
 
     netrc = os.environ.get("NETRC")

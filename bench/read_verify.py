@@ -21,7 +21,9 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,26 +52,34 @@ def events(n: int) -> list[dict]:
     return out
 
 
-def archived(azurite: Azurite, records: int) -> tuple[Services, list[str]]:
-    """The app's services on a new container of ``azurite`` holding ``records`` message records, and their names."""
-    env = {"ArchiveStorage": azurite.connection_string, "ARCHIVE_HASH_KEY": "bench",
-           "ARCHIVE_CONTAINER": f"bench-{uuid.uuid4().hex[:8]}", "ARCHIVE_REJECTED_CONTAINER": "bench-rejected"}
-    svc = Services(settings=Settings.from_env(env), profile=BATCH_PROFILE)
-    with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda e: archive_event(e, svc.store, b"bench"), events(records)))
-    names = sorted(svc.store.list_names("chat/"))
-    assert len(names) == records, len(names)
-    return svc, names
-
-
-def main() -> None:
+def records_and_rounds() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+@contextmanager
+def archived(records: int) -> Iterator[tuple[Services, list[str]]]:
+    """An Azurite of its own and the app's services on it, holding ``records`` message records; their names."""
     azurite = Azurite().start()
     try:
-        svc, names = archived(azurite, args.records)
+        env = {"ArchiveStorage": azurite.connection_string, "ARCHIVE_HASH_KEY": "bench",
+               "ARCHIVE_CONTAINER": f"bench-{uuid.uuid4().hex[:8]}", "ARCHIVE_REJECTED_CONTAINER": "bench-rejected"}
+        svc = Services(settings=Settings.from_env(env), profile=BATCH_PROFILE)
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(lambda e: archive_event(e, svc.store, b"bench"), events(records)))
+        names = sorted(svc.store.list_names("chat/"))
+        assert len(names) == records, len(names)
+        yield svc, names
+        svc.close()
+    finally:
+        azurite.stop()
+
+
+def main() -> None:
+    args = records_and_rounds()
+    with archived(args.records) as (svc, names):
         store = svc.store
 
         def raw() -> None:
@@ -89,9 +99,6 @@ def main() -> None:
                 started = time.perf_counter()
                 fn()
                 rates[label].append(len(names) / (time.perf_counter() - started))
-        svc.close()
-    finally:
-        azurite.stop()
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"{args.records} message records, {args.rounds} rounds, alternating")
     base = statistics.median(rates["raw download"])

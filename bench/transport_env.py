@@ -12,7 +12,6 @@ and the wall time of each.
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import statistics
@@ -24,18 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from archiving.read.scan import ordered_map  # noqa: E402
-from bench.read_verify import archived  # noqa: E402
-from tests.azurite import Azurite  # noqa: E402
+from bench.read_verify import archived, records_and_rounds  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--records", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    azurite = Azurite().start()
-    try:
-        svc, names = archived(azurite, args.records)
+    args = records_and_rounds()
+    with archived(args.records) as (svc, names):
         store = svc.store
         session = svc.blob_service._pipeline._transport.session  # noqa: SLF001 - the transport bootstrap made
         print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
@@ -48,9 +41,6 @@ def main() -> None:
                 cpu, wall = time.process_time(), time.perf_counter()
                 assert sum(1 for _ in ordered_map(store.read_raw, names)) == len(names)
                 results[trust].append((time.process_time() - cpu, time.perf_counter() - wall))
-        svc.close()
-    finally:
-        azurite.stop()
     print(f"{len(names)} downloads, 8 at a time, {args.rounds} rounds, alternating")
     for trust, label in ((True, "reading the environment per request"), (False, "not reading it (bootstrap)")):
         cpu = statistics.median(c for c, _ in results[trust])

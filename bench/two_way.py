@@ -68,7 +68,9 @@ def parallel(fn, items, workers: int = 16) -> None:
         list(pool.map(fn, items))
 
 
-def bench_reads(azurite: Azurite, records: int, rounds: int) -> dict[str, list[float]]:
+def bench_reads(azurite: Azurite, records: int,
+                rounds: int) -> tuple[dict[str, list[float]], dict[str, list[tuple[float, float]]]]:
+    """Rates per way and round, and per way and round the CPU (this process, the emulator) over the wall time."""
     from archiving.read.export import export_items
     from archiving.read.scan import list_indexed
     from archiving.read.verify import verify
@@ -102,6 +104,7 @@ def bench_reads(azurite: Azurite, records: int, rounds: int) -> dict[str, list[f
             "(listing alone, SDK, with tags and metadata)": lambda: listing(["tags", "metadata"]),
             "(listing alone, as the commands list: tags and metadata)": lambda: sum(1 for _ in list_indexed(store, "chat/"))}
     rates: dict[str, list[float]] = {k: [] for k in ways}
+    shares: dict[str, list[tuple[float, float]]] = {k: [] for k in ways}
     for _ in range(rounds):
         for label, fn in ways.items():
             started, cpu, emulator = time.perf_counter(), time.process_time(), emulator_cpu(azurite)
@@ -109,12 +112,8 @@ def bench_reads(azurite: Azurite, records: int, rounds: int) -> dict[str, list[f
             assert count == records, (label, count)
             wall = time.perf_counter() - started
             rates[label].append(count / wall)
-            CPU_SHARES.setdefault(label, []).append(((time.process_time() - cpu) / wall,
-                                                     (emulator_cpu(azurite) - emulator) / wall))
-    return rates
-
-
-CPU_SHARES: dict[str, list[tuple[float, float]]] = {}  # per way and round: (this process, the emulator) CPU / wall
+            shares[label].append(((time.process_time() - cpu) / wall, (emulator_cpu(azurite) - emulator) / wall))
+    return rates, shares
 
 
 def emulator_cpu(azurite: Azurite) -> float:
@@ -205,7 +204,7 @@ def main() -> None:
         print(f"machine: {platform.platform()}, {os.cpu_count()} cores (shared with other developers' jobs), "
               f"Python {platform.python_version()}", flush=True)
         if args.only in (None, "reads"):
-            rates = bench_reads(azurite, args.chat, args.rounds)
+            rates, cpu_shares = bench_reads(azurite, args.chat, args.rounds)
             base = statistics.median(rates["raw list + 8-thread download"])
             print(f"(a) {args.chat} chat records, {args.rounds} rounds, alternating")
             for label, values in rates.items():
@@ -216,7 +215,7 @@ def main() -> None:
                       f"{median / base:.2f} of raw (median of the rounds' own ratios: {per_round:.2f})", flush=True)
             print("    CPU while reading, as a share of one core (median of the rounds): this process (Python, "
                   "one GIL) / the emulator")
-            for label, shares in CPU_SHARES.items():
+            for label, shares in cpu_shares.items():
                 print(f"    {label:30s} {statistics.median(p for p, _ in shares):5.0%} / "
                       f"{statistics.median(e for _, e in shares):5.0%}", flush=True)
         if args.only in (None, "show"):

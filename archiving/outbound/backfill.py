@@ -84,14 +84,12 @@ def backfill(store: Any, dry_run: bool = False) -> BackfillStats:
 def _tag_links(store: Any, threads: dict[str, str], stats: BackfillStats) -> None:
     """The ``thread`` tag on the ``by-acs-id`` links of the chat messages just tagged (a thread's hold keeps the
     link with its message). A link names its message's archive id; one that cannot be read is named and left."""
-    untagged = [listed for listed in list_indexed(store, f"{layout.ROOT}by-acs-id/chat/")
-                if not (listed.tags or {}).get("thread")]
-    for blob in read_verified(store, [listed.name for listed in untagged], stats.findings, check_tags=False):
+    untagged = {listed.name: dict(listed.tags or {}) for listed in list_indexed(store, f"{layout.ROOT}by-acs-id/chat/")
+                if not (listed.tags or {}).get("thread")}  # their tags as listed: no request per link for them
+    for blob in read_verified(store, list(untagged), stats.findings, check_tags=False):
         thread = threads.get(blob.document.get("archive_id"))
         if thread is None:
             continue
-        client = store.container.get_blob_client(blob.name)
-        tags = dict(client.get_blob_tags() or {})
-        tags["thread"] = keys.thread_tag(thread)
-        client.set_blob_tags(tags)
+        tags = {**untagged[blob.name], "thread": keys.thread_tag(thread)}
+        store.container.get_blob_client(blob.name).set_blob_tags(tags)
         stats.tagged += 1

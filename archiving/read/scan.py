@@ -142,16 +142,10 @@ class Listed:
 
 def list_indexed(store: Any, prefix: str) -> Iterator[Listed]:
     """Every blob under the prefix with its tags and metadata (a missing container lists as empty)."""
-    from azure.core.exceptions import ResourceNotFoundError
+    from archiving.store.listing import list_blobs, missing_is_empty
 
-    from archiving.store.listing import list_blobs
-
-    try:
-        for blob in list_blobs(store.container, prefix, ahead=True):  # read as they come: list ahead
-            yield Listed(blob.name, blob.tags, blob.metadata)
-    except ResourceNotFoundError as exc:
-        if getattr(exc, "error_code", None) != "ContainerNotFound":
-            raise
+    for blob in missing_is_empty(list_blobs(store.container, prefix, ahead=True)):  # read as they come: ahead
+        yield Listed(blob.name, blob.tags, blob.metadata)
 
 
 def months_of(store: Any, start: str | None, end: str | None) -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from archiving.read.verified import Findings
 from archiving.retention import audit
-from archiving.retention.scope import Blob, Scope, covered, document_reader, list_records
+from archiving.retention.scope import OUTBOUND_MESSAGE, Blob, Scope, covered, document_reader, list_records
 
 
 @dataclass
@@ -42,17 +42,14 @@ def matter_set(svc: Any, matter: str, progress: Any = None) -> MatterSet:
     return MatterSet(m.matter, mid, m.scopes, m.audit, blobs)
 
 
-_OUTBOUND_MESSAGE = "/message.json.lz4"
-
-
 def _outbound_item(store: Any, blob: Any, doc: Any, listed: Blob, conversations: dict[tuple[str, str], str]) -> Any:
     """An outbound record's item: the message with its outcome under its conversation or chat thread; its outcome,
     marker and link records under the same (the archive id when the message is not in the matter)."""
-    from archiving.read.conversations import OUTBOUND, OUTBOUND_MESSAGE
+    from archiving.read.conversations import OUTBOUND, OUTBOUND_MESSAGE as MESSAGE_KIND
     from archiving.read.export import Item, outbound_item
 
     channel, archive_id = str(doc.get("channel") or "chat"), str(doc.get("archive_id") or "")
-    if doc.get("kind") == OUTBOUND_MESSAGE:
+    if doc.get("kind") == MESSAGE_KIND:
         item = outbound_item(blob, doc, store=store, chat=True)
         if item is not None:
             conversations[(channel, archive_id)] = item.thread_id
@@ -92,7 +89,7 @@ def export_matter(svc: Any, ms: MatterSet, out: Path, fmt: str = "jsonl", bom: b
             # Outbound records last, each message before the outcomes and links exported under its conversation
             # (or chat thread); the rest keep their order (time, name).
             names.sort(key=lambda n: (n.startswith("outbound/"), n.startswith("outbound/")
-                                      and not n.endswith(_OUTBOUND_MESSAGE)))
+                                      and not n.endswith("/" + OUTBOUND_MESSAGE)))
             conversations: dict[tuple[str, str], str] = {}
             for blob in read_verified(store, names, findings, hash_key=svc.settings.hash_key):
                 if progress is not None:

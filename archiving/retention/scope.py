@@ -138,21 +138,15 @@ class Blob:
 def list_records(svc: Any, roots: Iterable[str] = RECORD_ROOTS, immutability: bool = False) -> Iterator[Blob]:
     """Every record blob of the archive with its tags, metadata and tier: one listing request per 5,000 blobs
     (``immutability`` also asks for legal hold and time-based retention, for accounts that have them)."""
-    from azure.core.exceptions import ResourceNotFoundError
-
-    from archiving.store.listing import list_blobs
+    from archiving.store.listing import list_blobs, missing_is_empty
 
     include = ("tags", "metadata") + (("immutabilitypolicy", "legalhold") if immutability else ())
     container = svc.store.container
     for root in roots:
-        try:
-            for b in list_blobs(container, root, include, page=LIST_PAGE):
-                if b.name.startswith(SHARED_MEDIA):
-                    continue
-                yield Blob(b.name, b.tags or {}, b.metadata, b.tier, b.archive_status, b.legal_hold, b.immutable_until)
-        except ResourceNotFoundError as exc:
-            if getattr(exc, "error_code", None) != "ContainerNotFound":
-                raise
+        for b in missing_is_empty(list_blobs(container, root, include, page=LIST_PAGE)):
+            if b.name.startswith(SHARED_MEDIA):
+                continue
+            yield Blob(b.name, b.tags or {}, b.metadata, b.tier, b.archive_status, b.legal_hold, b.immutable_until)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from typing import Any
 
 from archiving.store import codec
 from archiving.store import keys
+from archiving.store.listing import list_blobs, missing_is_empty
 from archiving.store.records import Record, substance
 
 log = logging.getLogger("archiving.store.archive")
@@ -103,14 +104,12 @@ class ArchiveStore:
         return codec.loads(codec.decompress(data))
 
     def list_names(self, prefix: str) -> Iterator[str]:
-        from archiving.store.listing import list_blobs
-
-        for blob in _missing_is_empty(list_blobs(self.container, prefix, include=())):
+        for blob in missing_is_empty(list_blobs(self.container, prefix, include=())):
             yield blob.name
 
     def list_prefixes(self, prefix: str) -> Iterator[str]:
         """Immediate "folders" below prefix (names ending in /)."""
-        for item in _missing_is_empty(self.container.walk_blobs(name_starts_with=prefix, delimiter="/")):
+        for item in missing_is_empty(self.container.walk_blobs(name_starts_with=prefix, delimiter="/")):
             if item.name.endswith("/"):
                 yield item.name
 
@@ -123,17 +122,6 @@ class ArchiveStore:
         for yyyymm in self.months():
             names.extend(self.list_names(keys.thread_prefix(yyyymm, thread_id)))
         return names
-
-
-def _missing_is_empty(items: Iterator[Any]) -> Iterator[Any]:
-    """A container that does not exist yet lists as empty."""
-    from azure.core.exceptions import ResourceNotFoundError
-
-    try:
-        yield from items
-    except ResourceNotFoundError as exc:
-        if getattr(exc, "error_code", None) != "ContainerNotFound":
-            raise
 
 
 class ContainerCreation:

@@ -132,6 +132,17 @@ def _read_ahead(pages: Iterator[list[ListedBlob]]) -> Iterator[list[ListedBlob]]
         stop.set()
 
 
+def missing_is_empty(items: Iterator[Any]) -> Iterator[Any]:
+    """A container that does not exist (yet) lists as empty."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        yield from items
+    except ResourceNotFoundError as exc:
+        if getattr(exc, "error_code", None) != "ContainerNotFound":
+            raise
+
+
 def read_page(content: bytes) -> tuple[list[ListedBlob], str]:
     """The blobs of one List Blobs response body, and its NextMarker ("" on the last page)."""
     from xml.etree import ElementTree
